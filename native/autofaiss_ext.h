@@ -1,0 +1,65 @@
+/*
+ * autofaiss extensions to the FAISS C API.
+ *
+ * Everything here is what the tool needs and upstream `libfaiss_c.so` (FAISS 1.7.3 C API) lacks.
+ * Same conventions as the C API: every function returns 0 on success and a negative code on error
+ * (-2 FaissException, -4 std::exception, -1 unknown), with the message available from
+ * faiss_get_last_error() until the next failing call on the same thread.
+ *
+ * Ownership: pointers returned through `FaissIndex**` are owned by the caller and freed with
+ * faiss_Index_free(). `autofaiss_extract_index_ivf` returns a BORROWED pointer into its argument:
+ * never free it, never use it after the parent index is freed.
+ * Buffers are always allocated by the caller; the library never returns memory to free.
+ *
+ * Callers that load an upstream libfaiss_c.so must treat every symbol here as optional.
+ */
+#ifndef AUTOFAISS_EXT_H
+#define AUTOFAISS_EXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Version of this extension ABI; bump when a signature changes. */
+#define AUTOFAISS_EXT_ABI 1
+
+/** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
+int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
+
+/** Sets the OpenMP thread count FAISS uses (n <= 0: number of cores) and keeps BLAS at one
+ *  thread per caller, because FAISS calls BLAS from inside its own parallel regions. */
+int autofaiss_set_num_threads(int n);
+
+/** Current OpenMP max threads. */
+int autofaiss_get_num_threads(int* n);
+
+/** Size in bytes that faiss_write_index would produce, computed without touching the disk. */
+int autofaiss_serialized_size(const FaissIndex* index, size_t* size);
+
+/** Serializes into a caller buffer of `cap` bytes (use autofaiss_serialized_size first).
+ *  `written` receives the number of bytes written; error if cap is too small. */
+int autofaiss_write_index_buffer(const FaissIndex* index, uint8_t* buf, size_t cap, size_t* written);
+
+/** Deserializes an index from `size` bytes at buf (the buffer is copied; io_flags as read_index). */
+int autofaiss_read_index_buffer(const uint8_t* buf, size_t size, int io_flags, FaissIndex** p_out);
+
+/** The IVF layer of an index (through IndexPreTransform / IndexIDMap / IndexRefine), or error
+ *  if there is none. Borrowed pointer: see the ownership note above. */
+int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf);
+
+/** Describes the concrete class chain of an index with the metric of every sub-index, e.g.
+ *  "IndexPreTransform[OPQMatrix]>IndexIVFPQ(metric=0,nlist=64)>quantizer:IndexHNSWFlat(metric=0)
+ *  >storage:IndexFlat(metric=0)", so tests can prove that inner product reaches every level. */
+int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,436 @@
+// Our build of the FAISS C API subset autofaiss uses, compiled against Debian's static libfaiss.a.
+//
+// Every exported faiss_* function has the exact name and signature declared in
+// /usr/include/faiss/c_api/*.h (this file includes those headers, so the compiler checks it), and
+// behaves like upstream's c_api: int status, exceptions caught at the boundary, message kept in a
+// thread-local exception and returned by faiss_get_last_error(). Our additions are autofaiss_*
+// (autofaiss_ext.h). Nothing here may let a C++ exception cross into the FFI caller.
+
+#include <faiss/AutoTune.h>
+#include <faiss/IVFlib.h>
+#include <faiss/Index.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/VectorTransform.h>
+#include <faiss/clone_index.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+#include <faiss/utils/utils.h>
+#include <omp.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/clone_index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+
+#include "autofaiss_ext.h"
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+thread_local std::exception_ptr faiss_last_exception;
+
+// Same codes as upstream's CATCH_AND_HANDLE (macros_impl.h), without its debug-build stderr echo.
+#define CATCH_AND_HANDLE                                                                   \
+    catch (faiss::FaissException & e) {                                                    \
+        faiss_last_exception = std::make_exception_ptr(e);                                 \
+        return -2;                                                                         \
+    }                                                                                      \
+    catch (std::exception & e) {                                                           \
+        faiss_last_exception = std::make_exception_ptr(std::runtime_error(e.what()));      \
+        return -4;                                                                         \
+    }                                                                                      \
+    catch (...) {                                                                          \
+        faiss_last_exception = std::make_exception_ptr(std::runtime_error("Unknown error")); \
+        return -1;                                                                         \
+    }                                                                                      \
+    return 0;
+
+namespace {
+
+faiss::Index* I(FaissIndex* p) { return reinterpret_cast<faiss::Index*>(p); }
+const faiss::Index* I(const FaissIndex* p) { return reinterpret_cast<const faiss::Index*>(p); }
+faiss::IndexIVF* IVF(FaissIndexIVF* p) { return reinterpret_cast<faiss::IndexIVF*>(p); }
+const faiss::IndexIVF* IVF(const FaissIndexIVF* p) { return reinterpret_cast<const faiss::IndexIVF*>(p); }
+
+void require(bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(what);
+}
+
+// The C header's FAISS_IO_FLAG_MMAP (1) is not the C++ IO_FLAG_MMAP (0x646f0008): upstream passes
+// the C value through unchanged, which silently disables mmap. Map bit 0 to the C++ flag and keep
+// every other bit, so callers may also pass the C++ value directly (bit 0 is unused in C++).
+int cxx_io_flags(int flags) {
+    int out = flags & ~FAISS_IO_FLAG_MMAP;
+    if (flags & FAISS_IO_FLAG_MMAP) out |= faiss::IO_FLAG_MMAP;
+    return out;
+}
+
+// Counts bytes instead of storing them: the serialized size without allocating it.
+struct CountingIOWriter : faiss::IOWriter {
+    size_t total = 0;
+    size_t operator()(const void*, size_t size, size_t nitems) override {
+        total += size * nitems;
+        return nitems;
+    }
+};
+
+// Writes into a caller-owned buffer and fails instead of overflowing it.
+struct SpanIOWriter : faiss::IOWriter {
+    uint8_t* buf;
+    size_t cap;
+    size_t pos = 0;
+    SpanIOWriter(uint8_t* b, size_t c) : buf(b), cap(c) {}
+    size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+        size_t bytes = size * nitems;
+        FAISS_THROW_IF_NOT_FMT(pos + bytes <= cap, "buffer too small: need more than %zu bytes", cap);
+        if (bytes) std::memcpy(buf + pos, ptr, bytes);
+        pos += bytes;
+        return nitems;
+    }
+};
+
+std::string class_name(const void* obj, const std::type_info& ti) {
+    (void)obj;
+    std::string n = ti.name();
+    // Itanium mangling of faiss::X is N5faiss<len>XE
+    auto p = n.find("5faiss");
+    if (p != std::string::npos) {
+        size_t i = p + 6, len = 0;
+        while (i < n.size() && isdigit((unsigned char)n[i])) len = len * 10 + (n[i++] - '0');
+        return n.substr(i, len);
+    }
+    return n;
+}
+
+void describe(const faiss::Index* idx, std::string& out) {
+    out += class_name(idx, typeid(*idx));
+    out += "(metric=" + std::to_string((int)idx->metric_type);
+    if (auto ivf = dynamic_cast<const faiss::IndexIVF*>(idx)) {
+        out += ",nlist=" + std::to_string(ivf->nlist) + ")";
+        out += ">quantizer:";
+        describe(ivf->quantizer, out);
+        return;
+    }
+    out += ")";
+    if (auto pt = dynamic_cast<const faiss::IndexPreTransform*>(idx)) {
+        out += "[";
+        for (size_t i = 0; i < pt->chain.size(); i++) {
+            if (i) out += ",";
+            out += class_name(pt->chain[i], typeid(*pt->chain[i]));
+        }
+        out += "]>";
+        describe(pt->index, out);
+    } else if (auto h = dynamic_cast<const faiss::IndexHNSW*>(idx)) {
+        if (h->storage) {
+            out += ">storage:";
+            describe(h->storage, out);
+        }
+    }
+}
+
+int copy_string(const std::string& s, char* buf, size_t cap) {
+    require(buf != nullptr && cap > 0, "output buffer is empty");
+    size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
+    std::memcpy(buf, s.data(), n);
+    buf[n] = 0;
+    return 0;
+}
+
+} // namespace
+
+// ---- error_c.h ----
+
+EXPORT const char* faiss_get_last_error() {
+    if (faiss_last_exception) {
+        try {
+            std::rethrow_exception(faiss_last_exception);
+        } catch (std::exception& e) {
+            return e.what();
+        } catch (...) {
+            return "Unknown error";
+        }
+    }
+    return nullptr;
+}
+
+// ---- Index_c.h ----
+
+EXPORT void faiss_Index_free(FaissIndex* obj) { delete I(obj); }
+EXPORT int faiss_Index_d(const FaissIndex* obj) { return I(obj)->d; }
+EXPORT int faiss_Index_is_trained(const FaissIndex* obj) { return I(obj)->is_trained; }
+EXPORT idx_t faiss_Index_ntotal(const FaissIndex* obj) { return I(obj)->ntotal; }
+EXPORT FaissMetricType faiss_Index_metric_type(const FaissIndex* obj) {
+    return static_cast<FaissMetricType>(I(obj)->metric_type);
+}
+EXPORT int faiss_Index_verbose(const FaissIndex* obj) { return I(obj)->verbose; }
+EXPORT void faiss_Index_set_verbose(FaissIndex* obj, int v) { I(obj)->verbose = v; }
+
+EXPORT int faiss_Index_train(FaissIndex* index, idx_t n, const float* x) {
+    try {
+        I(index)->train(n, x);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_add(FaissIndex* index, idx_t n, const float* x) {
+    try {
+        I(index)->add(n, x);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_add_with_ids(FaissIndex* index, idx_t n, const float* x, const idx_t* xids) {
+    try {
+        I(index)->add_with_ids(n, x, xids);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_search(const FaissIndex* index, idx_t n, const float* x, idx_t k,
+                              float* distances, idx_t* labels) {
+    try {
+        I(index)->search(n, x, k, distances, labels);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_reset(FaissIndex* index) {
+    try {
+        I(index)->reset();
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_reconstruct(const FaissIndex* index, idx_t key, float* recons) {
+    try {
+        I(index)->reconstruct(key, recons);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_reconstruct_n(const FaissIndex* index, idx_t i0, idx_t ni, float* recons) {
+    try {
+        I(index)->reconstruct_n(i0, ni, recons);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_sa_code_size(const FaissIndex* index, size_t* size) {
+    try {
+        *size = I(index)->sa_code_size();
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_sa_encode(const FaissIndex* index, idx_t n, const float* x, uint8_t* bytes) {
+    try {
+        I(index)->sa_encode(n, x, bytes);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_Index_sa_decode(const FaissIndex* index, idx_t n, const uint8_t* bytes, float* x) {
+    try {
+        I(index)->sa_decode(n, bytes, x);
+    }
+    CATCH_AND_HANDLE
+}
+
+// ---- index_factory_c.h, clone_index_c.h, index_io_c.h ----
+
+EXPORT int faiss_index_factory(FaissIndex** p_index, int d, const char* description,
+                               FaissMetricType metric) {
+    try {
+        *p_index = reinterpret_cast<FaissIndex*>(
+                faiss::index_factory(d, description, static_cast<faiss::MetricType>(metric)));
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_clone_index(const FaissIndex* idx, FaissIndex** p_out) {
+    try {
+        *p_out = reinterpret_cast<FaissIndex*>(faiss::clone_index(I(idx)));
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_write_index_fname(const FaissIndex* idx, const char* fname) {
+    try {
+        faiss::write_index(I(idx), fname);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_read_index_fname(const char* fname, int io_flags, FaissIndex** p_out) {
+    try {
+        *p_out = reinterpret_cast<FaissIndex*>(faiss::read_index(fname, cxx_io_flags(io_flags)));
+    }
+    CATCH_AND_HANDLE
+}
+
+// ---- AutoTune_c.h ----
+
+EXPORT void faiss_ParameterSpace_free(FaissParameterSpace* obj) {
+    delete reinterpret_cast<faiss::ParameterSpace*>(obj);
+}
+
+EXPORT int faiss_ParameterSpace_new(FaissParameterSpace** space) {
+    try {
+        *space = reinterpret_cast<FaissParameterSpace*>(new faiss::ParameterSpace());
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_ParameterSpace_set_index_parameters(const FaissParameterSpace* space,
+                                                     FaissIndex* index, const char* params) {
+    try {
+        reinterpret_cast<const faiss::ParameterSpace*>(space)->set_index_parameters(I(index), params);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_ParameterSpace_set_index_parameter(const FaissParameterSpace* space,
+                                                    FaissIndex* index, const char* name,
+                                                    double value) {
+    try {
+        reinterpret_cast<const faiss::ParameterSpace*>(space)->set_index_parameter(I(index), name,
+                                                                                    value);
+    }
+    CATCH_AND_HANDLE
+}
+
+// ---- IndexIVF_c.h ----
+
+EXPORT FaissIndexIVF* faiss_IndexIVF_cast(FaissIndex* index) {
+    return reinterpret_cast<FaissIndexIVF*>(dynamic_cast<faiss::IndexIVF*>(I(index)));
+}
+EXPORT void faiss_IndexIVF_free(FaissIndexIVF* obj) { delete IVF(obj); }
+EXPORT size_t faiss_IndexIVF_nlist(const FaissIndexIVF* obj) { return IVF(obj)->nlist; }
+EXPORT size_t faiss_IndexIVF_nprobe(const FaissIndexIVF* obj) { return IVF(obj)->nprobe; }
+EXPORT void faiss_IndexIVF_set_nprobe(FaissIndexIVF* obj, size_t v) { IVF(obj)->nprobe = v; }
+
+EXPORT int faiss_IndexIVF_merge_from(FaissIndexIVF* index, FaissIndexIVF* other, idx_t add_id) {
+    try {
+        IVF(index)->merge_from(*IVF(other), add_id);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int faiss_IndexIVF_make_direct_map(FaissIndexIVF* index, int new_maintain_direct_map) {
+    try {
+        IVF(index)->make_direct_map(static_cast<bool>(new_maintain_direct_map));
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT size_t faiss_IndexIVF_get_list_size(const FaissIndexIVF* index, size_t list_no) {
+    return IVF(index)->get_list_size(list_no);
+}
+
+// ---- autofaiss_ext.h ----
+
+EXPORT int autofaiss_build_info(char* buf, size_t cap, int* abi_version) {
+    try {
+        if (abi_version) *abi_version = AUTOFAISS_EXT_ABI;
+        std::string s = std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) +
+                        "." + std::to_string(FAISS_VERSION_PATCH) + "|" + faiss::get_compile_options();
+        copy_string(s, buf, cap);
+    }
+    CATCH_AND_HANDLE
+}
+
+extern "C" void openblas_set_num_threads(int);
+
+EXPORT int autofaiss_set_num_threads(int n) {
+    try {
+        omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+        openblas_set_num_threads(1);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_get_num_threads(int* n) {
+    try {
+        *n = omp_get_max_threads();
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_serialized_size(const FaissIndex* index, size_t* size) {
+    try {
+        CountingIOWriter w;
+        faiss::write_index(I(index), &w);
+        *size = w.total;
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_write_index_buffer(const FaissIndex* index, uint8_t* buf, size_t cap,
+                                        size_t* written) {
+    try {
+        SpanIOWriter w(buf, cap);
+        faiss::write_index(I(index), &w);
+        *written = w.pos;
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_read_index_buffer(const uint8_t* buf, size_t size, int io_flags,
+                                       FaissIndex** p_out) {
+    try {
+        require(!(io_flags & FAISS_IO_FLAG_MMAP), "an in-memory buffer cannot be memory-mapped");
+        faiss::VectorIOReader r;
+        r.data.assign(buf, buf + size);
+        *p_out = reinterpret_cast<FaissIndex*>(faiss::read_index(&r, io_flags));
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf) {
+    try {
+        *p_ivf = reinterpret_cast<FaissIndexIVF*>(faiss::ivflib::extract_index_ivf(I(index)));
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap) {
+    try {
+        std::string s;
+        describe(I(index), s);
+        copy_string(s, buf, cap);
+    }
+    CATCH_AND_HANDLE
+}
+
+// Debian's static OpenBLAS embeds reference LAPACK compiled by gfortran, which concatenates
+// strings through libgfortran. libgfortran.a is not PIC, so instead of shipping libgfortran.so we
+// provide this one routine (semantics of libgfortran's intrinsics/string_intrinsics_inc.c:
+// copy s1 then s2 into dest, truncate to destlen, pad with blanks).
+extern "C" __attribute__((visibility("hidden"))) void _gfortran_concat_string(
+        size_t destlen, char* dest, size_t len1, const char* s1, size_t len2, const char* s2) {
+    if (len1 >= destlen) {
+        std::memcpy(dest, s1, destlen);
+        return;
+    }
+    std::memcpy(dest, s1, len1);
+    dest += len1;
+    destlen -= len1;
+    if (len2 >= destlen) {
+        std::memcpy(dest, s2, destlen);
+        return;
+    }
+    std::memcpy(dest, s2, len2);
+    std::memset(dest + len2, ' ', destlen - len2);
+}

@@ -1,0 +1,272 @@
+#define _DEFAULT_SOURCE
+/* C test of native/build/libfaiss_c.so: every exported entry point and every error path, run
+ * before the JS tests. Exits non-zero on the first failure. Plain C11 against the upstream C API
+ * headers, so it also documents how the library is meant to be called. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/clone_index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "autofaiss_ext.h"
+
+static int checks = 0;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        checks++;                                                                       \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+                    faiss_get_last_error() ? faiss_get_last_error() : "none");          \
+            exit(1);                                                                    \
+        }                                                                               \
+    } while (0)
+
+#define OK(call) CHECK((call) == 0)
+
+/* A call that must fail with a FAISS message containing `needle`. */
+#define FAILS_WITH(call, needle)                                                   \
+    do {                                                                           \
+        int rc_ = (call);                                                          \
+        CHECK(rc_ != 0);                                                           \
+        const char* e_ = faiss_get_last_error();                                   \
+        CHECK(e_ != NULL);                                                         \
+        if (!strstr(e_, needle)) {                                                 \
+            fprintf(stderr, "FAIL %s:%d: error \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, e_, \
+                    needle);                                                       \
+            exit(1);                                                               \
+        }                                                                          \
+        checks++;                                                                  \
+    } while (0)
+
+static unsigned rng = 12345;
+static float frand(void) {
+    rng = rng * 1103515245u + 12345u;
+    return (float)((rng >> 8) & 0xffff) / 65536.0f;
+}
+
+/* n clustered points: 20 centres plus noise, so IVF/PQ recall is meaningful. */
+static float* make_data(int n, int d) {
+    float* centres = malloc(sizeof(float) * 20 * d);
+    for (int i = 0; i < 20 * d; i++) centres[i] = frand() * 10;
+    float* x = malloc(sizeof(float) * (size_t)n * d);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) x[(size_t)i * d + j] = centres[(i % 20) * d + j] + frand();
+    free(centres);
+    return x;
+}
+
+static void test_flat_and_io(void) {
+    const int d = 16, n = 500, k = 5;
+    float* x = make_data(n, d);
+    FaissIndex* idx = NULL;
+    OK(faiss_index_factory(&idx, d, "Flat", METRIC_L2));
+    CHECK(faiss_Index_d(idx) == d);
+    CHECK(faiss_Index_is_trained(idx) == 1);
+    CHECK(faiss_Index_metric_type(idx) == METRIC_L2);
+    faiss_Index_set_verbose(idx, 0);
+    CHECK(faiss_Index_verbose(idx) == 0);
+    OK(faiss_Index_train(idx, n, x)); /* no-op for Flat, must succeed */
+    OK(faiss_Index_add(idx, n, x));
+    CHECK(faiss_Index_ntotal(idx) == n);
+
+    float dist[5];
+    idx_t lab[5];
+    OK(faiss_Index_search(idx, 1, x + 7 * d, k, dist, lab));
+    CHECK(lab[0] == 7 && dist[0] == 0.0f);
+
+    float rec[16];
+    OK(faiss_Index_reconstruct(idx, 3, rec));
+    CHECK(memcmp(rec, x + 3 * d, sizeof rec) == 0);
+    float* recn = malloc(sizeof(float) * 10 * d);
+    OK(faiss_Index_reconstruct_n(idx, 10, 10, recn));
+    CHECK(memcmp(recn, x + 10 * d, sizeof(float) * 10 * d) == 0);
+    free(recn);
+
+    size_t cs = 0;
+    OK(faiss_Index_sa_code_size(idx, &cs));
+    CHECK(cs == sizeof(float) * d);
+    unsigned char* codes = malloc(cs * 2);
+    float back[32];
+    OK(faiss_Index_sa_encode(idx, 2, x, codes));
+    OK(faiss_Index_sa_decode(idx, 2, codes, back));
+    CHECK(memcmp(back, x, sizeof back) == 0);
+    free(codes);
+
+    /* file round trip, plain and mmap */
+    char path[] = "/tmp/autofaiss_capi_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    OK(faiss_write_index_fname(idx, path));
+    FaissIndex* back1 = NULL;
+    OK(faiss_read_index_fname(path, 0, &back1));
+    CHECK(faiss_Index_ntotal(back1) == n);
+    FaissIndex* back2 = NULL;
+    OK(faiss_read_index_fname(path, FAISS_IO_FLAG_MMAP | FAISS_IO_FLAG_READ_ONLY, &back2));
+    CHECK(faiss_Index_ntotal(back2) == n);
+    faiss_Index_free(back1);
+    faiss_Index_free(back2);
+    FaissIndex* none = NULL;
+    FAILS_WITH(faiss_read_index_fname("/nonexistent/x.index", 0, &none), "could not open");
+
+    /* buffer round trip and serialized size */
+    size_t size = 0, written = 0;
+    OK(autofaiss_serialized_size(idx, &size));
+    FILE* f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    CHECK((size_t)ftell(f) == size);
+    fclose(f);
+    unlink(path);
+    unsigned char* buf = malloc(size);
+    FAILS_WITH(autofaiss_write_index_buffer(idx, buf, size - 1, &written), "buffer too small");
+    OK(autofaiss_write_index_buffer(idx, buf, size, &written));
+    CHECK(written == size);
+    FaissIndex* back3 = NULL;
+    OK(autofaiss_read_index_buffer(buf, size, 0, &back3));
+    CHECK(faiss_Index_ntotal(back3) == n);
+    FAILS_WITH(autofaiss_read_index_buffer(buf, size / 2, 0, &none), "");
+    FAILS_WITH(autofaiss_read_index_buffer(buf, size, FAISS_IO_FLAG_MMAP, &none), "memory-mapped");
+    faiss_Index_free(back3);
+    free(buf);
+
+    /* clone is independent of the original */
+    FaissIndex* cl = NULL;
+    OK(faiss_clone_index(idx, &cl));
+    OK(faiss_Index_reset(idx));
+    CHECK(faiss_Index_ntotal(idx) == 0);
+    CHECK(faiss_Index_ntotal(cl) == n);
+    faiss_Index_free(cl);
+
+    /* a Flat index has no IVF layer */
+    FaissIndexIVF* ivf = NULL;
+    CHECK(faiss_IndexIVF_cast(idx) == NULL);
+    FAILS_WITH(autofaiss_extract_index_ivf(idx, &ivf), "");
+
+    faiss_Index_free(idx);
+    free(x);
+}
+
+static void test_ivf_paramspace(void) {
+    const int d = 32, n = 4000;
+    float* x = make_data(n, d);
+    FaissIndex* a = NULL;
+    FaissIndex* b = NULL;
+    OK(faiss_index_factory(&a, d, "IVF16,Flat", METRIC_INNER_PRODUCT));
+    CHECK(faiss_Index_is_trained(a) == 0);
+    FAILS_WITH(faiss_Index_add(a, n, x), "is_trained"); /* untrained add */
+    OK(faiss_Index_train(a, n, x));
+    OK(faiss_clone_index(a, &b));
+    OK(faiss_Index_add(a, n / 2, x));
+    idx_t* ids = malloc(sizeof(idx_t) * n / 2);
+    for (int i = 0; i < n / 2; i++) ids[i] = n / 2 + i;
+    OK(faiss_Index_add_with_ids(b, n / 2, x + (size_t)(n / 2) * d, ids));
+    free(ids);
+
+    FaissIndexIVF* ia = faiss_IndexIVF_cast(a);
+    FaissIndexIVF* ib = faiss_IndexIVF_cast(b);
+    CHECK(ia != NULL && ib != NULL);
+    CHECK(faiss_IndexIVF_nlist(ia) == 16);
+    size_t total = 0;
+    for (size_t l = 0; l < 16; l++) total += faiss_IndexIVF_get_list_size(ia, l);
+    CHECK(total == (size_t)n / 2);
+    OK(faiss_IndexIVF_merge_from(ia, ib, 0));
+    CHECK(faiss_Index_ntotal(a) == n && faiss_Index_ntotal(b) == 0);
+
+    FaissParameterSpace* ps = NULL;
+    OK(faiss_ParameterSpace_new(&ps));
+    OK(faiss_ParameterSpace_set_index_parameters(ps, a, "nprobe=7"));
+    CHECK(faiss_IndexIVF_nprobe(ia) == 7);
+    OK(faiss_ParameterSpace_set_index_parameter(ps, a, "nprobe", 5));
+    CHECK(faiss_IndexIVF_nprobe(ia) == 5);
+    faiss_IndexIVF_set_nprobe(ia, 16);
+    CHECK(faiss_IndexIVF_nprobe(ia) == 16);
+    FAILS_WITH(faiss_ParameterSpace_set_index_parameters(ps, a, "bogus=3"), "bogus");
+    faiss_ParameterSpace_free(ps);
+
+    FaissIndexIVF* ext = NULL;
+    OK(autofaiss_extract_index_ivf(a, &ext));
+    CHECK(ext == ia);
+    FAILS_WITH(faiss_Index_reconstruct(a, 0, x), "direct map");
+    OK(faiss_IndexIVF_make_direct_map(ia, 1));
+    float rec[32];
+    OK(faiss_Index_reconstruct(a, 10, rec));
+    CHECK(memcmp(rec, x + 10 * d, sizeof rec) == 0);
+
+    /* wrong dimension: merging indices of different d is refused by FAISS */
+    FaissIndex* c = NULL;
+    OK(faiss_index_factory(&c, 16, "IVF16,Flat", METRIC_INNER_PRODUCT));
+    FAILS_WITH(faiss_IndexIVF_merge_from(ia, faiss_IndexIVF_cast(c), 0), "");
+    faiss_Index_free(c);
+
+    /* the IVF view of a plain IVF index is the index itself: free through the owner only */
+    faiss_Index_free(b);
+    faiss_Index_free(a);
+    /* faiss_IndexIVF_free is the destructor of an owned IVF handle */
+    FaissIndex* own = NULL;
+    OK(faiss_index_factory(&own, d, "IVF4,Flat", METRIC_L2));
+    faiss_IndexIVF_free(faiss_IndexIVF_cast(own));
+    free(x);
+}
+
+/* OPQ training reaches LAPACK (sgesvd), hence the provided _gfortran_concat_string. */
+static void test_opq_fastscan(void) {
+    const int d = 64, n = 6000;
+    float* x = make_data(n, d);
+    FaissIndex* idx = NULL;
+    OK(faiss_index_factory(&idx, d, "OPQ16_64,IVF32_HNSW32,PQ16x4fs", METRIC_INNER_PRODUCT));
+    char desc[512];
+    OK(autofaiss_describe_index(idx, desc, sizeof desc));
+    CHECK(strstr(desc, "IndexPreTransform") && strstr(desc, "OPQMatrix") &&
+          strstr(desc, "IndexIVFPQFastScan") && strstr(desc, "IndexHNSWFlat"));
+    CHECK(strstr(desc, "metric=1") == NULL); /* inner product on every level */
+    OK(faiss_Index_train(idx, n, x));
+    OK(faiss_Index_add(idx, n, x));
+    CHECK(faiss_Index_ntotal(idx) == n);
+    float dist[10];
+    idx_t lab[10];
+    OK(faiss_Index_search(idx, 1, x, 10, dist, lab));
+    CHECK(lab[0] >= 0);
+    faiss_Index_free(idx);
+    free(x);
+}
+
+static void test_errors_and_ext(void) {
+    FaissIndex* idx = NULL;
+    FAILS_WITH(faiss_index_factory(&idx, 16, "NotAnIndex42", METRIC_L2), "NotAnIndex42");
+    FAILS_WITH(faiss_index_factory(&idx, 30, "PQ7", METRIC_L2), ""); /* 30 % 7 != 0 */
+    const char* before = faiss_get_last_error();
+    CHECK(before != NULL);
+
+    char info[4096];
+    int abi = 0;
+    OK(autofaiss_build_info(info, sizeof info, &abi));
+    CHECK(abi == AUTOFAISS_EXT_ABI);
+    CHECK(strncmp(info, "1.7.3|", 6) == 0);
+    FAILS_WITH(autofaiss_build_info(info, 0, &abi), "output buffer");
+
+    int t = 0;
+    OK(autofaiss_set_num_threads(1));
+    OK(autofaiss_get_num_threads(&t));
+    CHECK(t == 1);
+    OK(autofaiss_set_num_threads(0));
+    OK(autofaiss_get_num_threads(&t));
+    CHECK(t >= 1);
+}
+
+int main(void) {
+    test_errors_and_ext();
+    test_flat_and_io();
+    test_ivf_paramspace();
+    test_opq_fastscan();
+    printf("native C test: %d checks passed\n", checks);
+    return 0;
+}
