@@ -1,0 +1,61 @@
+/** Deno.dlopen adapter. `Deno` is reached through globalThis so Bun's type checker accepts this file. */
+import type { ArgType, ReturnType, SymbolSpec } from "./symbols.ts";
+import type { FfiRuntime, NativeFn, OpenedLibrary } from "./runtime.ts";
+
+const ARG: Record<ArgType, string> = {
+  i32: "i32",
+  i64: "i64",
+  u64: "u64",
+  f64: "f64",
+  handle: "u64", // pointers travel as bigint addresses (same ABI as a pointer on 64-bit targets)
+  buffer: "buffer", // Deno passes a TypedArray's data pointer
+};
+const RET: Record<ReturnType, string> = {
+  void: "void",
+  i32: "i32",
+  i64: "i64",
+  u64: "u64",
+  handle: "u64",
+  cstring: "pointer",
+};
+
+export const denoRuntime: FfiRuntime = {
+  name: "deno",
+  open(path: string, symbols: Readonly<Record<string, SymbolSpec>>): OpenedLibrary {
+    const Deno = (globalThis as any).Deno;
+    const table: Record<string, unknown> = {};
+    for (const [name, spec] of Object.entries(symbols)) {
+      table[name] = {
+        parameters: spec.args.map((a) => ARG[a]),
+        result: RET[spec.returns],
+        optional: spec.optional === true,
+      };
+    }
+    const lib = Deno.dlopen(path, table);
+    const fns: Record<string, NativeFn> = {};
+    const missing: string[] = [];
+    for (const [name, spec] of Object.entries(symbols)) {
+      const fn = lib.symbols[name];
+      if (fn == null) missing.push(name);
+      else fns[name] = normalize(Deno, spec.returns, fn);
+    }
+    return { path, fns, missing };
+  },
+};
+
+function normalize(Deno: any, returns: ReturnType, fn: (...a: unknown[]) => unknown): NativeFn {
+  switch (returns) {
+    case "i64":
+    case "u64":
+      return (...a) => Number(fn(...a));
+    case "handle":
+      return (...a) => BigInt(fn(...a) as bigint | number);
+    case "cstring":
+      return (...a) => {
+        const p = fn(...a);
+        return p === null ? null : Deno.UnsafePointerView.getCString(p);
+      };
+    default:
+      return fn;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The seam between the FAISS wrappers and the JavaScript runtime's FFI. Only ffi/bun.ts and
+ * ffi/deno.ts implement it; only `currentRuntime()` picks one.
+ */
+import type { SymbolSpec } from "./symbols.ts";
+import { bunRuntime } from "./bun.ts";
+import { denoRuntime } from "./deno.ts";
+
+/** A native function with normalized values: handles are bigint, i64/u64 are number, cstring is string|null. */
+export type NativeFn = (...args: unknown[]) => unknown;
+
+export interface OpenedLibrary {
+  readonly path: string;
+  /** Every required symbol, and the optional ones the library has. */
+  readonly fns: Readonly<Record<string, NativeFn>>;
+  /** Optional symbols the library lacks. */
+  readonly missing: readonly string[];
+}
+
+export interface FfiRuntime {
+  readonly name: "bun" | "deno";
+  /** dlopen `path` and bind `symbols`; throws if a required symbol is absent. */
+  open(path: string, symbols: Readonly<Record<string, SymbolSpec>>): OpenedLibrary;
+}
+
+export function currentRuntime(): FfiRuntime {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun !== undefined) return bunRuntime;
+  if (g.Deno !== undefined) return denoRuntime;
+  throw new Error("ffi: unsupported runtime: autofaiss runs on Bun or Deno (Node.js has no built-in FFI)");
+}
+
+/** Splits a table into required and optional names (shared by both adapters). */
+export function partitionSymbols(symbols: Readonly<Record<string, SymbolSpec>>): {
+  required: string[];
+  optional: string[];
+} {
+  const required: string[] = [];
+  const optional: string[] = [];
+  for (const [name, spec] of Object.entries(symbols)) (spec.optional ? optional : required).push(name);
+  return { required, optional };
+}

@@ -1,0 +1,174 @@
+/**
+ * Every native symbol autofaiss calls, in FAISS C API names (`/usr/include/faiss/c_api/*.h`),
+ * with the C declaration in a trailing comment. No other module names a native symbol.
+ *
+ * Types are runtime-neutral; the adapters (ffi/bun.ts, ffi/deno.ts) map them:
+ * - `handle`: a pointer carried as a bigint address (FaissIndex*, FaissParameterSpace*, …);
+ * - `buffer`: a JS typed array passed as a pointer to its bytes (float*, idx_t*, char*, T** out-params);
+ * - `cstring`: a returned `const char*`, copied into a JS string (null stays null).
+ * `optional: true` marks symbols an upstream libfaiss_c.so may lack: all autofaiss_* extensions.
+ */
+export type ArgType = "i32" | "i64" | "u64" | "f64" | "handle" | "buffer";
+export type ReturnType = "void" | "i32" | "i64" | "u64" | "handle" | "cstring";
+
+export interface SymbolSpec {
+  readonly args: readonly ArgType[];
+  readonly returns: ReturnType;
+  readonly optional?: boolean;
+}
+
+export const SYMBOLS = {
+  // ---- error_c.h ----
+  faiss_get_last_error: { args: [], returns: "cstring" }, // const char* faiss_get_last_error()
+
+  // ---- index_factory_c.h ----
+  faiss_index_factory: {
+    // int faiss_index_factory(FaissIndex** p_index, int d, const char* description, FaissMetricType metric)
+    args: ["buffer", "i32", "buffer", "i32"],
+    returns: "i32",
+  },
+
+  // ---- Index_c.h ----
+  faiss_Index_free: { args: ["handle"], returns: "void" }, // void faiss_Index_free(FaissIndex* obj)
+  faiss_Index_d: { args: ["handle"], returns: "i32" }, // int faiss_Index_d(const FaissIndex*)
+  faiss_Index_is_trained: { args: ["handle"], returns: "i32" }, // int faiss_Index_is_trained(const FaissIndex*)
+  faiss_Index_ntotal: { args: ["handle"], returns: "i64" }, // idx_t faiss_Index_ntotal(const FaissIndex*)
+  faiss_Index_metric_type: { args: ["handle"], returns: "i32" }, // FaissMetricType faiss_Index_metric_type(const FaissIndex*)
+  faiss_Index_set_verbose: { args: ["handle", "i32"], returns: "void" }, // void faiss_Index_set_verbose(FaissIndex*, int)
+  faiss_Index_train: {
+    args: ["handle", "i64", "buffer"], // int faiss_Index_train(FaissIndex* index, idx_t n, const float* x)
+    returns: "i32",
+  },
+  faiss_Index_add: {
+    args: ["handle", "i64", "buffer"], // int faiss_Index_add(FaissIndex* index, idx_t n, const float* x)
+    returns: "i32",
+  },
+  faiss_Index_add_with_ids: {
+    // int faiss_Index_add_with_ids(FaissIndex* index, idx_t n, const float* x, const idx_t* xids)
+    args: ["handle", "i64", "buffer", "buffer"],
+    returns: "i32",
+  },
+  faiss_Index_search: {
+    // int faiss_Index_search(const FaissIndex* index, idx_t n, const float* x, idx_t k, float* distances, idx_t* labels)
+    args: ["handle", "i64", "buffer", "i64", "buffer", "buffer"],
+    returns: "i32",
+  },
+  faiss_Index_reset: { args: ["handle"], returns: "i32" }, // int faiss_Index_reset(FaissIndex* index)
+  faiss_Index_reconstruct: {
+    args: ["handle", "i64", "buffer"], // int faiss_Index_reconstruct(const FaissIndex* index, idx_t key, float* recons)
+    returns: "i32",
+  },
+  faiss_Index_reconstruct_n: {
+    // int faiss_Index_reconstruct_n(const FaissIndex* index, idx_t i0, idx_t ni, float* recons)
+    args: ["handle", "i64", "i64", "buffer"],
+    returns: "i32",
+  },
+  faiss_Index_sa_code_size: {
+    args: ["handle", "buffer"], // int faiss_Index_sa_code_size(const FaissIndex* index, size_t* size)
+    returns: "i32",
+  },
+  faiss_Index_sa_encode: {
+    // int faiss_Index_sa_encode(const FaissIndex* index, idx_t n, const float* x, uint8_t* bytes)
+    args: ["handle", "i64", "buffer", "buffer"],
+    returns: "i32",
+  },
+  faiss_Index_sa_decode: {
+    // int faiss_Index_sa_decode(const FaissIndex* index, idx_t n, const uint8_t* bytes, float* x)
+    args: ["handle", "i64", "buffer", "buffer"],
+    returns: "i32",
+  },
+
+  // ---- clone_index_c.h, index_io_c.h ----
+  faiss_clone_index: { args: ["handle", "buffer"], returns: "i32" }, // int faiss_clone_index(const FaissIndex*, FaissIndex** p_out)
+  faiss_write_index_fname: {
+    args: ["handle", "buffer"], // int faiss_write_index_fname(const FaissIndex* idx, const char* fname)
+    returns: "i32",
+  },
+  faiss_read_index_fname: {
+    args: ["buffer", "i32", "buffer"], // int faiss_read_index_fname(const char* fname, int io_flags, FaissIndex** p_out)
+    returns: "i32",
+  },
+
+  // ---- AutoTune_c.h ----
+  faiss_ParameterSpace_new: { args: ["buffer"], returns: "i32" }, // int faiss_ParameterSpace_new(FaissParameterSpace** space)
+  faiss_ParameterSpace_free: { args: ["handle"], returns: "void" }, // void faiss_ParameterSpace_free(FaissParameterSpace*)
+  faiss_ParameterSpace_set_index_parameters: {
+    // int faiss_ParameterSpace_set_index_parameters(const FaissParameterSpace*, FaissIndex*, const char*)
+    args: ["handle", "handle", "buffer"],
+    returns: "i32",
+  },
+  faiss_ParameterSpace_set_index_parameter: {
+    // int faiss_ParameterSpace_set_index_parameter(const FaissParameterSpace*, FaissIndex*, const char*, double)
+    args: ["handle", "handle", "buffer", "f64"],
+    returns: "i32",
+  },
+
+  // ---- IndexIVF_c.h ----
+  faiss_IndexIVF_cast: { args: ["handle"], returns: "handle" }, // FaissIndexIVF* faiss_IndexIVF_cast(FaissIndex*)
+  faiss_IndexIVF_nlist: { args: ["handle"], returns: "u64" }, // size_t faiss_IndexIVF_nlist(const FaissIndexIVF*)
+  faiss_IndexIVF_nprobe: { args: ["handle"], returns: "u64" }, // size_t faiss_IndexIVF_nprobe(const FaissIndexIVF*)
+  faiss_IndexIVF_set_nprobe: { args: ["handle", "u64"], returns: "void" }, // void faiss_IndexIVF_set_nprobe(FaissIndexIVF*, size_t)
+  faiss_IndexIVF_merge_from: {
+    // int faiss_IndexIVF_merge_from(FaissIndexIVF* index, FaissIndexIVF* other, idx_t add_id)
+    args: ["handle", "handle", "i64"],
+    returns: "i32",
+  },
+  faiss_IndexIVF_make_direct_map: {
+    // int faiss_IndexIVF_make_direct_map(FaissIndexIVF* index, int new_maintain_direct_map)
+    args: ["handle", "i32"],
+    returns: "i32",
+  },
+  faiss_IndexIVF_get_list_size: {
+    args: ["handle", "u64"], // size_t faiss_IndexIVF_get_list_size(const FaissIndexIVF* index, size_t list_no)
+    returns: "u64",
+  },
+
+  // ---- autofaiss_ext.h (ours; absent from upstream libfaiss_c.so) ----
+  autofaiss_build_info: {
+    args: ["buffer", "u64", "buffer"], // int autofaiss_build_info(char* buf, size_t cap, int* abi_version)
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_set_num_threads: { args: ["i32"], returns: "i32", optional: true }, // int autofaiss_set_num_threads(int n)
+  autofaiss_get_num_threads: { args: ["buffer"], returns: "i32", optional: true }, // int autofaiss_get_num_threads(int* n)
+  autofaiss_serialized_size: {
+    args: ["handle", "buffer"], // int autofaiss_serialized_size(const FaissIndex* index, size_t* size)
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_write_index_buffer: {
+    // int autofaiss_write_index_buffer(const FaissIndex* index, uint8_t* buf, size_t cap, size_t* written)
+    args: ["handle", "buffer", "u64", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_read_index_buffer: {
+    // int autofaiss_read_index_buffer(const uint8_t* buf, size_t size, int io_flags, FaissIndex** p_out)
+    args: ["buffer", "u64", "i32", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_extract_index_ivf: {
+    args: ["handle", "buffer"], // int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf)
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_describe_index: {
+    args: ["handle", "buffer", "u64"], // int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap)
+    returns: "i32",
+    optional: true,
+  },
+} as const satisfies Record<string, SymbolSpec>;
+
+export type SymbolName = keyof typeof SYMBOLS;
+
+/** FaissMetricType (Index_c.h). */
+export const METRIC_INNER_PRODUCT = 0;
+export const METRIC_L2 = 1;
+
+/** index_io_c.h flags. Our library maps FAISS_IO_FLAG_MMAP (1) to C++'s IO_FLAG_MMAP; upstream
+ *  libfaiss_c.so passes flags through unchanged, so callers also set the C++ bits (bit 0 is unused
+ *  there) and mmap works with either library. */
+export const FAISS_IO_FLAG_MMAP = 1;
+export const FAISS_IO_FLAG_READ_ONLY = 2;
+export const CXX_IO_FLAG_MMAP = 0x646f0008; // faiss/index_io.h: IO_FLAG_SKIP_IVF_DATA | 0x646f0000
