@@ -1,0 +1,208 @@
+/**
+ * Build planning: training-set size, add batch size, memory available for adding, the memory
+ * pre-check, the RAM headroom check and the construction-time estimate (spec §1.3 step 4, §3.2–§3.4,
+ * §3.6). Pure functions, no I/O, no FAISS.
+ */
+
+import {
+  estimatedIndexSizeBytes,
+  pythonEstimatedIndexSizeBytes,
+  pythonTrainingMemoryBytes,
+  trainingMemoryBytes,
+} from "./index_metadata.ts";
+import { formatDuration, formatMemory, parseMemory, pyRound } from "./units.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+
+/** Training points per cluster when memory allows (§3.2). */
+const POINTS_PER_CLUSTER = 100;
+/** Floor on training points per cluster when memory is tight (§3.2: `max(…, 31.0)`). */
+const MIN_POINTS_PER_CLUSTER = 31.0;
+/** The pre-check sizes training with "1K" of RAM, which forces the 31-point floor (§3.4). */
+const PRECHECK_TRAINING_MEMORY = 1024;
+/** Adding needs at most 10 % of the index size, capped at 1e9 bytes (§3.4). */
+const ADD_OVERHEAD_FRACTION = 0.1;
+const ADD_OVERHEAD_CAP = 1e9;
+/** Batches hold at most ~1 GB of float32 ("using more than 1GB of ram is not faster", §3.3). */
+const BATCH_MEMORY_CAP = 1e9;
+/** Bytes of a float32 component. */
+const FLOAT_BYTES = 4;
+/** The index budget must leave 10 % of RAM free (§1.3 step 4). */
+const HEADROOM_FRACTION = 0.1;
+/** Construction-time model (§3.6): constant training time, then 450 s per 150 GiB added. */
+const TRAIN_SECONDS = 1000;
+const ADD_SECONDS_PER_REFERENCE = 450;
+const ADD_REFERENCE_BYTES = 150 * 1024 ** 3;
+
+const RE_CLUSTERS = /IVF\d+|IMI\d+x\d+/;
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Whether a key needs training: it contains `IVF` or `IMI` (Python `check_if_index_needs_training`).
+ *
+ * @example needsTraining("OPQ16_64,IVF256,PQ16x8") === true; needsTraining("HNSW32") === false
+ */
+export function needsTraining(key: string): boolean {
+  return key.includes("IVF") || key.includes("IMI");
+}
+
+/**
+ * Number of coarse clusters of a key: the first `IVFc` → c, or `IMIaxb` → 2^(a·b)
+ * (Python `index_key_to_nb_cluster`). Throws for keys without either.
+ *
+ * @example nbClustersOfKey("IMI2x8,PQ16") === 65536
+ */
+export function nbClustersOfKey(key: string): number {
+  const match = RE_CLUSTERS.exec(key);
+  if (match === null) throw new Error(`training plan: index key "${key}" has no IVF<c> or IMI<a>x<b> part`);
+  const ints = (match[0].match(/\d+/g) ?? []).map(Number);
+  return match[0].startsWith("IVF") ? ints[0] : 2 ** (ints[0] * ints[1]);
+}
+
+/** Options shared by the planning functions. */
+export interface PlanOptions {
+  /** Use Python's size/training models and key classification exactly. Default false. */
+  pythonCompatible?: boolean;
+}
+
+/**
+ * Number of training vectors (Python `get_optimal_train_size`, §3.2 step 2):
+ * 100 per cluster, lowered to as few as 31 per cluster when `memBytes` is below the memory needed to
+ * train on 100 vectors (`memBytes / m(100)` points per cluster), never more than n; half-to-even
+ * rounding. Memory is only considered when both `memBytes` and a non-zero `d` are given.
+ *
+ * @example optimalTrainSize(10_000_000, "IVF16384,Flat", 32 * 2 ** 30, 512) === 1_638_400
+ */
+export function optimalTrainSize(
+  n: number,
+  key: string,
+  memBytes?: number,
+  d?: number,
+  options: PlanOptions = {},
+): number {
+  const clusters = nbClustersOfKey(key);
+  let pointsPerCluster = POINTS_PER_CLUSTER;
+  if (memBytes !== undefined && d) {
+    const memoryFor100 = options.pythonCompatible
+      ? pythonTrainingMemoryBytes(key, d, POINTS_PER_CLUSTER)
+      : trainingMemoryBytes(key, d, POINTS_PER_CLUSTER);
+    // Python divides by zero (crash) when its model says 0 (a key it takes for HNSW); 0 means
+    // "no memory needed", so keep 100 per cluster.
+    const ratio = memoryFor100 > 0 ? memBytes / memoryFor100 : POINTS_PER_CLUSTER;
+    pointsPerCluster = Math.max(Math.min(ratio, POINTS_PER_CLUSTER), MIN_POINTS_PER_CLUSTER);
+  }
+  return Math.min(pyRound(pointsPerCluster * clusters), n);
+}
+
+/**
+ * Vectors per add batch (Python `get_optimal_batch_size`, §3.3): `int(min(mem, 1e9) / (4d))`.
+ * Never below 1 (Python would return 0 and fail when almost no memory is left).
+ *
+ * @example optimalBatchSize(512, 32 * 2 ** 30) === 488281
+ */
+export function optimalBatchSize(d: number, memAddBytes: number): number {
+  return Math.max(1, Math.trunc(Math.min(memAddBytes, BATCH_MEMORY_CAP) / (FLOAT_BYTES * d)));
+}
+
+/** Memory left for adding vectors, as Python logs and uses it. */
+export interface AddMemory {
+  /** Bytes after Python's one-decimal string round-trip, ≥ 0. */
+  bytes: number;
+  /** The string Python logs ("2.0GB"). */
+  text: string;
+  /** True when the index share exceeded the available memory and the value was clamped to 0. */
+  clamped: boolean;
+}
+
+/**
+ * Memory available for adding (§3.3): `current − estimatedSize / nbIndicesToKeep`, passed through
+ * Python's bytes → one-decimal string → bytes round trip (so 2.04 GiB becomes 2.0 GiB).
+ * A negative difference, which Python turns into an unparsable "-1.5GB", is clamped to 0 and flagged.
+ *
+ * @example memoryAvailableForAdding(32 * 2 ** 30, 2 ** 30, 1) // { bytes: 33285996544, text: "31.0GB", clamped: false }
+ */
+export function memoryAvailableForAdding(currentBytes: number, estimatedSize: number, nbIndicesToKeep = 1): AddMemory {
+  const difference = currentBytes - estimatedSize / nbIndicesToKeep;
+  if (difference < 0) return { bytes: 0, text: formatMemory(0), clamped: true };
+  const text = formatMemory(difference);
+  return { bytes: parseMemory(text), text, clamped: false };
+}
+
+/** Options of {@link estimateMemoryForIndexCreation}. */
+export interface CreationMemoryOptions extends PlanOptions {
+  makeDirectMap?: boolean;
+  /** Number of parts the index is split into (Spark); the biggest part is counted. Default 1. */
+  nbIndicesToKeep?: number;
+}
+
+/**
+ * RAM needed to build `key` (Python `estimate_memory_required_for_index_creation`, §3.4):
+ * `max(S // k + S % k + min(0.1·S, 1e9), training memory at 31 points per cluster)` truncated to an
+ * integer, where S is the estimated index size. Unlike Python, the caller passes the key actually
+ * built (Python re-selects one ignoring the memory-mappable and GPU flags, Appendix B).
+ * A key whose size is not modelled counts only its training memory (Python's S = −1 does the same).
+ *
+ * @example estimateMemoryForIndexCreation(1000, 512, "HNSW15", { pythonCompatible: true }) === 2_384_800
+ */
+export function estimateMemoryForIndexCreation(
+  n: number,
+  d: number,
+  key: string,
+  options: CreationMemoryOptions = {},
+): number {
+  const k = options.nbIndicesToKeep ?? 1;
+  const dm = options.makeDirectMap ?? false;
+  const size = options.pythonCompatible
+    ? pythonEstimatedIndexSizeBytes(key, n, d, dm)
+    : estimatedIndexSizeBytes(key, n, d, dm) ?? -1;
+  const addOverhead = Math.min(size * ADD_OVERHEAD_FRACTION, ADD_OVERHEAD_CAP);
+  let trainingMemory = 0;
+  if (needsTraining(key)) {
+    const t = optimalTrainSize(n, key, PRECHECK_TRAINING_MEMORY, d, options);
+    trainingMemory = options.pythonCompatible ? pythonTrainingMemoryBytes(key, d, t) : trainingMemoryBytes(key, d, t);
+  }
+  // Size of the biggest of k parts (see the Spark batch split, §8): S // k + S % k.
+  const biggestPart = Math.floor(size / k) + (((size % k) + k) % k);
+  return Math.trunc(Math.max(biggestPart + addOverhead, trainingMemory));
+}
+
+/**
+ * RAM headroom check of build_index (§1.3 step 4): with a single output index, the index budget
+ * must leave at least 10 % of `current_memory_available` free. Always true for N-part builds.
+ *
+ * @example headroomOk(4 * 2 ** 30, 4 * 2 ** 30, 1) === false
+ */
+export function headroomOk(currentBytes: number, maxIndexBytes: number, nbIndicesToKeep = 1): boolean {
+  return !(nbIndicesToKeep === 1 && currentBytes - maxIndexBytes < currentBytes * HEADROOM_FRACTION);
+}
+
+/** Construction-time estimate, in seconds and as Python logs it. */
+export interface ConstructionTime {
+  trainSeconds: number;
+  addSeconds: number;
+  totalSeconds: number;
+  /** "-> Train: 16.7 minutes\n-> Add: 9.5 minutes\nTotal: 26.2 minutes", each line prefixed by `indent` tabs. */
+  text: string;
+}
+
+/**
+ * Rough construction time (Python `get_estimated_construction_time_infos`, §3.6, log only):
+ * training is a constant 1000 s, adding is linear at 450 s per 150 GiB of float32 vectors.
+ *
+ * @example constructionTimeEstimate(1e8, 512).text === "-> Train: 16.7 minutes\n-> Add: 9.5 minutes\nTotal: 26.2 minutes"
+ */
+export function constructionTimeEstimate(n: number, d: number, indent = 0): ConstructionTime {
+  const size = FLOAT_BYTES * n * d;
+  const trainSeconds = TRAIN_SECONDS;
+  const addSeconds = (ADD_SECONDS_PER_REFERENCE * size) / ADD_REFERENCE_BYTES;
+  const totalSeconds = trainSeconds + addSeconds;
+  const tab = "\t".repeat(indent);
+  const lines = [
+    `-> Train: ${formatDuration(trainSeconds)}`,
+    `-> Add: ${formatDuration(addSeconds)}`,
+    `Total: ${formatDuration(totalSeconds)}`,
+  ];
+  return { trainSeconds, addSeconds, totalSeconds, text: lines.map((line) => tab + line).join("\n") };
+}
