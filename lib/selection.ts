@@ -14,7 +14,7 @@
  */
 
 import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "./index_metadata.ts";
-import { pyRound } from "./units.ts";
+import { formatMemory, pyRound } from "./units.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants (spec §2.2–§2.4, §2.8)
@@ -217,4 +217,20 @@ export function smallestWorkableBudget(n: number, d: number, options: SelectionO
     else low = mid;
   }
   return high;
+}
+
+/**
+ * The error to show when {@link optimalIndexKeys} is empty (Python crashed with an IndexError, issue
+ * #118): names the budget, the data shape and the smallest budget that works, exact bytes included
+ * because the one-decimal form may round below it (`<bytes>B` is itself a valid memory string).
+ *
+ * @example noIndexFitsMessage(20_000_000, 64, 100 * 2 ** 20, { pythonCompatible: true })
+ *   // "selection: no index fits max_index_memory_usage=100.0MB for 20000000×64 vectors;
+ *   //  the smallest budget that works is 228.9MB (240000000B)"
+ */
+export function noIndexFitsMessage(n: number, d: number, budgetBytes: number, options: SelectionOptions = {}): string {
+  const head = `selection: no index fits max_index_memory_usage=${formatMemory(budgetBytes)} for ${n}×${d} vectors`;
+  const smallest = smallestWorkableBudget(n, d, options);
+  if (smallest === null) return `${head}; no budget works with these options`;
+  return `${head}; the smallest budget that works is ${formatMemory(smallest)} (${smallest}B)`;
 }

@@ -5,6 +5,7 @@ import {
   optimalIndexKeys,
   optimalIvfKeys,
   optimalNbClusters,
+  noIndexFitsMessage,
   optimalQuantizationKeys,
   type SelectionOptions,
   smallestWorkableBudget,
@@ -340,4 +341,21 @@ describe("smallestWorkableBudget", () => {
   test("0 when Python ignores the budget (n < 1000)", () => assert.equal(smallestWorkableBudget(500, 128, { pythonCompatible: true }), 0));
   test("null when no budget works: memory-mappable, n ≥ 1M and d ≤ 4 (no PQ size below d)", () =>
     assert.equal(smallestWorkableBudget(2e7, 4, MMAP), null));
+});
+
+describe("noIndexFitsMessage", () => {
+  test("names budget, shape and the smallest workable budget", () => {
+    assert.equal(
+      noIndexFitsMessage(2e7, 64, parseMemory("100M"), { pythonCompatible: true }),
+      "selection: no index fits max_index_memory_usage=100.0MB for 20000000×64 vectors; the smallest budget that works is 228.9MB (240000000B)",
+    );
+    const x = smallestWorkableBudget(2e7, 64)!;
+    assert.ok(noIndexFitsMessage(2e7, 64, parseMemory("100M")).endsWith(`(${x}B)`));
+    assert.equal(optimalIndexKeys(2e7, 64, parseMemory(`${x}B`)).length, 1);
+  });
+  test("says so when no budget works", () =>
+    assert.equal(
+      noIndexFitsMessage(2e7, 4, GiB, MMAP),
+      "selection: no index fits max_index_memory_usage=1.0GB for 20000000×4 vectors; no budget works with these options",
+    ));
 });
