@@ -293,7 +293,7 @@ function workingDim(parsed: ParsedIndexKey, d: number): number {
  * (`set_default_probas`, mL = 1/ln M), so it has on average 1/(M−1) upper levels of M links each;
  * plus `levels` (int32) and `offsets` (size_t, n+1 entries) per node.
  *
- * @example hnswGraphBytes(1000, 32) // 1000·(4·(64 + 32/31) + 4 + 8) + 8 ≈ 272136.5
+ * @example hnswGraphBytes(1000, 32) // 1000·(4·(64 + 32/31) + 4 + 8) + 8 ≈ 272137.03
  */
 export function hnswGraphBytes(n: number, m: number): number {
   const upperLevels = m > 1 ? 1 / (m - 1) : 0;
