@@ -1,0 +1,142 @@
+/**
+ * An in-memory Float32Array seen as an embedding collection, so the build pipeline accepts
+ * arrays without writing a temporary `emb.npy` first (which is what Python AutoFaiss does).
+ */
+import {
+  checkRange,
+  checkRows,
+  type EmbeddingBatch,
+  type EmbeddingCollection,
+  type EmbeddingSample,
+  type IdColumnSpec,
+  type IdValues,
+} from "./collection.ts";
+import { EmbeddingReadError } from "./errors.ts";
+import { firstNonFinite } from "./float.ts";
+import { sampleRowIndices } from "./sample.ts";
+
+/** Options of {@link collectionFromArray}. */
+export interface ArrayCollectionOptions {
+  /** Id values per column, one per row, carried along in batches. */
+  ids?: IdValues;
+  /** Name used in error messages (default "<in-memory array>"). */
+  name?: string;
+}
+
+const DEFAULT_NAME = "<in-memory array>";
+
+class ArrayCollection implements EmbeddingCollection {
+  readonly count: number;
+  readonly dimension: number;
+  readonly files = [];
+  readonly idColumns: readonly IdColumnSpec[];
+  readonly #data: Float32Array;
+  readonly #ids: IdValues | undefined;
+  readonly #name: string;
+
+  constructor(data: Float32Array, dim: number, options: ArrayCollectionOptions) {
+    this.#name = options.name ?? DEFAULT_NAME;
+    this.#data = data;
+    this.dimension = dim;
+    this.count = data.length / dim;
+    this.#ids = options.ids;
+    this.idColumns = Object.keys(options.ids ?? {}).map((name) => ({ name }));
+  }
+
+  /** Copy rows (the caller may normalise in place; the user's array must not change). */
+  #copy(rows: ArrayLike<number>, out: Float32Array): void {
+    const d = this.dimension;
+    for (let k = 0; k < rows.length; k++) out.set(this.#data.subarray(rows[k]! * d, (rows[k]! + 1) * d), k * d);
+  }
+
+  #check(out: Float32Array, rowOf: (k: number) => number): void {
+    const bad = firstNonFinite(out);
+    if (bad < 0) return;
+    const row = rowOf(Math.floor(bad / this.dimension));
+    throw new EmbeddingReadError(
+      `embedding array: ${this.#name}: row ${row} has ${out[bad]} at component ${bad % this.dimension} (expected finite values; NaN/Inf poison k-means training)`,
+      { file: this.#name, row },
+    );
+  }
+
+  #idsOf(count: number, rowOf: (k: number) => number): IdValues | undefined {
+    if (!this.#ids) return undefined;
+    const out: IdValues = {};
+    for (const [name, values] of Object.entries(this.#ids)) out[name] = Array.from({ length: count }, (_, k) => values[rowOf(k)]);
+    return out;
+  }
+
+  async *batches(maxRows: number, range: { start?: number; end?: number } = {}): AsyncGenerator<EmbeddingBatch> {
+    checkRows("maxRows", maxRows, 1);
+    const { start = 0, end = this.count } = range;
+    checkRange(start, end, this.count);
+    for (let s = start; s < end; s += maxRows) yield this.#batch(s, Math.min(end, s + maxRows));
+  }
+
+  #batch(start: number, end: number): EmbeddingBatch {
+    const d = this.dimension;
+    const vectors = this.#data.slice(start * d, end * d);
+    this.#check(vectors, (k) => start + k);
+    const rows = end - start;
+    const ids = this.#idsOf(rows, (k) => start + k);
+    return ids ? { vectors, rows, startId: start, ids } : { vectors, rows, startId: start };
+  }
+
+  read(start: number, end: number): Promise<EmbeddingBatch> {
+    checkRange(start, end, this.count);
+    return Promise.resolve(this.#batch(start, end));
+  }
+
+  sample(n: number, seed: number): Promise<EmbeddingSample> {
+    checkRows("sample size", n, 0);
+    const positions = sampleRowIndices(this.count, n, seed);
+    const vectors = new Float32Array(positions.length * this.dimension);
+    this.#copy(positions, vectors);
+    this.#check(vectors, (k) => positions[k]!);
+    const ids = this.#idsOf(positions.length, (k) => positions[k]!);
+    return Promise.resolve(ids ? { vectors, rows: positions.length, positions, ids } : { vectors, rows: positions.length, positions });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Wrap `vectors` (row-major, `dim` values per row) as an {@link EmbeddingCollection}. Batches
+ * and samples are copies; the array itself is never modified.
+ *
+ * @example
+ * ```ts
+ * const embs = collectionFromArray(new Float32Array(1000 * 64), 64);
+ * embs.count; // 1000
+ * ```
+ */
+export function collectionFromArray(vectors: Float32Array, dim: number, options: ArrayCollectionOptions = {}): EmbeddingCollection {
+  const name = options.name ?? DEFAULT_NAME;
+  if (!Number.isSafeInteger(dim) || dim < 1) {
+    throw new EmbeddingReadError(`embedding array: ${name}: dimension must be an integer >= 1, got ${dim}`, { file: name });
+  }
+  if (vectors.length % dim !== 0) {
+    throw new EmbeddingReadError(
+      `embedding array: ${name}: length ${vectors.length} is not a multiple of dimension ${dim}`,
+      { file: name },
+    );
+  }
+  if (vectors.length === 0) {
+    throw new EmbeddingReadError(`embedding files: no embeddings found in ${name} (the array has 0 rows)`, { file: name });
+  }
+  for (const [col, values] of Object.entries(options.ids ?? {})) {
+    if (values.length !== vectors.length / dim) {
+      throw new EmbeddingReadError(
+        `embedding array: ${name}: id column '${col}' has ${values.length} values (expected ${vectors.length / dim}, one per row)`,
+        { file: name, column: col },
+      );
+    }
+  }
+  return new ArrayCollection(vectors, dim, options);
+}
