@@ -152,9 +152,10 @@ export function tunableParameter(indexKey: string, nlistFromIndex?: number): Tun
   const ivf = /^IVF(\d+)(_HNSW(\d+))?$/.exec(main);
   if (ivf) {
     if (codec === undefined || !refinesOk) return unknown();
-    const isPq = CODEC_PQ.test(codec);
-    const kind = CODEC_FLAT.test(codec) ? "Flat" : isPq ? "PQ" : CODEC_PQ_FASTSCAN.test(codec) ? "PQfs" : CODEC_SQ.test(codec) ? "SQ" : null;
+    const kind = codecKind(codec);
     if (kind === null) return unknown();
+    // polysemous filtering exists only for (non fast-scan) IVF-PQ; FAISS rejects `ht` elsewhere
+    const isPq = kind === "PQ";
     const nlist = nlistFromIndex ?? Number(ivf[1]);
     if (!Number.isSafeInteger(nlist) || nlist < 1) {
       throw new RangeError(`tuning: nlist must be an integer >= 1 (got ${nlist} for key ${indexKey})`);
@@ -187,10 +188,17 @@ export function tunableParameter(indexKey: string, nlistFromIndex?: number): Tun
   }
 
   // Exhaustive indices: nothing to tune.
-  if ((CODEC_FLAT.test(main) || CODEC_PQ.test(main) || CODEC_PQ_FASTSCAN.test(main) || CODEC_SQ.test(main)) && rest.every((p) => REFINE.test(p))) {
-    return { kind: "none" };
-  }
+  if (codecKind(main) !== null && rest.every((p) => REFINE.test(p))) return { kind: "none" };
   return unknown();
+}
+
+/** Which known codec a factory component is, or null. */
+function codecKind(component: string): "Flat" | "PQ" | "PQfs" | "SQ" | null {
+  if (CODEC_FLAT.test(component)) return "Flat";
+  if (CODEC_PQ.test(component)) return "PQ";
+  if (CODEC_PQ_FASTSCAN.test(component)) return "PQfs";
+  if (CODEC_SQ.test(component)) return "SQ";
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,7 +450,9 @@ export async function tuneParameters(options: TuneOptions): Promise<TuningResult
     let c = coverageCache.get(value);
     if (c === undefined) {
       c = await measureCoverage(value, k);
-      if (!Number.isFinite(c)) throw new RangeError(`tuning: measureCoverage(${value}) returned ${c} (expected a number in [0, 1])`);
+      if (!Number.isFinite(c)) {
+        throw new RangeError(`tuning: measureCoverage(${value}) returned ${c} (expected a number in [0, 1])`);
+      }
       calls.coverage++;
       coverageCache.set(value, c);
       record({ phase: "coverage", value, coverage: c });
@@ -453,7 +463,9 @@ export async function tuneParameters(options: TuneOptions): Promise<TuningResult
     let ms = latencyCache[phase].get(value);
     if (ms === undefined) {
       ms = await measureLatencyMs(value, phase);
-      if (!(ms >= 0)) throw new RangeError(`tuning: measureLatencyMs(${value}, ${phase}) returned ${ms} (expected ms >= 0)`);
+      if (!(ms >= 0)) {
+        throw new RangeError(`tuning: measureLatencyMs(${value}, ${phase}) returned ${ms} (expected ms >= 0)`);
+      }
       calls[phase]++;
       latencyCache[phase].set(value, ms);
       record({ phase, value, latencyMs: ms });
