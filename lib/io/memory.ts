@@ -82,19 +82,20 @@ class ArrayCollection implements EmbeddingCollection {
     return ids ? { vectors, rows, startId: start, ids } : { vectors, rows, startId: start };
   }
 
-  read(start: number, end: number): Promise<EmbeddingBatch> {
+  // async so that argument and data errors surface as rejections, as with file collections
+  async read(start: number, end: number): Promise<EmbeddingBatch> {
     checkRange(start, end, this.count);
-    return Promise.resolve(this.#batch(start, end));
+    return this.#batch(start, end);
   }
 
-  sample(n: number, seed: number): Promise<EmbeddingSample> {
+  async sample(n: number, seed: number): Promise<EmbeddingSample> {
     checkRows("sample size", n, 0);
     const positions = sampleRowIndices(this.count, n, seed);
     const vectors = new Float32Array(positions.length * this.dimension);
     this.#copy(positions, vectors);
     this.#check(vectors, (k) => positions[k]!);
     const ids = this.#idsOf(positions.length, (k) => positions[k]!);
-    return Promise.resolve(ids ? { vectors, rows: positions.length, positions, ids } : { vectors, rows: positions.length, positions });
+    return ids ? { vectors, rows: positions.length, positions, ids } : { vectors, rows: positions.length, positions };
   }
 
   close(): Promise<void> {
