@@ -2,7 +2,7 @@
  * bun:ffi adapter. `bun:ffi` is loaded with require() inside open(), not a static import, so Deno
  * can load this module's graph (it cannot resolve `bun:ffi`); Bun's bundler still embeds it.
  */
-import type { ArgType, ReturnType, SymbolSpec } from "./symbols.ts";
+import type { ArgType, ResultType, SymbolSpec } from "./symbols.ts";
 import type { FfiRuntime, NativeFn, OpenedLibrary } from "./runtime.ts";
 import { partitionSymbols } from "./runtime.ts";
 
@@ -16,7 +16,7 @@ const ARG: Record<ArgType, string> = {
   handle: "u64", // pointers travel as bigint addresses (same ABI as a pointer on 64-bit targets)
   buffer: "ptr", // Bun passes a TypedArray's data pointer
 };
-const RET: Record<ReturnType, string> = {
+const RET: Record<ResultType, string> = {
   void: "void",
   i32: "i32",
   i64: "i64",
@@ -53,7 +53,7 @@ export const bunRuntime: FfiRuntime = {
   },
 };
 
-function normalize(ffi: any, returns: ReturnType, fn: (...a: unknown[]) => unknown): NativeFn {
+function normalize(ffi: any, returns: ResultType, fn: (...a: unknown[]) => unknown): NativeFn {
   switch (returns) {
     case "i64":
     case "u64":

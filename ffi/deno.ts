@@ -1,5 +1,5 @@
 /** Deno.dlopen adapter. `Deno` is reached through globalThis so Bun's type checker accepts this file. */
-import type { ArgType, ReturnType, SymbolSpec } from "./symbols.ts";
+import type { ArgType, ResultType, SymbolSpec } from "./symbols.ts";
 import type { FfiRuntime, NativeFn, OpenedLibrary } from "./runtime.ts";
 
 const ARG: Record<ArgType, string> = {
@@ -10,7 +10,7 @@ const ARG: Record<ArgType, string> = {
   handle: "u64", // pointers travel as bigint addresses (same ABI as a pointer on 64-bit targets)
   buffer: "buffer", // Deno passes a TypedArray's data pointer
 };
-const RET: Record<ReturnType, string> = {
+const RET: Record<ResultType, string> = {
   void: "void",
   i32: "i32",
   i64: "i64",
@@ -43,7 +43,7 @@ export const denoRuntime: FfiRuntime = {
   },
 };
 
-function normalize(Deno: any, returns: ReturnType, fn: (...a: unknown[]) => unknown): NativeFn {
+function normalize(Deno: any, returns: ResultType, fn: (...a: unknown[]) => unknown): NativeFn {
   switch (returns) {
     case "i64":
     case "u64":

@@ -9,11 +9,11 @@
  * `optional: true` marks symbols an upstream libfaiss_c.so may lack: all autofaiss_* extensions.
  */
 export type ArgType = "i32" | "i64" | "u64" | "f64" | "handle" | "buffer";
-export type ReturnType = "void" | "i32" | "i64" | "u64" | "handle" | "cstring";
+export type ResultType = "void" | "i32" | "i64" | "u64" | "handle" | "cstring";
 
 export interface SymbolSpec {
   readonly args: readonly ArgType[];
-  readonly returns: ReturnType;
+  readonly returns: ResultType;
   readonly optional?: boolean;
 }
 
