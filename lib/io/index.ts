@@ -20,6 +20,7 @@ export {
 export { checkFileFormat, type FileFormat, listEmbeddingFiles } from "./discover.ts";
 export { createRng, sampleRowIndices } from "./sample.ts";
 export {
+  type BatchOptions,
   type CollectionFile,
   type EmbeddingBatch,
   type EmbeddingCollection,

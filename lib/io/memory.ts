@@ -3,6 +3,7 @@
  * arrays without writing a temporary `emb.npy` first (which is what Python AutoFaiss does).
  */
 import {
+  type BatchOptions,
   checkRange,
   checkRows,
   type EmbeddingBatch,
@@ -66,16 +67,22 @@ class ArrayCollection implements EmbeddingCollection {
     return out;
   }
 
-  async *batches(maxRows: number, range: { start?: number; end?: number } = {}): AsyncGenerator<EmbeddingBatch> {
+  async *batches(maxRows: number, options: BatchOptions = {}): AsyncGenerator<EmbeddingBatch> {
     checkRows("maxRows", maxRows, 1);
-    const { start = 0, end = this.count } = range;
+    const { start = 0, end = this.count, reuse = false } = options;
     checkRange(start, end, this.count);
-    for (let s = start; s < end; s += maxRows) yield this.#batch(s, Math.min(end, s + maxRows));
+    const shared = reuse ? new Float32Array(Math.min(maxRows, end - start) * this.dimension) : undefined;
+    for (let s = start; s < end; s += maxRows) yield this.#batch(s, Math.min(end, s + maxRows), shared);
   }
 
-  #batch(start: number, end: number): EmbeddingBatch {
+  #batch(start: number, end: number, shared?: Float32Array): EmbeddingBatch {
     const d = this.dimension;
-    const vectors = this.#data.slice(start * d, end * d);
+    const src = this.#data.subarray(start * d, end * d);
+    let vectors: Float32Array;
+    if (shared) {
+      vectors = shared.subarray(0, src.length);
+      vectors.set(src);
+    } else vectors = src.slice();
     this.#check(vectors, (k) => start + k);
     const rows = end - start;
     const ids = this.#idsOf(rows, (k) => start + k);

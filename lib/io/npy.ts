@@ -26,8 +26,11 @@ export interface NpyHeader {
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const EXPECTED_DESCR = "expected <f2, <f4 or <f8";
-/** Largest read (and the float16/float64 conversion scratch buffer): big enough for disk speed. */
-export const NPY_CHUNK_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest single read (and the float16/float64 conversion scratch buffer): big enough for disk
+ * speed, small enough to pipeline reads with the NaN scan within a batch.
+ */
+export const NPY_CHUNK_BYTES = 8 * 1024 * 1024;
 /** In sampled reads, read through gaps up to this size instead of issuing another read. */
 const GAP_BYTES = 64 * 1024;
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -233,25 +236,35 @@ export class NpyReader {
     if (start < 0 || end > this.header.rows || start > end) {
       throw new RangeError(`npy read: ${this.source.name}: rows [${start}, ${end}) outside [0, ${this.header.rows})`);
     }
+    const chunkRows = this.#chunkRows;
     if (this.header.dtype === "f4") {
-      // zero-copy: the file bytes are the float32 values; chunked so remote sources get bounded requests
-      const chunkRows = this.#chunkRows;
-      for (let r = start; r < end; r += chunkRows) {
+      // zero-copy: the file bytes are the float32 values. Chunked so remote sources get bounded
+      // requests, and pipelined: the next chunk is read (on the I/O thread pool) while this one
+      // is checked for NaN/Inf, which is also when it is still in the CPU cache.
+      const readChunk = (r: number): Promise<void> => {
         const stop = Math.min(end, r + chunkRows);
         const target = new Uint8Array(out.buffer, out.byteOffset + (outRow + r - start) * dim * 4, (stop - r) * this.rowBytes);
-        await this.#readExact(dataOffset + r * this.rowBytes, target);
+        const p = this.#readExact(dataOffset + r * this.rowBytes, target);
+        p.catch(() => {}); // awaited below; this only keeps an abandoned read from being "unhandled"
+        return p;
+      };
+      let pending = start < end ? readChunk(start) : Promise.resolve();
+      for (let r = start; r < end; r += chunkRows) {
+        await pending;
+        if (r + chunkRows < end) pending = readChunk(r + chunkRows);
+        const stop = Math.min(end, r + chunkRows);
+        this.#checkFinite(out, outRow + r - start, stop - r, (i) => r + i);
       }
     } else {
       const scratch = this.#scratchBuffer();
-      const chunkRows = this.#chunkRows;
       for (let r = start; r < end; r += chunkRows) {
         const stop = Math.min(end, r + chunkRows);
         const target = scratch.subarray(0, (stop - r) * this.rowBytes);
         await this.#readExact(dataOffset + r * this.rowBytes, target);
         this.#decode(scratch, 0, stop - r, out, (outRow + r - start) * dim);
+        this.#checkFinite(out, outRow + r - start, stop - r, (i) => r + i);
       }
     }
-    this.#checkFinite(out, outRow, end - start, (i) => start + i);
   }
 
   /**
