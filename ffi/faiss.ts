@@ -283,6 +283,18 @@ export class Index extends Handle {
     return new Index(outPointer("faiss_clone_index", (out) => [this.ptr("faiss_clone_index"), out]));
   }
 
+  /**
+   * Switches polysemous training of an (IVF)PQ index on or off before train(). Returns false when
+   * the index has no such step or the library cannot change it (upstream libfaiss_c.so).
+   */
+  setPolysemousTraining(enabled: boolean): boolean {
+    const p = this.ptr("autofaiss_set_polysemous_training");
+    if (!hasSymbol("autofaiss_set_polysemous_training")) return false;
+    const applied = new Int32Array(1);
+    call("autofaiss_set_polysemous_training", p, enabled ? 1 : 0, applied);
+    return applied[0] === 1;
+  }
+
   /** Applies a ParameterSpace string such as "nprobe=16,efSearch=32,ht=2048". */
   setParameters(params: string): void {
     if (params === "") return;

@@ -158,6 +158,12 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_set_polysemous_training: {
+    // int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied)
+    args: ["handle", "i32", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
 } as const satisfies Record<string, SymbolSpec>;
 
 export type SymbolName = keyof typeof SYMBOLS;

@@ -11,6 +11,8 @@
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/VectorTransform.h>
 #include <faiss/clone_index.h>
@@ -410,6 +412,22 @@ EXPORT int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t c
         std::string s;
         describe(I(index), s);
         copy_string(s, buf, cap);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied) {
+    try {
+        faiss::Index* idx = I(index);
+        if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) idx = pt->index;
+        *applied = 0;
+        if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) {
+            ivfpq->do_polysemous_training = enabled != 0;
+            *applied = 1;
+        } else if (auto pq = dynamic_cast<faiss::IndexPQ*>(idx)) {
+            pq->do_polysemous_training = enabled != 0;
+            *applied = 1;
+        }
     }
     CATCH_AND_HANDLE
 }
