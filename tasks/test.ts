@@ -15,7 +15,7 @@ const only = args.find((a) => a === "--bun-only" || a === "--deno-only");
 // interrupted, and child processes are SIGTERMed): allow 10 minutes.
 const BUN_TEST = ["test", "--timeout=600000", ...(files.length ? files : ["tests/"])];
 const DENO_TEST = [
-  "test", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-run", "--allow-sys",
+  "test", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-run", "--allow-sys", "--allow-net",
   ...(files.length ? files : ["tests/"]),
 ];
 
