@@ -241,6 +241,19 @@ export class Index extends Handle {
     return { distances, labels, k };
   }
 
+  /**
+   * Searches into caller-owned result arrays (no allocation): the timing loops of tuning and
+   * fast metrics run thousands of single-query searches.
+   */
+  searchInto(queries: Float32Array, k: number, distances: Float32Array, labels: BigInt64Array): void {
+    const p = this.ptr("faiss_Index_search");
+    const n = rowsOf("faiss_Index_search", queries, this.d);
+    if (distances.length < n * k || labels.length < n * k) {
+      throw badArgument("faiss_Index_search", `result arrays hold ${Math.min(distances.length, labels.length)} entries, need ${n * k}`);
+    }
+    call("faiss_Index_search", p, n, queries, k, distances, labels);
+  }
+
   reset(): void {
     call("faiss_Index_reset", this.ptr("faiss_Index_reset"));
   }

@@ -355,10 +355,17 @@ EXPORT int autofaiss_build_info(char* buf, size_t cap, int* abi_version) {
 
 extern "C" void openblas_set_num_threads(int);
 
+// BLAS threading depends on the OpenBLAS variant linked in (tasks/build_native.ts --blas):
+// - OpenMP OpenBLAS shares FAISS's OpenMP pool: BLAS called inside FAISS's parallel regions runs
+//   single-threaded (no nesting), BLAS called from the main thread uses all threads. Nothing to
+//   do; note that its openblas_set_num_threads() would call omp_set_num_threads() and undo ours.
+// - pthread OpenBLAS has its own pool that fights OpenMP's: pin it to one thread.
 EXPORT int autofaiss_set_num_threads(int n) {
     try {
         omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+#ifndef AUTOFAISS_BLAS_OPENMP
         openblas_set_num_threads(1);
+#endif
     }
     CATCH_AND_HANDLE
 }

@@ -56,6 +56,7 @@ requireFile(blasArchive, `apt-get install libopenblas-${blas}-dev`);
 mkdirSync(dirname(out), { recursive: true });
 run("g++", [
   ...FLAGS.optimize,
+  ...(blas === "openmp" ? ["-DAUTOFAISS_BLAS_OPENMP"] : []),
   ...FLAGS.visibility,
   ...FLAGS.shared,
   "-o", out,

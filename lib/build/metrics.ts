@@ -1,0 +1,92 @@
+/**
+ * Fast metrics of a built index (spec §6.1), measured with FAISS: serialized size, single-query
+ * latency (mean and 99th percentile at k = 40), reconstruction error and compression ratio.
+ */
+import { FaissError, type Index } from "../../ffi/faiss.ts";
+import { FAST_METRICS_TIMEOUT_MS, latencySummary, runSpeedTest, SPEED_TEST_K } from "../latency_stats.ts";
+
+/** Raw vectors used for latency and reconstruction error (spec §6.1: first min(1000, n)). */
+export const FAST_METRICS_QUERIES = 1000;
+
+export interface FastMetrics {
+  "size in bytes": number;
+  avg_search_speed_ms: number;
+  "99p_search_speed_ms": number;
+  "reconstruction error %": number;
+  "nb vectors": number;
+  "vectors dimension": number;
+  "compression ratio": number;
+}
+
+/** Mean and 99th-percentile latency of one-query searches, queries cycled to ≥ 2000 searches. */
+export function singleQueryLatency(
+  index: Index,
+  queries: Float32Array,
+  options: { k?: number; timeoutMs?: number; perSearch?: boolean } = {},
+): { avgMs: number; p99Ms: number; searches: number } {
+  const d = index.d;
+  const k = options.k ?? SPEED_TEST_K;
+  const nq = queries.length / d;
+  const distances = new Float32Array(k);
+  const labels = new BigInt64Array(k);
+  const rows = Array.from({ length: nq }, (_, i) => queries.subarray(i * d, (i + 1) * d));
+  const r = runSpeedTest({
+    nQueries: nq,
+    searchOne: (i) => index.searchInto(rows[i], k, distances, labels),
+    now: () => performance.now(),
+    timeoutMs: options.timeoutMs ?? FAST_METRICS_TIMEOUT_MS,
+    perSearch: options.perSearch ?? true,
+  });
+  if (r.samplesMs) {
+    const s = latencySummary(r.samplesMs);
+    return { avgMs: s.avgMs, p99Ms: s.p99Ms, searches: r.searches };
+  }
+  return { avgMs: r.msPerQuery, p99Ms: r.msPerQuery, searches: r.searches };
+}
+
+/**
+ * 100 × mean ‖x − decode(encode(x))‖ / mean ‖x‖ (spec §6.1). Indices without a standalone codec
+ * (HNSW) count as exact: 0, as in Python.
+ */
+export function reconstructionErrorPercent(index: Index, vectors: Float32Array): number {
+  let decoded: Float32Array;
+  try {
+    decoded = index.saRoundTrip(vectors);
+  } catch (e) {
+    if (e instanceof FaissError) return 0;
+    throw e;
+  }
+  const d = index.d;
+  const n = vectors.length / d;
+  let errSum = 0;
+  let normSum = 0;
+  for (let i = 0; i < n; i++) {
+    let e = 0;
+    let m = 0;
+    for (let j = i * d; j < (i + 1) * d; j++) {
+      const diff = vectors[j] - decoded[j];
+      e += diff * diff;
+      m += vectors[j] * vectors[j];
+    }
+    errSum += Math.sqrt(e);
+    normSum += Math.sqrt(m);
+  }
+  return normSum === 0 ? 0 : (100 * (errSum / n)) / (normSum / n);
+}
+
+/** All fast metrics; `queries` are raw vectors from the data (at most {@link FAST_METRICS_QUERIES}). */
+export function fastMetrics(index: Index, queries: Float32Array, options: { timeoutMs?: number } = {}): FastMetrics {
+  const size = index.serializedSize();
+  const latency = singleQueryLatency(index, queries, { timeoutMs: options.timeoutMs });
+  const ntotal = index.ntotal;
+  const d = index.d;
+  return {
+    "size in bytes": size,
+    avg_search_speed_ms: latency.avgMs,
+    "99p_search_speed_ms": latency.p99Ms,
+    "reconstruction error %": reconstructionErrorPercent(index, queries),
+    "nb vectors": ntotal,
+    "vectors dimension": d,
+    "compression ratio": size > 0 ? (4 * ntotal * d) / size : 0,
+  };
+}

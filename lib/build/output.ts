@@ -1,0 +1,37 @@
+/** Output files: written to a temporary name in the same folder, then renamed (never half-written). */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import process from "node:process";
+
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, content);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * JSON as Python's `json.dumps` writes it (", " and ": " separators, floats keep a decimal
+ * point), so index_infos.json reads the same as the Python tool's. Integer-valued fields are
+ * listed in `ints`; every other number is a float.
+ */
+export function writeJsonPython(obj: object, ints: ReadonlySet<string> = INT_FIELDS): string {
+  const parts = Object.entries(obj).map(([k, v]) => `${JSON.stringify(k)}: ${pyValue(k, v, ints)}`);
+  return `{${parts.join(", ")}}`;
+}
+
+const INT_FIELDS: ReadonlySet<string> = new Set(["size in bytes", "nb vectors", "vectors dimension"]);
+
+function pyValue(key: string, v: unknown, ints: ReadonlySet<string>): string {
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) return Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
+    if (ints.has(key) || !Number.isInteger(v)) return String(v);
+    return `${v}.0`;
+  }
+  return JSON.stringify(v ?? null);
+}
