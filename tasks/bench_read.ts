@@ -13,8 +13,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import process from "node:process";
-import { ByteWriter, ParquetWriter } from "hyparquet-writer";
+import { fileURLToPath } from "node:url";
+import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import { openCollection } from "../lib/io/collection.ts";
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -156,14 +158,7 @@ function rate(bytes: number, seconds: number): string {
 async function generateParquet(file: string): Promise<number> {
   const rowsTotal = Math.floor((PARQUET_MB * MB) / (DIM * 4));
   const groupRows = 8192;
-  const fd = fs.openSync(file, "w");
-  const writer = new ByteWriter();
-  // flush the in-memory writer to disk after each row group
-  const flush = () => {
-    fs.writeSync(fd, new Uint8Array(writer.buffer, 0, writer.offset));
-    writer.offset = 0;
-  };
-  (writer as unknown as { flush: () => void }).flush = flush;
+  const writer = fileWriter(file); // hyparquet-writer's buffered node:fs writer
   const pw = new ParquetWriter({
     writer,
     // deno-lint-ignore no-explicit-any
@@ -184,13 +179,29 @@ async function generateParquet(file: string): Promise<number> {
     // deno-lint-ignore no-explicit-any
     await pw.write({ columnData: [{ name: "embedding", data: data as any }], rowGroupSize: groupRows });
   }
-  pw.finish();
-  flush();
-  fs.closeSync(fd);
+  await pw.finish();
   return rowsTotal;
 }
 
+/**
+ * Generate the parquet file in a child process of the same runtime, so the JS arrays the writer
+ * needs do not inflate the RSS measured while reading.
+ */
+function generateParquetInChild(file: string): void {
+  const script = fileURLToPath(import.meta.url);
+  const runtimeArgs = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? [] : ["run", "-A"];
+  const argv = [...runtimeArgs, script, `--generate-parquet=${file}`, `--parquet-mb=${PARQUET_MB}`, `--dim=${DIM}`];
+  console.log(`$ ${[process.execPath, ...argv].join(" ")}`);
+  const r = spawnSync(process.execPath, argv, { stdio: "inherit" });
+  if (r.status !== 0) throw new Error(`parquet generation failed with status ${r.status}`);
+}
+
 async function main(): Promise<void> {
+  if (args["generate-parquet"]) {
+    clearInterval(sampler);
+    await generateParquet(args["generate-parquet"]);
+    return;
+  }
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "deno";
   let dir = positional[0];
   let generated = false;
@@ -246,7 +257,7 @@ async function main(): Promise<void> {
       fs.mkdirSync(path.dirname(pq), { recursive: true });
       console.log(`$ generate ${PARQUET_MB} MB of list<float> parquet (snappy, 8192-row groups) in ${pq}`);
       const t0 = performance.now();
-      await generateParquet(pq);
+      generateParquetInChild(pq);
       console.log(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(fs.statSync(pq).size / MB).toFixed(0)} MB on disk`);
       startPhase();
       const rd = await readerRead(path.dirname(pq), "parquet", true);

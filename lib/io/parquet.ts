@@ -5,12 +5,13 @@
  * Row counts come from the footer alone; data is decoded one row group (or, when the file has
  * an offset index, one bounded slice of pages) at a time.
  */
-import { type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema, type SchemaTree } from "hyparquet";
+import { type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema, type SchemaTree, snappyUncompress } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { EmbeddingReadError } from "./errors.ts";
 import { firstNonFinite } from "./float.ts";
-import type { ByteSource } from "./source.ts";
+import { decodeFloatListChunk, type Decompressor } from "./parquet_fast.ts";
+import { type ByteSource, readInto } from "./source.ts";
 
 /** Id column values, by column name, in row order. */
 export type IdValues = Record<string, unknown[]>;
@@ -31,6 +32,8 @@ export interface ParquetInfo {
   /** Physical element type of the embedding list (FLOAT, DOUBLE or FLOAT16). */
   elementType: string;
   idColumns: IdColumnSpec[];
+  /** Max definition and repetition levels of the embedding leaf (for the fast decoder). */
+  levels: { maxDef: number; maxRep: number };
   /** First row and row count of each row group. */
   rowGroups: { start: number; rows: number; hasOffsetIndex: boolean }[];
 }
@@ -77,6 +80,16 @@ function listLeaf(node: SchemaTree): SchemaTree | undefined {
   if (repeated.element.repetition_type !== "REPEATED") return undefined;
   if (!repeated.children.length) return repeated;
   return repeated.children.length === 1 ? repeated.children[0] : undefined;
+}
+
+/** Max definition/repetition levels from a top-level column down to its list element. */
+function leafLevels(node: SchemaTree): { maxDef: number; maxRep: number } {
+  let maxDef = 0, maxRep = 0;
+  for (let n: SchemaTree | undefined = node; n; n = n.children[0]) {
+    if (n.element.repetition_type !== "REQUIRED") maxDef++;
+    if (n.element.repetition_type === "REPEATED") maxRep++;
+  }
+  return { maxDef, maxRep };
 }
 
 /** FLOAT, DOUBLE or FLOAT16 when `node` is a list of floats, else undefined. */
@@ -173,8 +186,22 @@ export async function readParquetInfo(source: ByteSource, options: ParquetColumn
       { file },
     );
   }
-  return { file, metadata, rows, embeddingColumn: name, elementType, idColumns, rowGroups };
+  return { file, metadata, rows, embeddingColumn: name, elementType, idColumns, levels: leafLevels(column!), rowGroups };
 }
+
+// The fast decoder consumes each page before decompressing the next, so snappy can write into
+// one reused buffer: hyparquet's JS snappy into a reused buffer is ~5x faster on Bun than the
+// wasm decompressor, which allocates and copies every page.
+let snappyOut = new Uint8Array(0);
+const fastDecompressors: Partial<Record<string, Decompressor>> = {
+  ...(compressors as Partial<Record<string, Decompressor>>),
+  SNAPPY: (input, length) => {
+    if (snappyOut.length < length) snappyOut = new Uint8Array(length);
+    const out = snappyOut.subarray(0, length);
+    snappyUncompress(input, out);
+    return out;
+  },
+};
 
 /** A decoded run of rows of one row group. */
 interface Decoded {
@@ -194,7 +221,16 @@ export class ParquetReader {
   /** Expected list length, and the file it was learned from (for the mismatch message). */
   dim: number;
   dimSource: string;
+  /**
+   * Row groups with more float32 bytes than this are decoded in slices when they have an
+   * offset index (to bound memory); smaller ones are decoded whole by the fast decoder.
+   */
+  decodeBytes = DECODE_BYTES;
   #cache: Decoded | undefined;
+  // Reused across row groups by the fast path: fresh multi-MB buffers per row group cost as much
+  // as decoding them (zeroing and page faults; Bun 1.4.5 especially).
+  #chunkBytes = new Uint8Array(0);
+  #vectors = new Float32Array(0);
 
   constructor(source: ByteSource, info: ParquetInfo, dim = 0, dimSource = "") {
     this.source = source;
@@ -226,8 +262,7 @@ export class ParquetReader {
     });
   }
 
-  async #readRaw(rowStart: number, rowEnd: number): Promise<unknown[][]> {
-    const columns = [this.info.embeddingColumn, ...this.info.idColumns.map((c) => c.name)];
+  async #readRaw(rowStart: number, rowEnd: number, columns = [this.info.embeddingColumn, ...this.info.idColumns.map((c) => c.name)]): Promise<unknown[][]> {
     let rows: unknown[][] = [];
     try {
       await parquetRead({
@@ -257,6 +292,60 @@ export class ParquetReader {
       );
     }
     return rows;
+  }
+
+  /**
+   * Whole row group `g` through the fast decoder; undefined when its layout needs the general
+   * path (nulls, ragged rows, unusual encodings).
+   */
+  async #decodeFast(g: number): Promise<Decoded | undefined> {
+    const group = this.info.rowGroups[g]!;
+    const rg = this.info.metadata.row_groups[g]!;
+    const chunk = rg.columns.find((c) => c.meta_data?.path_in_schema[0] === this.info.embeddingColumn)?.meta_data;
+    if (!chunk || (this.info.elementType !== "FLOAT" && this.info.elementType !== "DOUBLE")) return undefined;
+    const offset = Number(chunk.dictionary_page_offset || chunk.data_page_offset);
+    const size = Number(chunk.total_compressed_size);
+    if (this.#chunkBytes.length < size) this.#chunkBytes = new Uint8Array(size);
+    const bytes = this.#chunkBytes.subarray(0, size);
+    if ((await readInto(this.source, offset, bytes)) !== size) return undefined;
+    if (this.#vectors.length < group.rows * this.dim) this.#vectors = new Float32Array(group.rows * this.dim);
+    let vectors: Float32Array | undefined;
+    try {
+      vectors = decodeFloatListChunk({
+        out: this.#vectors,
+        bytes,
+        codec: chunk.codec,
+        elementType: this.info.elementType,
+        ...this.info.levels,
+        rows: group.rows,
+        dim: this.dim,
+        compressors: fastDecompressors,
+      });
+    } catch {
+      vectors = undefined; // malformed for the fast path: let the general decoder report it
+    }
+    if (!vectors) return undefined;
+    const start = group.start, end = group.start + group.rows;
+    const ids: IdValues = {};
+    if (this.info.idColumns.length) {
+      const raw = await this.#readRaw(start, end, this.info.idColumns.map((c) => c.name));
+      this.info.idColumns.forEach((c, k) => {
+        ids[c.name] = raw.map((row) => row[k]);
+      });
+    }
+    this.#checkFinite(vectors, start);
+    return { start, end, vectors, ids };
+  }
+
+  #checkFinite(vectors: Float32Array, start: number): void {
+    const bad = firstNonFinite(vectors);
+    if (bad >= 0) {
+      const dim = this.dim;
+      throw this.#dataError(
+        start + Math.floor(bad / dim),
+        `column '${this.info.embeddingColumn}' has ${vectors[bad]} at component ${bad % dim} (expected finite values; NaN/Inf poison k-means training)`,
+      );
+    }
   }
 
   /** Decode rows `[start, end)` (inside one row group) into float32 + ids, checking each row. */
@@ -289,30 +378,27 @@ export class ParquetReader {
       }
       for (let k = 0; k < this.info.idColumns.length; k++) ids[this.info.idColumns[k]!.name]![i] = row[k + 1];
     }
-    const bad = firstNonFinite(vectors);
-    if (bad >= 0) {
-      throw this.#dataError(
-        start + Math.floor(bad / dim),
-        `column '${col}' has ${vectors[bad]} at component ${bad % dim} (expected finite values; NaN/Inf poison k-means training)`,
-      );
-    }
+    this.#checkFinite(vectors, start);
     return { start, end, vectors, ids };
   }
 
-  /** The decoded run holding `row`: a whole row group, or a bounded slice of it if pages can be skipped. */
+  /**
+   * The decoded run holding `row`: the whole row group (fast decoder first), or, for a row group
+   * too big to decode at once that has an offset index, a bounded slice of its pages.
+   */
   async #runFor(row: number, wantEnd: number): Promise<Decoded> {
     const c = this.#cache;
     if (c && row >= c.start && row < c.end) return c;
-    const g = this.info.rowGroups.find((rg) => row >= rg.start && row < rg.start + rg.rows)!;
-    const groupEnd = g.start + g.rows;
-    let end = groupEnd;
-    if (g.hasOffsetIndex) {
-      // pages can be skipped: decode only what is asked, in bounded slices
-      const maxRows = Math.max(1, Math.floor(DECODE_BYTES / (4 * this.dim)));
-      end = Math.min(groupEnd, wantEnd, row + maxRows);
-    }
+    const g = this.info.rowGroups.findIndex((rg) => row >= rg.start && row < rg.start + rg.rows);
+    const group = this.info.rowGroups[g]!;
+    const groupEnd = group.start + group.rows;
     this.#cache = undefined; // drop the old run before decoding the next one
-    this.#cache = await this.#decode(row, end);
+    const maxRows = Math.max(1, Math.floor(this.decodeBytes / (4 * this.dim)));
+    if (group.hasOffsetIndex && group.rows > maxRows) {
+      this.#cache = await this.#decode(row, Math.min(groupEnd, wantEnd, row + maxRows));
+    } else {
+      this.#cache = (await this.#decodeFast(g)) ?? (await this.#decode(group.start, groupEnd));
+    }
     return this.#cache;
   }
 
@@ -367,6 +453,8 @@ export class ParquetReader {
   /** Drop the decoded cache and close the source (idempotent). */
   close(): Promise<void> {
     this.#cache = undefined;
+    this.#chunkBytes = new Uint8Array(0);
+    this.#vectors = new Float32Array(0);
     return this.source.close?.() ?? Promise.resolve();
   }
 }
