@@ -120,9 +120,14 @@ describe("--version", () => {
     assert.deepEqual([r.code, r.out, r.err], [0, `autofaiss ${PKG_VERSION}\n`, ""]);
   });
   test("providers add lines (sync or async)", async () => {
-    addVersionLines(() => ["extra one"]);
-    addVersionLines(async () => ["extra two", "extra three"]);
-    assert.deepEqual(await versionLines(), [`autofaiss ${PKG_VERSION}`, "extra one", "extra two", "extra three"]);
+    const removers = [addVersionLines(() => ["extra one"]), addVersionLines(async () => ["extra two", "extra three"])];
+    try {
+      assert.deepEqual(await versionLines(), [`autofaiss ${PKG_VERSION}`, "extra one", "extra two", "extra three"]);
+      assert.equal((await run("--version")).out, `autofaiss ${PKG_VERSION}\nextra one\nextra two\nextra three\n`);
+    } finally {
+      for (const remove of removers) remove();
+    }
+    assert.deepEqual(await versionLines(), [`autofaiss ${PKG_VERSION}`]);
   });
 });
 

@@ -17,11 +17,16 @@ const providers: VersionProvider[] = [];
 /**
  * Add lines to `--version`. A provider that needs FAISS must import it dynamically inside the
  * provider and catch its own failure (print "faiss: unavailable (…)" rather than fail `--version`).
+ * Returns the function that removes the provider.
  *
  * @example addVersionLines(async () => [`faiss ${(await import("../../ffi/faiss.ts")).buildInfo().version}`])
  */
-export function addVersionLines(provider: VersionProvider): void {
+export function addVersionLines(provider: VersionProvider): () => void {
   providers.push(provider);
+  return () => {
+    const i = providers.indexOf(provider);
+    if (i >= 0) providers.splice(i, 1);
+  };
 }
 
 /** The lines `autofaiss --version` prints: `autofaiss <version>`, then each provider's lines. */
