@@ -119,7 +119,7 @@ describe("npy collection", () => {
     assert.deepEqual(new Float32Array(parts.flatMap((p) => Array.from(p))), all);
   });
 
-  test("reuse: every batch is a view of one buffer, with the same values", async () => {
+  test("reuse: batches are views of two alternating buffers, with the same values", async () => {
     await using coll = await openCollection(root, { fileFormat: "npy" });
     const buffers = new Set<ArrayBufferLike>();
     const copies: number[] = [];
@@ -129,9 +129,26 @@ describe("npy collection", () => {
       sizes.push(b.vectors.length);
       copies.push(...b.vectors);
     }
-    assert.equal(buffers.size, 1);
+    assert.equal(buffers.size, 2);
     assert.deepEqual(sizes, [256, 256, 248]);
     assert.deepEqual(new Float32Array(copies), all);
+  });
+
+  test("read() and sample() while batches() prefetches; early break then close", async () => {
+    const coll = await openCollection(root, { fileFormat: "npy" });
+    const it = coll.batches(10, { reuse: true });
+    const first = await it.next();
+    assert.deepEqual(first.value!.vectors, all.subarray(0, 80));
+    // a prefetch of rows 10-19 is in flight; these calls queue behind it and use the same readers
+    const [q, s] = await Promise.all([coll.read(65, 75), coll.sample(5, 2)]);
+    assert.deepEqual(q.vectors, all.subarray(65 * dim, 75 * dim));
+    for (let k = 0; k < 5; k++) assert.deepEqual(s.vectors.subarray(k * dim, (k + 1) * dim), all.subarray(s.positions[k]! * dim, (s.positions[k]! + 1) * dim));
+    const second = await it.next();
+    assert.deepEqual([second.value!.startId, second.value!.rows], [10, 10]);
+    assert.deepEqual(second.value!.vectors, all.subarray(80, 160));
+    await it.return(undefined); // stop early: the pending prefetch settles, nothing leaks
+    await coll.close();
+    await assert.rejects(coll.read(0, 1), { message: `embedding collection: ${root}: collection is closed` });
   });
 
   test("a batch reads exactly its rows' bytes", async () => {

@@ -37,7 +37,7 @@ export interface BatchOptions {
   start?: number;
   /** End global row, exclusive (default `count`). */
   end?: number;
-  /** Yield views of one reused buffer instead of a fresh buffer per batch (default false). */
+  /** Yield views of two alternating reused buffers instead of a fresh buffer per batch (default false). */
   reuse?: boolean;
 }
 
@@ -59,9 +59,10 @@ export interface EmbeddingCollection extends AsyncDisposable {
   readonly idColumns: readonly IdColumnSpec[];
   /**
    * Consecutive batches of at most `maxRows` rows over `[start, end)` (default: everything).
-   * Batches may span files. Each is a fresh buffer of `rows * dimension` floats, unless
-   * `reuse` is set: then every batch is a view of one buffer, valid until the next batch is
-   * requested (no per-batch allocation: the fast path for consumers that copy, like index.add).
+   * Batches may span files; the next batch is read ahead while the caller works on this one.
+   * Each is a fresh buffer of `rows * dimension` floats, unless `reuse` is set: then batches are
+   * views of two alternating buffers, each valid until the next batch is requested (no
+   * per-batch allocation: the fast path for consumers that copy, like index.add).
    */
   batches(maxRows: number, options?: BatchOptions): AsyncGenerator<EmbeddingBatch>;
   /** Rows `[start, end)` as one batch (e.g. the first 1000 rows as queries). */
@@ -131,6 +132,7 @@ class FileCollection implements EmbeddingCollection {
   readonly #label: string;
   readonly #open: SourceOpener;
   readonly #readers = new Map<number, Reader>();
+  #queue: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(label: string, files: Entry[], dimension: number, idColumns: IdColumnSpec[], open: SourceOpener) {
@@ -205,32 +207,71 @@ class FileCollection implements EmbeddingCollection {
     }
   }
 
+  /**
+   * Run `fn` after every earlier read finished: readers keep per-file scratch buffers and a
+   * decoded row group, and a prefetching `batches()` may be reading while the caller calls
+   * `read()` or `sample()`.
+   */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.then(() => {}, () => {});
+    return run;
+  }
+
   async *batches(maxRows: number, options: BatchOptions = {}): AsyncGenerator<EmbeddingBatch> {
     checkRows("maxRows", maxRows, 1);
     const { start = 0, end = this.count, reuse = false } = options;
     checkRange(start, end, this.count);
-    // allocating (zeroing, faulting in) a fresh batch costs about as much as reading it from the page cache
-    const shared = reuse ? new Float32Array(Math.min(maxRows, end - start) * this.dimension) : undefined;
-    for (let s = start; s < end; s += maxRows) {
-      this.#checkOpen();
+    const dim = this.dimension;
+    // Double-buffered prefetch: batch n+1 is read while the caller works on batch n (its reads
+    // run on the I/O thread pool, even during a long synchronous FFI call). With `reuse`, two
+    // buffers alternate: allocating (zeroing, faulting in) a fresh batch costs about as much as
+    // reading it from the page cache. Batch n+2 goes into batch n's buffer only once the caller
+    // has asked for n+1, which keeps the "valid until the next batch" promise.
+    const size = Math.min(maxRows, end - start) * dim;
+    const buffers = reuse ? [new Float32Array(size), new Float32Array(end - start > maxRows ? size : 0)] : [];
+    let turn = 0;
+    const load = (s: number): Promise<EmbeddingBatch> => {
       const rows = Math.min(maxRows, end - s);
-      const vectors = shared ? shared.subarray(0, rows * this.dimension) : new Float32Array(rows * this.dimension);
+      const vectors = reuse ? buffers[turn++ % 2]!.subarray(0, rows * dim) : new Float32Array(rows * dim);
       const ids = this.#newIds();
-      await this.#fill(s, s + rows, vectors, ids);
-      yield ids ? { vectors, rows, startId: s, ids } : { vectors, rows, startId: s };
+      const p = this.#exclusive(async () => {
+        this.#checkOpen();
+        await this.#fill(s, s + rows, vectors, ids);
+        return ids ? { vectors, rows, startId: s, ids } : { vectors, rows, startId: s };
+      });
+      p.catch(() => {}); // awaited below; a prefetch abandoned by an early break is not "unhandled"
+      return p;
+    };
+    let next = start < end ? load(start) : undefined;
+    try {
+      for (let s = start; s < end; s += maxRows) {
+        const batch = await next!;
+        next = s + maxRows < end ? load(s + maxRows) : undefined;
+        yield batch;
+      }
+    } finally {
+      // the caller stopped early: let the prefetch settle before the collection can be closed
+      await next?.catch(() => {});
     }
   }
 
-  async read(start: number, end: number): Promise<EmbeddingBatch> {
-    this.#checkOpen();
-    checkRange(start, end, this.count);
-    const vectors = new Float32Array((end - start) * this.dimension);
-    const ids = this.#newIds();
-    await this.#fill(start, end, vectors, ids);
-    return ids ? { vectors, rows: end - start, startId: start, ids } : { vectors, rows: end - start, startId: start };
+  read(start: number, end: number): Promise<EmbeddingBatch> {
+    return this.#exclusive(async () => {
+      this.#checkOpen();
+      checkRange(start, end, this.count);
+      const vectors = new Float32Array((end - start) * this.dimension);
+      const ids = this.#newIds();
+      await this.#fill(start, end, vectors, ids);
+      return ids ? { vectors, rows: end - start, startId: start, ids } : { vectors, rows: end - start, startId: start };
+    });
   }
 
-  async sample(n: number, seed: number): Promise<EmbeddingSample> {
+  sample(n: number, seed: number): Promise<EmbeddingSample> {
+    return this.#exclusive(() => this.#sample(n, seed));
+  }
+
+  async #sample(n: number, seed: number): Promise<EmbeddingSample> {
     this.#checkOpen();
     checkRows("sample size", n, 0);
     const positions = sampleRowIndices(this.count, n, seed);
@@ -255,9 +296,12 @@ class FileCollection implements EmbeddingCollection {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const readers = [...this.#readers.values()];
-    this.#readers.clear();
-    await Promise.all(readers.map((r) => r.close()));
+    // wait for reads in flight (e.g. a prefetch) before closing their files
+    await this.#exclusive(async () => {
+      const readers = [...this.#readers.values()];
+      this.#readers.clear();
+      await Promise.all(readers.map((r) => r.close()));
+    });
   }
 
   [Symbol.asyncDispose](): Promise<void> {
