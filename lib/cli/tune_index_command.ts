@@ -1,10 +1,18 @@
-/**
- * `autofaiss tune_index`: placeholder until its issue lands. Replace `run` keeping the handler contract
- * documented in commands.ts (params as parsed; return the exit code; throw to fail with one line).
- */
+/** `autofaiss tune_index`: maps the CLI parameters onto `tuneIndex` and reports like Python (spec §1.4). */
+import { tuneIndex } from "../score/tune_index.ts";
+import { cliReporter } from "./build_index_command.ts";
+import type { CommandContext, TuneIndexParams } from "./commands.ts";
 
-import { type CommandContext, notBuiltYet, type TuneIndexParams } from "./commands.ts";
-
-export function run(_params: TuneIndexParams, ctx: CommandContext): number {
-  return notBuiltYet(ctx);
+export async function run(p: TuneIndexParams, ctx: CommandContext): Promise<number> {
+  if (p.use_gpu) ctx.log.warning("use_gpu is ignored: the index is read and tuned on the CPU");
+  const { index } = await tuneIndex(p.index_path, p.index_key, {
+    indexParam: p.index_param,
+    outputIndexPath: p.output_index_path,
+    saveOnDisk: p.save_on_disk,
+    minNearestNeighborsToRetrieve: p.min_nearest_neighbors_to_retrieve,
+    maxIndexQueryTimeMs: p.max_index_query_time_ms,
+    reporter: cliReporter(ctx),
+  });
+  index.free();
+  return 0;
 }

@@ -1,0 +1,160 @@
+/**
+ * `tune_index` (spec §1.4): load an index, find its search parameters under the latency bound (or
+ * apply the given ones), and write it back; FAISS stores nprobe / efSearch / ht in the file.
+ * The search itself is ../build/tune.ts, the same as at the end of build_index.
+ *
+ * @example
+ * const { index, param } = await tuneIndex("knn.index", "IVF4096,Flat", { outputIndexPath: "tuned.index" });
+ * index.free();
+ */
+import { resolve } from "node:path";
+import { FaissError, Index } from "../../ffi/faiss.ts";
+import { type BuildReporter, silentReporter } from "../build/reporter.ts";
+import { TUNING_QUERIES, tuneIndexParameters, type TunedParameters } from "../build/tune.ts";
+import { tunableParameter } from "../tuning.ts";
+
+/** Defaults of tune_index (spec §1.4). */
+export const TUNE_DEFAULTS = {
+  outputIndexPath: "tuned_knn.index",
+  saveOnDisk: true,
+  minNearestNeighborsToRetrieve: 20,
+  maxIndexQueryTimeMs: 10.0,
+} as const;
+
+export interface TuneIndexOptions {
+  /** applied as-is instead of tuning */
+  indexParam?: string | null;
+  outputIndexPath?: string | null;
+  saveOnDisk?: boolean;
+  minNearestNeighborsToRetrieve?: number;
+  maxIndexQueryTimeMs?: number;
+  reporter?: BuildReporter;
+}
+
+export interface TuneIndexResult {
+  /** the tuned index; the caller frees it */
+  index: Index;
+  /** the applied ParameterSpace string ("" = FAISS defaults) */
+  param: string;
+  /** the measurements, when tuned */
+  tuning?: TunedParameters["result"];
+  /** absolute path written, when saved */
+  outputPath: string | null;
+}
+
+/** A tune_index failure the user can act on: the CLI prints its message on one line. */
+export class TuneError extends Error {
+  override readonly name = "TuneError";
+}
+
+/**
+ * Tunes an index given by path (read here) or in memory (the caller's: tuned in place).
+ * Queries are the first min(ntotal, 4000) vectors reconstructed from the index, as in Python
+ * (build_index tunes on raw vectors instead; tune_index has no data).
+ */
+export async function tuneIndex(
+  indexOrPath: string | Index,
+  indexKey: string,
+  options: TuneIndexOptions = {},
+): Promise<TuneIndexResult> {
+  const log = options.reporter ?? silentReporter;
+  const saveOnDisk = options.saveOnDisk ?? TUNE_DEFAULTS.saveOnDisk;
+  const output = options.outputIndexPath === undefined ? TUNE_DEFAULTS.outputIndexPath : options.outputIndexPath;
+  if (saveOnDisk && !output) throw new TuneError("output_index_path is required when save_on_disk is true");
+  const where = typeof indexOrPath === "string" ? resolve(indexOrPath) : "the index";
+  const index = typeof indexOrPath === "string" ? readIndex(where) : indexOrPath;
+  try {
+    let param = options.indexParam ?? null;
+    let tuning: TunedParameters["result"];
+    if (param === null) {
+      const tuned = await log.timed("Compute best hyperparameters", 0, async () => {
+        // Only tunable families need queries: the others keep FAISS's defaults, reconstructible or not.
+        const tunable = tunableParameter(indexKey, index.ivf()?.nlist).kind === "tunable";
+        const queries = tunable ? reconstructQueries(index, where) : new Float32Array(0);
+        try {
+          return await tuneIndexParameters(index, indexKey, queries, {
+            maxQueryTimeMs: options.maxIndexQueryTimeMs ?? TUNE_DEFAULTS.maxIndexQueryTimeMs,
+            minNearestNeighbors: options.minNearestNeighborsToRetrieve ?? TUNE_DEFAULTS.minNearestNeighborsToRetrieve,
+            info: (m) => log.info(m),
+            warn: (m) => log.warning(m),
+          });
+        } catch (e) {
+          if (e instanceof FaissError) {
+            throw new TuneError(`index_key "${indexKey}" does not describe ${where} (${describe(index)}): FAISS ${e.message}`);
+          }
+          throw e;
+        }
+      });
+      param = tuned.param;
+      tuning = tuned.result;
+    }
+    await log.timed("Set search hyperparameters for the index", 0, () => {
+      try {
+        index.setParameters(param);
+      } catch (e) {
+        if (e instanceof FaissError) throw new TuneError(`index_param "${param}" cannot be applied to ${where} (${describe(index)}): ${e.message}`);
+        throw e;
+      }
+    });
+    log.info(`The optimal hyperparameters are ${param}.`);
+    let outputPath: string | null = null;
+    if (saveOnDisk) {
+      outputPath = resolve(output!);
+      index.write(outputPath);
+      log.info("The index with these parameters has been saved on disk.");
+    }
+    return { index, param, outputPath, ...(tuning ? { tuning } : {}) };
+  } catch (e) {
+    if (typeof indexOrPath === "string") index.free();
+    throw e;
+  }
+}
+
+function readIndex(path: string): Index {
+  try {
+    return Index.read(path);
+  } catch (e) {
+    if (e instanceof FaissError) throw new TuneError(`index_path: cannot read ${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * IVF classes, possibly under pre-transforms, in {@link Index.describe}'s chain: their own
+ * reconstruct_n walks the inverted lists and needs no direct map.
+ */
+const IVF_RECONSTRUCT_N = /^(IndexPreTransform\([^)]*\)\[[^\]]*\]>)*IndexIVF/;
+
+/**
+ * The first min(ntotal, 4000) stored vectors, decoded by the index (spec §4.2, §4.3).
+ *
+ * FAISS 1.7.3's default `Index::reconstruct_n` calls `reconstruct` inside an OpenMP loop, where an
+ * exception ("reconstruct not implemented", e.g. IndexIDMap) terminates the process instead of
+ * reaching the C API's try/catch. So a single `reconstruct(0)` is tried first; when it fails, only
+ * IVF indices (whose reconstruct_n needs no direct map and runs no OpenMP loop) go on.
+ */
+function reconstructQueries(index: Index, where: string): Float32Array {
+  const n = Math.min(index.ntotal, TUNING_QUERIES);
+  if (n === 0) return new Float32Array(0);
+  const fail = (message: string) =>
+    new TuneError(
+      `cannot reconstruct vectors from ${where} (${describe(index)}) to use as tuning queries: ${message}; ` +
+        "pass index_param to set the search parameters without tuning",
+    );
+  try {
+    index.reconstruct(0);
+  } catch (e) {
+    if (!(e instanceof FaissError)) throw e;
+    if (!IVF_RECONSTRUCT_N.test(index.describe() ?? "")) throw fail(e.message);
+  }
+  try {
+    return index.reconstructN(0, n);
+  } catch (e) {
+    if (e instanceof FaissError) throw fail(e.message);
+    throw e;
+  }
+}
+
+function describe(index: Index): string {
+  return index.describe() ?? `d=${index.d}, ntotal=${index.ntotal}`;
+}
