@@ -1,10 +1,26 @@
-/**
- * `autofaiss score_index`: placeholder until its issue lands. Replace `run` keeping the handler contract
- * documented in commands.ts (params as parsed; return the exit code; throw to fail with one line).
- */
+/** `autofaiss score_index`: maps the CLI parameters onto `scoreIndex` and reports like Python (spec §1.5). */
+import { scoreIndex } from "../score/score_index.ts";
+import { cliReporter } from "./build_index_command.ts";
+import type { CommandContext, ScoreIndexParams } from "./commands.ts";
 
-import { type CommandContext, notBuiltYet, type ScoreIndexParams } from "./commands.ts";
+/** Exit code when the memory headroom rule stops scoring (Python returns None). */
+export const EXIT_NOT_ENOUGH_MEMORY = 1;
 
-export function run(_params: ScoreIndexParams, ctx: CommandContext): number {
-  return notBuiltYet(ctx);
+export async function run(p: ScoreIndexParams, ctx: CommandContext): Promise<number> {
+  const r = await scoreIndex(p.index_path, p.embeddings, {
+    saveOnDisk: p.save_on_disk,
+    outputIndexInfoPath: p.output_index_info_path,
+    currentMemoryAvailable: String(p.current_memory_available),
+    fileFormat: p.file_format,
+    // Unless named, the parquet column is found: "embedding", "embeddings" or the only list column.
+    embeddingColumnName: ctx.given.has("embedding_column_name") ? p.embedding_column_name : null,
+    useCache: p.use_cache,
+    cacheDir: p.cache_dir,
+    reporter: cliReporter(ctx),
+  });
+  if (r.infos === null) {
+    ctx.err(`autofaiss ${ctx.command.name}: error: ${r.reason}\n`);
+    return EXIT_NOT_ENOUGH_MEMORY;
+  }
+  return 0;
 }
