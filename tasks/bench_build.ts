@@ -1,0 +1,77 @@
+/**
+ * build_index against a plain python3-faiss script doing only train + add + write of the same key
+ * with the same training-set size, on the same data, in one run. Wall time and peak RSS come from
+ * `/usr/bin/time -v`; printed as ratios.
+ *   bun tasks/bench_build.ts [--case=ivfflat|opq] [--n=...] [--keep]
+ * Data: synthetic clustered float32 vectors in several .npy files (no real set of this size here).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { NpyWriter } from "../lib/io/npy_writer.ts";
+import { optimalTrainSize } from "../lib/training_plan.ts";
+import { parseMemory } from "../lib/units.ts";
+import { estimatedIndexSizeBytes } from "../lib/index_metadata.ts";
+import { clusteredData } from "../tests/helpers/data.ts";
+
+const root = resolve(import.meta.dirname ?? ".", "..");
+const arg = (name: string, dflt: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt;
+
+const CASES = {
+  // 1M × 128 with a budget that rules out HNSW and IVF-Flat: OPQ…,IVF…_HNSW32,PQ…x8.
+  opq: { n: 1_000_000, d: 128, budget: "100MB", key: null as string | null, metric: "l2" },
+  // 200k × 768, IVF-Flat given explicitly.
+  ivfflat: { n: 200_000, d: 768, budget: "4G", key: "IVF2048,Flat", metric: "ip" },
+};
+const name = arg("case", "ivfflat") as keyof typeof CASES;
+const c = { ...CASES[name], n: Number(arg("n", String(CASES[name].n))) };
+const current = "16G";
+const dir = resolve(root, ".cache/bench", `${name}-${c.n}x${c.d}`);
+const emb = join(dir, "emb");
+
+function generate(): void {
+  if (existsSync(emb) && readdirSync(emb).length) return;
+  mkdirSync(emb, { recursive: true });
+  const files = 4;
+  const per = Math.ceil(c.n / files);
+  for (let f = 0; f < files; f++) {
+    const rows = Math.min(per, c.n - f * per);
+    const w = new NpyWriter(join(emb, `part-${f}.npy`), rows, c.d);
+    for (let r = 0; r < rows; r += 50_000) w.write(clusteredData(Math.min(50_000, rows - r), c.d, 500, 1000 * f + r));
+    w.close();
+  }
+}
+
+function timed(cmd: string, args: string[]): { wall: number; rssMb: number; out: string } {
+  console.log(`$ ${cmd} ${args.join(" ")}`);
+  const r = spawnSync("/usr/bin/time", ["-v", cmd, ...args], { cwd: root, encoding: "utf8", maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`bench_build: ${cmd} failed:\n${r.stderr.slice(-2000)}`);
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(r.stderr)![1].split(":").map(Number).reduce((a, b) => a * 60 + b, 0);
+  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1]);
+  return { wall, rssMb: rssKb / 1024, out: r.stdout + r.stderr };
+}
+
+generate();
+const files = readdirSync(emb).sort().map((f) => join(emb, f));
+const ours = timed("node_modules/.bin/bun", [
+  "main.ts", "build_index", `--embeddings=${emb}`, `--index_path=${dir}/ours.index`, `--index_infos_path=${dir}/ours.json`,
+  `--max_index_memory_usage=${c.budget}`, `--current_memory_available=${current}`, `--metric_type=${c.metric}`,
+  ...(c.key ? [`--index_key=${c.key}`] : []),
+]);
+const infos = JSON.parse(readFileSync(`${dir}/ours.json`, "utf8"));
+const key: string = infos.index_key;
+const trainSize = optimalTrainSize(c.n, key, parseMemory(current), c.d);
+// Our steps after the add (tuning, fast metrics) are not in the raw script: report them apart.
+const stepSecs = (label: string) => Number(new RegExp(`Finished "${label}[^"]*" in ([\\d.]+) secs`).exec(ours.out)?.[1] ?? 0);
+const extra = stepSecs("Computing best hyperparameters") + stepSecs("Compute fast metrics");
+const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files]);
+
+const estimated = estimatedIndexSizeBytes(key, c.n, c.d) ?? 0;
+const batchMb = (Math.min(1e9, parseMemory(current) - estimated) / 1024 ** 2);
+console.log(`\n${name}: ${c.n}×${c.d}, key ${key}, ${trainSize} training vectors`);
+console.log(`  raw python3-faiss : ${raw.wall.toFixed(1)} s, peak RSS ${raw.rssMb.toFixed(0)} MB   (${raw.out.trim().split("\n").find((l) => l.startsWith("train"))})`);
+console.log(`  ours build_index  : ${ours.wall.toFixed(1)} s, peak RSS ${ours.rssMb.toFixed(0)} MB (of which tuning + fast metrics ${extra.toFixed(1)} s)`);
+console.log(`  wall ratio        : ${(ours.wall / raw.wall).toFixed(2)}× total, ${((ours.wall - extra) / raw.wall).toFixed(2)}× for train + add + write (target ≤ 1.10)`);
+console.log(`  RSS               : ${ours.rssMb.toFixed(0)} MB vs target ≤ estimated index ${(estimated / 1024 ** 2).toFixed(0)} MB + one batch ${batchMb.toFixed(0)} MB + 400 MB = ${(estimated / 1024 ** 2 + batchMb + 400).toFixed(0)} MB`);
+if (!process.argv.includes("--keep")) rmSync(dir, { recursive: true, force: true });
