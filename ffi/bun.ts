@@ -51,7 +51,16 @@ export const bunRuntime: FfiRuntime = {
     for (const name of required) fns[name] = normalize(ffi, symbols[name].returns, lib.symbols[name]);
     return { path, fns, missing };
   },
+  preload(path: string, probe: string): void {
+    const ffi = require("bun:ffi");
+    // An embedded path (/$bunfs/…) is extracted by Bun to $TMPDIR/.bun-<uid>-<hash>.so and opened
+    // from there; the loader then knows it by its SONAME.
+    preloaded.push(ffi.dlopen(path, { [probe]: { args: [], returns: "void" } }));
+  },
 };
+
+/** Preloaded libraries, referenced so that they stay open for the life of the process. */
+const preloaded: unknown[] = [];
 
 function normalize(ffi: any, returns: ResultType, fn: (...a: unknown[]) => unknown): NativeFn {
   switch (returns) {

@@ -41,7 +41,14 @@ export const denoRuntime: FfiRuntime = {
     }
     return { path, fns, missing };
   },
+  preload(path: string, probe: string): void {
+    const Deno = (globalThis as any).Deno;
+    preloaded.push(Deno.dlopen(path, { [probe]: { parameters: [], result: "void" } }));
+  },
 };
+
+/** Preloaded libraries, referenced so that they stay open for the life of the process. */
+const preloaded: unknown[] = [];
 
 function normalize(Deno: any, returns: ResultType, fn: (...a: unknown[]) => unknown): NativeFn {
   switch (returns) {

@@ -296,6 +296,17 @@ export class Index extends Handle {
     return new Index(outPointer("faiss_clone_index", (out) => [this.ptr("faiss_clone_index"), out]));
   }
 
+  /** A copy of this index on GPU `device` (upstream GPU builds only); free it before `res`. */
+  toGpu(res: GpuResources, device = 0): Index {
+    const p = this.ptr("faiss_index_cpu_to_gpu");
+    return new Index(outPointer("faiss_index_cpu_to_gpu", (out) => [res._ptr("faiss_index_cpu_to_gpu"), device, p, out]));
+  }
+
+  /** A CPU copy of this GPU index, which CPU search and `write` need (Python forgets this step). */
+  toCpu(): Index {
+    return new Index(outPointer("faiss_index_gpu_to_cpu", (out) => [this.ptr("faiss_index_gpu_to_cpu"), out]));
+  }
+
   /**
    * Switches polysemous training of an (IVF)PQ index on or off before train(). Returns false when
    * the index has no such step or the library cannot change it (upstream libfaiss_c.so).
@@ -450,6 +461,41 @@ export class ParameterSpace extends Handle {
   setIndexParameter(index: Index, name: string, value: number): void {
     const p = this.ptr("faiss_ParameterSpace_set_index_parameter");
     call("faiss_ParameterSpace_set_index_parameter", p, index._ptr("faiss_ParameterSpace_set_index_parameter"), cstr(name), value);
+  }
+}
+
+/** The upstream C API's GPU functions, which only GPU builds of libfaiss_c.so export. */
+export const GPU_SYMBOLS = [
+  "faiss_index_cpu_to_gpu",
+  "faiss_index_gpu_to_cpu",
+  "faiss_StandardGpuResources_new",
+  "faiss_StandardGpuResources_free",
+  "faiss_get_num_gpus",
+] as const satisfies readonly SymbolName[];
+
+/** The loaded library's path and the GPU symbols it lacks (none: it is a GPU build). */
+export function gpuSupport(): { path: string; missing: SymbolName[] } {
+  return { path: faissLibrary().path, missing: GPU_SYMBOLS.filter((name) => !hasSymbol(name)) };
+}
+
+/** Number of GPUs FAISS sees (`faiss_get_num_gpus`). */
+export function numGpus(): number {
+  const out = new Int32Array(1);
+  call("faiss_get_num_gpus", out);
+  return out[0];
+}
+
+/** A FaissStandardGpuResources (GPU memory, streams, cuBLAS handle); outlives the GPU indices using it. */
+export class GpuResources extends Handle {
+  protected readonly kind = "GPU resources";
+
+  constructor() {
+    super(outPointer("faiss_StandardGpuResources_new", (out) => [out]), "faiss_StandardGpuResources_free");
+  }
+
+  /** @internal the raw pointer for Index.toGpu. */
+  _ptr(callName: string): bigint {
+    return this.ptr(callName);
   }
 }
 

@@ -21,6 +21,13 @@ export interface FfiRuntime {
   readonly name: "bun" | "deno";
   /** dlopen `path` and bind `symbols`; throws if a required symbol is absent. */
   open(path: string, symbols: Readonly<Record<string, SymbolSpec>>): OpenedLibrary;
+  /**
+   * dlopen `path` and keep it loaded for the life of the process, so that a library opened later
+   * whose DT_NEEDED names this one's SONAME (e.g. libgomp.so.1) is bound to it instead of being
+   * searched for on the system. `probe` is one symbol the library exports: bun:ffi (1.4) refuses an
+   * empty symbol table, and binding it proves the file is the expected library.
+   */
+  preload(path: string, probe: string): void;
 }
 
 export function currentRuntime(): FfiRuntime {

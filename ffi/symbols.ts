@@ -6,7 +6,8 @@
  * - `handle`: a pointer carried as a bigint address (FaissIndex*, FaissParameterSpace*, …);
  * - `buffer`: a JS typed array passed as a pointer to its bytes (float*, idx_t*, char*, T** out-params);
  * - `cstring`: a returned `const char*`, copied into a JS string (null stays null).
- * `optional: true` marks symbols an upstream libfaiss_c.so may lack: all autofaiss_* extensions.
+ * `optional: true` marks symbols an upstream libfaiss_c.so may lack: all autofaiss_* extensions, and
+ * the GPU functions (only in upstream builds with GPU support; not in Debian's headers).
  */
 export type ArgType = "i32" | "i64" | "u64" | "f64" | "handle" | "buffer";
 export type ResultType = "void" | "i32" | "i64" | "u64" | "handle" | "cstring";
@@ -121,6 +122,31 @@ export const SYMBOLS = {
   faiss_IndexIVF_get_list_size: {
     args: ["handle", "u64"], // size_t faiss_IndexIVF_get_list_size(const FaissIndexIVF* index, size_t list_no)
     returns: "u64",
+  },
+
+  // ---- c_api/gpu/*.h (upstream GPU builds only; FaissStandardGpuResources is a FaissGpuResourcesProvider,
+  //      FaissGpuIndex is a FaissIndex) ----
+  faiss_get_num_gpus: { args: ["buffer"], returns: "i32", optional: true }, // int faiss_get_num_gpus(int* p_output)
+  faiss_StandardGpuResources_new: {
+    args: ["buffer"], // int faiss_StandardGpuResources_new(FaissStandardGpuResources**)
+    returns: "i32",
+    optional: true,
+  },
+  faiss_StandardGpuResources_free: {
+    args: ["handle"], // void faiss_StandardGpuResources_free(FaissStandardGpuResources* obj)
+    returns: "void",
+    optional: true,
+  },
+  faiss_index_cpu_to_gpu: {
+    // int faiss_index_cpu_to_gpu(FaissGpuResourcesProvider* provider, int device, const FaissIndex* index, FaissGpuIndex** p_out)
+    args: ["handle", "i32", "handle", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
+  faiss_index_gpu_to_cpu: {
+    args: ["handle", "buffer"], // int faiss_index_gpu_to_cpu(const FaissIndex* gpu_index, FaissIndex** p_out)
+    returns: "i32",
+    optional: true,
   },
 
   // ---- autofaiss_ext.h (ours; absent from upstream libfaiss_c.so) ----
