@@ -5,5 +5,8 @@
  */
 import process from "node:process";
 import { main } from "./lib/cli/main.ts";
+import { addVersionLines, faissVersionLines } from "./lib/cli/version.ts";
+
+addVersionLines(faissVersionLines);
 
 process.exitCode = await main(process.argv.slice(2));

@@ -35,3 +35,29 @@ export async function versionLines(): Promise<string[]> {
   for (const provider of providers) lines.push(...(await provider()));
   return lines;
 }
+
+/**
+ * The FAISS lines of `--version`: the loaded library's version, where it was found, its compile
+ * options and whether it has the GPU functions. FAISS is imported here, when `--version` runs, so
+ * help and usage errors never load it; a library that cannot be loaded gives one
+ * "faiss: unavailable (…)" line instead of failing `--version`.
+ *
+ * @example addVersionLines(faissVersionLines); // autofaiss 0.1.0 \n faiss 1.7.3 (local: …/libfaiss_c.so) …
+ */
+export async function faissVersionLines(): Promise<string[]> {
+  try {
+    const faiss = await import("../../ffi/faiss.ts");
+    const { faissLibrary } = await import("../../ffi/library.ts");
+    const lib = faissLibrary();
+    const info = faiss.buildInfo();
+    const gpuMissing = faiss.gpuSupport().missing;
+    const gpu = gpuMissing.length === 0 ? "faiss GPU support: yes" : `faiss GPU support: no (${gpuMissing[0]} missing)`;
+    if (info === null) {
+      return [`faiss: version unknown (${lib.source}: ${lib.path}; an upstream library without autofaiss_build_info)`, gpu];
+    }
+    return [`faiss ${info.faissVersion} (${lib.source}: ${lib.path})`, `faiss compile options: ${info.compileOptions}`, gpu];
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return [`faiss: unavailable (${message.replace(/\s*\n\s*/g, "; ").trim()})`];
+  }
+}
