@@ -10,7 +10,7 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { Index, type Metric, setNumThreads } from "../../ffi/faiss.ts";
+import { GpuResources, gpuSupport, Index, type Metric, numGpus, setNumThreads } from "../../ffi/faiss.ts";
 import { collectionFromArray } from "../io/memory.ts";
 import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
@@ -143,9 +143,7 @@ export async function buildIndex(
   if (nbIndicesToKeep !== 1) {
     throw new BuildError(`nb_indices_to_keep: only 1 is supported (N-part output needs distributed mode), got ${nbIndicesToKeep}`);
   }
-  if (o.useGpu) {
-    throw new BuildError("use_gpu: GPU training needs an upstream GPU libfaiss_c.so (AUTOFAISS_FAISS_LIB) and is not built yet");
-  }
+  if (o.useGpu) assertGpuSupport();
   const indexPath = o.indexPath === undefined ? BUILD_DEFAULTS.indexPath : o.indexPath;
   const infosPath = o.indexInfosPath === undefined ? BUILD_DEFAULTS.indexInfosPath : o.indexInfosPath;
   if (saveOnDisk && (indexPath === null || infosPath === null)) {
@@ -187,7 +185,11 @@ export async function buildIndex(
 
   // Selection first, then the pre-check on the key that will really be built (Python estimated a
   // possibly different key and crashed on an empty candidate list, issue #118).
-  const selectionFlags = { makeDirectMap: o.makeDirectMap ?? false, shouldBeMemoryMappable: o.shouldBeMemoryMappable ?? false, useGpu: false };
+  const selectionFlags = {
+    makeDirectMap: o.makeDirectMap ?? false,
+    shouldBeMemoryMappable: o.shouldBeMemoryMappable ?? false,
+    useGpu: o.useGpu ?? false,
+  };
   const indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () => {
     if (o.indexKey) return o.indexKey;
     const keys = optimalIndexKeys(n, d, maxIndex, selectionFlags);
@@ -206,7 +208,7 @@ export async function buildIndex(
   });
 
   const estimatedSize = estimatedIndexSizeBytes(indexKey, n, d, selectionFlags.makeDirectMap) ?? 0;
-  const index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, metric));
+  let index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, metric));
   try {
     // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
     index.setPolysemousTraining(false);
@@ -216,7 +218,10 @@ export async function buildIndex(
       const trainSize = optimalTrainSize(n, indexKey, current, d);
       const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, o.trainSeed ?? BUILD_DEFAULTS.trainSeed));
       log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
-      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => index.train(sample.vectors));
+      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
+        if (o.useGpu) index = trainOnGpu(index, sample.vectors);
+        else index.train(sample.vectors);
+      });
     }
 
     const addMemory = memoryAvailableForAdding(current, estimatedSize, nbIndicesToKeep);
@@ -268,6 +273,33 @@ export async function buildIndex(
     index.free();
     throw e;
   }
+}
+
+/** Fails fast, before any data is read, when --use_gpu cannot work with the loaded library. */
+function assertGpuSupport(): void {
+  const { path, missing } = gpuSupport();
+  if (missing.length > 0) {
+    throw new BuildError(
+      `use_gpu: the loaded FAISS library (${path}) has no GPU support (${missing[0]} missing); ` +
+        `set AUTOFAISS_FAISS_LIB to a GPU build of libfaiss_c.so`,
+    );
+  }
+  const gpus = numGpus();
+  if (gpus < 1) throw new BuildError(`use_gpu: the loaded FAISS library (${path}) sees no GPU (faiss_get_num_gpus gave ${gpus})`);
+}
+
+/**
+ * Trains a copy of `index` on GPU 0 and returns the trained index copied back to CPU, where adding,
+ * tuning and writing run (Python kept the GPU index, so it wrote a GPU index). Frees `index` on
+ * success; on failure the caller still owns it.
+ */
+function trainOnGpu(index: Index, vectors: Float32Array): Index {
+  using resources = new GpuResources();
+  using onGpu = index.toGpu(resources, 0);
+  onGpu.train(vectors);
+  const trained = onGpu.toCpu();
+  index.free();
+  return trained;
 }
 
 async function prepareIds(embs: EmbeddingCollection, o: BuildIndexOptions, log: BuildReporter): Promise<IdsWriter | null> {
