@@ -231,7 +231,8 @@ export async function buildIndex(
     const ids = await prepareIds(embs, o, log);
     await log.timed("-> Adding the vectors to the index", 2, async () => {
       const bar = log.progress("Adding", n, "vectors");
-      for await (const batch of embs.batches(batchSize, { reuse: true })) {
+      // The reader fetches one batch ahead: two half batches hold what one Python batch holds.
+      for await (const batch of embs.batches(Math.max(1, Math.ceil(batchSize / 2)), { reuse: true })) {
         index.add(batch.vectors);
         if (ids) await ids.write(batch);
         bar.update(batch.startId + batch.rows);
