@@ -109,6 +109,18 @@ export function numThreads(): number | null {
   return out[0];
 }
 
+/** Runs `fn` with FAISS on `n` OpenMP threads, then restores the previous count. */
+export function withNumThreads<T>(n: number, fn: () => T): T {
+  const previous = numThreads();
+  if (previous === null || previous === n) return fn();
+  setNumThreads(n);
+  try {
+    return fn();
+  } finally {
+    setNumThreads(previous);
+  }
+}
+
 // Safety net only: a wrapper that is garbage-collected without free() releases its handle here.
 const leaked = new FinalizationRegistry<{ ptr: bigint; free: SymbolName }>(({ ptr, free }) => {
   fn(free)(ptr);

@@ -2,7 +2,8 @@
  * Search-parameter tuning on a real FAISS index: the pure search of ../tuning.ts driven by
  * FAISS measurements (coverage of k results, single-query latency at k = 40).
  */
-import type { Index } from "../../ffi/faiss.ts";
+import { type Index, withNumThreads } from "../../ffi/faiss.ts";
+import { SINGLE_QUERY_THREADS } from "./metrics.ts";
 import { runSpeedTest, SPEED_TEST_K } from "../latency_stats.ts";
 import {
   COARSE_QUERIES,
@@ -70,12 +71,13 @@ export async function tuneIndexParameters(
   };
   const measureLatencyMs = (value: number, phase: LatencyPhase): number => {
     index.setParameters(family.format(value));
-    return runSpeedTest({
-      nQueries: nq,
-      searchOne: (i) => index.searchInto(rows[i], SPEED_TEST_K, distances, labels),
-      now: () => performance.now(),
-      timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost),
-    }).msPerQuery;
+    return withNumThreads(SINGLE_QUERY_THREADS, () =>
+      runSpeedTest({
+        nQueries: nq,
+        searchOne: (i) => index.searchInto(rows[i], SPEED_TEST_K, distances, labels),
+        now: () => performance.now(),
+        timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost),
+      }).msPerQuery);
   };
 
   const result = await tuneParameters({
