@@ -121,6 +121,12 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     assert.equal(found.trim(), "");
   });
 
+  test("inside the root, ldd finds every library the binary needs, all of them glibc's", () => {
+    const libs = privileged("chroot", [CHROOT, "ldd", `${WORK}/autofaiss`]).trim().split("\n").map((l) => l.trim().split(" ")[0]);
+    const glibc = new Set(["linux-vdso.so.1", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "/lib64/ld-linux-x86-64.so.2"]);
+    assert.deepEqual(libs.filter((l) => !glibc.has(l)), []);
+  });
+
   test("--help prints the commands without loading FAISS", () => {
     const r = inChroot(["--help"]);
     assert.equal(r.status, 0, r.stderr);
