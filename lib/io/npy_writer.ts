@@ -7,9 +7,9 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSyn
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 
-/** The .npy header for a (rows × dim) '<f4' C-order array, padded so data starts at a multiple of 64. */
-export function npyHeader(rows: number, dim: number): Uint8Array {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
+/** The .npy header of a (rows × dim) C-order array, padded so data starts at a multiple of 64. */
+export function npyHeader(rows: number, dim: number, descr: "<f4" | "<i4" = "<f4"): Uint8Array {
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
   const unpadded = 10 + dict.length + 1; // magic(6) + version(2) + len(2) + dict + "\n"
   const total = Math.ceil(unpadded / 64) * 64;
   const text = dict + " ".repeat(total - unpadded) + "\n";

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import type { CollectionFile } from "../io/collection.ts";
 import { writeFileAtomic } from "../build/output.ts";
+import { npyHeader } from "../io/npy_writer.ts";
 
 /** Bumped when the key material or the payload changes meaning. */
 const CACHE_FORMAT = "autofaiss-ground-truth-v1";
@@ -81,17 +82,9 @@ function localPath(location: string): string | null {
   return location;
 }
 
-/** The .npy header of an (nq × k) little-endian int32 C-order array, padded to 64 bytes (format 1.0). */
+/** The .npy header of an (nq × k) little-endian int32 C-order array (format 1.0). */
 export function npyInt32Header(nq: number, k: number): Uint8Array {
-  const dict = `{'descr': '<i4', 'fortran_order': False, 'shape': (${nq}, ${k}), }`;
-  const unpadded = 10 + dict.length + 1;
-  const total = Math.ceil(unpadded / 64) * 64;
-  const text = dict + " ".repeat(total - unpadded) + "\n";
-  const out = new Uint8Array(total);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]); // \x93NUMPY v1.0
-  new DataView(out.buffer).setUint16(8, text.length, true);
-  out.set(new TextEncoder().encode(text), 10);
-  return out;
+  return npyHeader(nq, k, "<i4");
 }
 
 /** Writes `labels` (nq × k int32) as .npy to `path`, atomically. */
