@@ -32,6 +32,7 @@ export const denoRuntime: FfiRuntime = {
       };
     }
     const lib = Deno.dlopen(path, table);
+    pin(Deno, path);
     const fns: Record<string, NativeFn> = {};
     const missing: string[] = [];
     for (const [name, spec] of Object.entries(symbols)) {
@@ -44,8 +45,29 @@ export const denoRuntime: FfiRuntime = {
   preload(path: string, probe: string): void {
     const Deno = (globalThis as any).Deno;
     preloaded.push(Deno.dlopen(path, { [probe]: { parameters: [], result: "void" } }));
+    pin(Deno, path);
   },
 };
+
+/** dlfcn.h flags (glibc, x86-64). */
+const RTLD_LAZY = 0x1;
+const RTLD_NOLOAD = 0x4;
+const RTLD_NODELETE = 0x1000;
+
+/**
+ * Keeps a loaded library mapped until the process ends. Deno (2.9) dlcloses FFI libraries while it
+ * exits; that unmaps libgomp under its idle worker threads, which then crash (SIGSEGV, exit 139,
+ * after a successful build). Re-opening the library with RTLD_NOLOAD | RTLD_NODELETE through libc's
+ * own dlopen marks it (and so the libraries it needs) as never unloaded.
+ */
+function pin(Deno: any, path: string): void {
+  const libc = Deno.dlopen("libc.so.6", { dlopen: { parameters: ["buffer", "i32"], result: "pointer" } });
+  try {
+    libc.symbols.dlopen(new TextEncoder().encode(`${path}\0`), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+  } finally {
+    libc.close();
+  }
+}
 
 /** Preloaded libraries, referenced so that they stay open for the life of the process. */
 const preloaded: unknown[] = [];

@@ -56,8 +56,9 @@ function inChroot(args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `mountpoint` (util-linux), not /proc/self/mounts: Deno wants --allow-all to read /proc/self. */
 function procMounted(): boolean {
-  return readFileSync("/proc/self/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === join(CHROOT, "proc"));
+  return sh("mountpoint", ["-q", join(CHROOT, "proc")]).status === 0;
 }
 
 /** Files Bun extracted the embedded libraries to ($TMPDIR/.bun-<uid>-<hash>.so) inside the root. */

@@ -45,7 +45,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
     ? [join(ROOT, "node_modules/.bin/deno"), ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "main.ts"]]
     : [join(ROOT, "node_modules/.bin/bun"), ["main.ts"]];
   const r = spawnSync(cmd, [...pre, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status ?? r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe("GPU symbols", () => {
