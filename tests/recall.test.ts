@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { oneRecallAtR, rRecallAtR, type LabelMatrix } from "../lib/recall.ts";
+import { seededRandom } from "./helpers/data.ts";
 
 const m = (k: number, ...labels: number[]): LabelMatrix => ({ labels: Int32Array.from(labels), k });
 const m64 = (k: number, ...labels: number[]): LabelMatrix => ({
@@ -8,17 +9,8 @@ const m64 = (k: number, ...labels: number[]): LabelMatrix => ({
   k,
 });
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so failures reproduce. */
+const rng = seededRandom;
 
 describe("oneRecallAtR", () => {
   test("hand-computed: hit inside R, hit outside R, miss, -1 result", () => {

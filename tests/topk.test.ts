@@ -1,19 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TopK, type Metric } from "../lib/topk.ts";
+import { seededRandom } from "./helpers/data.ts";
 
 const FLT_MAX = 3.4028234663852886e38;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so failures reproduce. */
+const rng = seededRandom;
 
 function distance(metric: Metric, x: Float32Array, y: Float32Array): number {
   let s = 0;
