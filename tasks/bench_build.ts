@@ -45,8 +45,11 @@ function generate(): void {
 
 function timed(cmd: string, args: string[]): { wall: number; rssMb: number; out: string } {
   console.log(`$ ${cmd} ${args.join(" ")}`);
-  const r = spawnSync("/usr/bin/time", ["-v", cmd, ...args], { cwd: root, encoding: "utf8", maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`bench_build: ${cmd} failed:\n${r.stderr.slice(-2000)}`);
+  const r = spawnSync("/usr/bin/time", ["-v", cmd, ...args], { cwd: root, encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
+  const exit = /Exit status: (\d+)/.exec(r.stderr ?? "")?.[1];
+  if (exit !== "0") {
+    throw new Error(`bench_build: ${cmd} failed (exit ${exit ?? r.status}, signal ${r.signal}, ${r.error ?? "no spawn error"}):\n${(r.stderr ?? "").slice(-2000)}`);
+  }
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(r.stderr)![1].split(":").map(Number).reduce((a, b) => a * 60 + b, 0);
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1]);
   return { wall, rssMb: rssKb / 1024, out: r.stdout + r.stderr };
