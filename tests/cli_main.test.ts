@@ -4,23 +4,17 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { HANDLER_MODULES, main } from "../lib/cli/main.ts";
+import { HANDLER_MODULES } from "../lib/cli/main.ts";
 import { BUILD_INDEX, COMMANDS, type CommandContext, registerHandler } from "../lib/cli/commands.ts";
 import { formatDefault } from "../lib/cli/help.ts";
 import type { ParamSpec } from "../lib/cli/argv.ts";
 import { addVersionLines, VERSION, versionLines } from "../lib/cli/version.ts";
+import { runCli } from "./helpers/cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PKG_VERSION: string = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
 
-/** Run main() in-process, capturing stdout, stderr and log lines. */
-async function run(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const logs: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), logSink: (l) => logs.push(l), stderrIsTTY: false });
-  return { code, out: out.join(""), err: err.join(""), logs };
-}
+const run = runCli;
 
 /** Register a handler for the duration of fn. */
 async function withHandler(name: "build_index" | "tune_index", handler: Parameters<typeof registerHandler>[1], fn: () => Promise<void>) {

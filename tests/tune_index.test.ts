@@ -8,16 +8,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Index } from "../ffi/faiss.ts";
-import { main } from "../lib/cli/main.ts";
 import { clusteredData } from "./helpers/data.ts";
+import { runCli } from "./helpers/cli.ts";
 
-async function run(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const logs: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), logSink: (l) => logs.push(l), stderrIsTTY: false });
-  return { code, out: out.join(""), err: err.join(""), logs };
-}
+const run = runCli;
 
 /** The message part of Python-format log lines ("2024-… [INFO]: message" → "message"). */
 const messages = (logs: string[]) => logs.map((l) => l.replace(/^.*? \[[A-Z]+\]: /, ""));

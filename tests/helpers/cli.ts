@@ -1,0 +1,10 @@
+/** Runs the CLI in-process, capturing stdout, stderr and log lines. */
+import { main } from "../../lib/cli/main.ts";
+
+export async function runCli(...argv: string[]): Promise<{ code: number; out: string; err: string; logs: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const logs: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), logSink: (l) => logs.push(l), stderrIsTTY: false });
+  return { code, out: out.join(""), err: err.join(""), logs };
+}
