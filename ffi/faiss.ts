@@ -121,6 +121,25 @@ export function withNumThreads<T>(n: number, fn: () => T): T {
   }
 }
 
+/**
+ * The library's SIMD NaN/Inf scan (`autofaiss_first_nonfinite`) as `(v, from, to) => index | -1`,
+ * or undefined when the loaded library lacks it (upstream builds). The readers use it through
+ * lib/io/float.ts `useNonFiniteScan`: a JavaScript loop costs about as much as reading the data.
+ */
+export function nativeNonFiniteScan(): ((v: Float32Array, from: number, to: number) => number) | undefined {
+  if (!hasSymbol("autofaiss_first_nonfinite")) return undefined;
+  const scan = fn("autofaiss_first_nonfinite");
+  const at = new BigInt64Array(1);
+  return (v, from, to) => {
+    if (to <= from) return -1;
+    // the view keeps `v`'s memory reachable for the whole (synchronous) call
+    const view = v.subarray(from, to);
+    const rc = scan(view, view.length, at) as number;
+    if (rc !== 0) throw new FaissError("autofaiss_first_nonfinite", rc, "scan failed");
+    return at[0] < 0n ? -1 : from + Number(at[0]);
+  };
+}
+
 // Safety net only: a wrapper that is garbage-collected without free() releases its handle here.
 const leaked = new FinalizationRegistry<{ ptr: bigint; free: SymbolName }>(({ ptr, free }) => {
   fn(free)(ptr);

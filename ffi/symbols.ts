@@ -190,6 +190,11 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_first_nonfinite: {
+    args: ["buffer", "u64", "buffer"], // int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index)
+    returns: "i32",
+    optional: true,
+  },
 } as const satisfies Record<string, SymbolSpec>;
 
 export type SymbolName = keyof typeof SYMBOLS;

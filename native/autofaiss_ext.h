@@ -64,6 +64,11 @@ int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap);
  *  ht=2048). `applied` is 1 when the index has such a flag, else 0 (not an error). */
 int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied);
 
+/** Index of the first NaN or +-Inf among the n floats at x, or -1 in *index; never fails. The
+ *  readers refuse such values (they poison k-means); this SIMD scan keeps that check far below
+ *  the cost of reading the data, where a JavaScript loop costs about as much as the read. */
+int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index);
+
 #ifdef __cplusplus
 }
 #endif

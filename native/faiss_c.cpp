@@ -439,6 +439,37 @@ EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int
     CATCH_AND_HANDLE
 }
 
+EXPORT int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index) {
+    // A float32 is NaN or +-Inf exactly when its 8 exponent bits are all ones; adding one exponent
+    // ulp to the masked exponent then carries into the sign bit. GCC vector extensions keep this
+    // portable (SSE2 on x86-64, NEON on arm64) without -march flags; memcpy loads allow any
+    // alignment. Blocks of 64 values: one branch per 256 bytes, then an exact scalar locate.
+    typedef uint32_t u32x4 __attribute__((vector_size(16)));
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(x);
+    const u32x4 expMask = {0x7f800000u, 0x7f800000u, 0x7f800000u, 0x7f800000u};
+    const u32x4 ulp = {0x00800000u, 0x00800000u, 0x00800000u, 0x00800000u};
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        u32x4 acc = {0, 0, 0, 0};
+        for (size_t j = 0; j < 64; j += 4) {
+            u32x4 v;
+            std::memcpy(&v, bytes + (i + j) * 4, 16);
+            acc |= (v & expMask) + ulp;
+        }
+        if ((acc[0] | acc[1] | acc[2] | acc[3]) & 0x80000000u) break;
+    }
+    for (; i < n; i++) {
+        uint32_t u;
+        std::memcpy(&u, bytes + i * 4, 4);
+        if ((u & 0x7f800000u) == 0x7f800000u) {
+            *index = static_cast<int64_t>(i);
+            return 0;
+        }
+    }
+    *index = -1;
+    return 0;
+}
+
 // Debian's static OpenBLAS embeds reference LAPACK compiled by gfortran, which concatenates
 // strings through libgfortran. libgfortran.a is not PIC, so instead of shipping libgfortran.so we
 // provide this one routine (semantics of libgfortran's intrinsics/string_intrinsics_inc.c:

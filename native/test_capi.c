@@ -262,7 +262,45 @@ static void test_errors_and_ext(void) {
     CHECK(t >= 1);
 }
 
+/* the NaN/Inf scan: every position in and around the 64-value blocks, every non-finite kind,
+ * unaligned starts, and finite extremes (max float, subnormals, -0) that must pass */
+static void test_first_nonfinite(void) {
+    enum { N = 300 };
+    float buf[N + 1];
+    int64_t at = 0;
+    for (int i = 0; i <= N; i++) buf[i] = (float)(i % 7) - 3.0f;
+    buf[5] = 3.4028235e38f;
+    buf[6] = -3.4028235e38f;
+    buf[7] = 1e-45f;
+    buf[8] = -0.0f;
+    OK(autofaiss_first_nonfinite(buf, N, &at));
+    CHECK(at == -1);
+    OK(autofaiss_first_nonfinite(buf, 0, &at));
+    CHECK(at == -1);
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    int wrong = 0;
+    for (int k = 0; k < 3; k++) {
+        for (int pos = 0; pos < N; pos++) {
+            float keep = buf[pos];
+            buf[pos] = bad[k];
+            OK(autofaiss_first_nonfinite(buf, N, &at));
+            if (at != pos) wrong++;
+            /* unaligned start: one float past the array start */
+            OK(autofaiss_first_nonfinite(buf + 1, N - 1, &at));
+            if (at != (pos == 0 ? -1 : pos - 1)) wrong++;
+            buf[pos] = keep;
+        }
+    }
+    CHECK(wrong == 0);
+    /* the first of two is reported */
+    buf[200] = NAN;
+    buf[100] = INFINITY;
+    OK(autofaiss_first_nonfinite(buf, N, &at));
+    CHECK(at == 100);
+}
+
 int main(void) {
+    test_first_nonfinite();
     test_errors_and_ext();
     test_flat_and_io();
     test_ivf_paramspace();

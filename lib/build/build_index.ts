@@ -10,7 +10,8 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { GpuResources, gpuSupport, Index, type Metric, numGpus, setNumThreads } from "../../ffi/faiss.ts";
+import { GpuResources, gpuSupport, Index, type Metric, nativeNonFiniteScan, numGpus, setNumThreads } from "../../ffi/faiss.ts";
+import { useNonFiniteScan } from "../io/float.ts";
 import { collectionFromArray } from "../io/memory.ts";
 import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
@@ -173,6 +174,7 @@ export async function buildIndex(
 
   if (o.nbCores != null) setNumThreads(o.nbCores);
   else setNumThreads(0);
+  useNonFiniteScan(nativeNonFiniteScan());
   log.info(`Using ${o.nbCores ?? navigatorCores()} omp threads (processes), consider increasing --nb_cores if you have more`);
 
   await using embs = await log.timed("Reading total number of vectors and dimension", 0, () => openEmbeddings(embeddings, o));

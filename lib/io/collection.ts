@@ -10,6 +10,15 @@ import { type NpyHeader, NpyReader, readNpyHeader } from "./npy.ts";
 import { type IdColumnSpec, type IdValues, type ParquetInfo, ParquetReader, readParquetInfo } from "./parquet.ts";
 import { sampleRowIndices } from "./sample.ts";
 import { openSource, type SourceOpener } from "./source.ts";
+import { setImmediate } from "node:timers";
+
+/**
+ * Resolves after pending microtasks ran: a just-started read has then been handed to the I/O
+ * thread pool (its promise chain runs in microtasks), so work done next overlaps with it.
+ */
+function yieldToIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 export type { IdColumnSpec, IdValues } from "./parquet.ts";
 
@@ -192,15 +201,18 @@ class FileCollection implements EmbeddingCollection {
     return ids;
   }
 
-  /** Fill `out` with global rows `[start, end)`, crossing files as needed. */
-  async #fill(start: number, end: number, out: Float32Array, ids: IdValues | undefined): Promise<void> {
+  /**
+   * Fill `out` with global rows `[start, end)`, crossing files as needed. With `deferChecks`,
+   * .npy NaN/Inf checks are queued there instead of run (see batches()).
+   */
+  async #fill(start: number, end: number, out: Float32Array, ids: IdValues | undefined, deferChecks?: (() => void)[]): Promise<void> {
     let row = start;
     let i = row < end ? this.#fileOf(row) : 0;
     while (row < end) {
       const f = this.files[i]!;
       const stop = Math.min(end, f.startRow + f.rows);
       const reader = await this.#reader(i);
-      if (reader instanceof NpyReader) await reader.readRows(row - f.startRow, stop - f.startRow, out, row - start);
+      if (reader instanceof NpyReader) await reader.readRows(row - f.startRow, stop - f.startRow, out, row - start, deferChecks);
       else await reader.readRows(row - f.startRow, stop - f.startRow, out, row - start, ids);
       row = stop;
       i++;
@@ -227,18 +239,21 @@ class FileCollection implements EmbeddingCollection {
     // run on the I/O thread pool, even during a long synchronous FFI call). With `reuse`, two
     // buffers alternate: allocating (zeroing, faulting in) a fresh batch costs about as much as
     // reading it from the page cache. Batch n+2 goes into batch n's buffer only once the caller
-    // has asked for n+1, which keeps the "valid until the next batch" promise.
+    // has asked for n+1, which keeps the "valid until the next batch" promise. The NaN/Inf scan
+    // of batch n+1 runs on this thread while batch n+2 is being read, before n+1 is yielded.
     const size = Math.min(maxRows, end - start) * dim;
     const buffers = reuse ? [new Float32Array(size), new Float32Array(end - start > maxRows ? size : 0)] : [];
     let turn = 0;
-    const load = (s: number): Promise<EmbeddingBatch> => {
+    type Loaded = { batch: EmbeddingBatch; checks: (() => void)[] };
+    const load = (s: number): Promise<Loaded> => {
       const rows = Math.min(maxRows, end - s);
       const vectors = reuse ? buffers[turn++ % 2]!.subarray(0, rows * dim) : new Float32Array(rows * dim);
       const ids = this.#newIds();
+      const checks: (() => void)[] = [];
       const p = this.#exclusive(async () => {
         this.#checkOpen();
-        await this.#fill(s, s + rows, vectors, ids);
-        return ids ? { vectors, rows, startId: s, ids } : { vectors, rows, startId: s };
+        await this.#fill(s, s + rows, vectors, ids, checks);
+        return { batch: ids ? { vectors, rows, startId: s, ids } : { vectors, rows, startId: s }, checks };
       });
       p.catch(() => {}); // awaited below; a prefetch abandoned by an early break is not "unhandled"
       return p;
@@ -246,8 +261,10 @@ class FileCollection implements EmbeddingCollection {
     let next = start < end ? load(start) : undefined;
     try {
       for (let s = start; s < end; s += maxRows) {
-        const batch = await next!;
+        const { batch, checks } = await next!;
         next = s + maxRows < end ? load(s + maxRows) : undefined;
+        if (next) await yieldToIo(); // lets the prefetch reach the I/O pool before we scan
+        for (const check of checks) check();
         yield batch;
       }
     } finally {

@@ -8,7 +8,8 @@
  */
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Index, setNumThreads } from "../../ffi/faiss.ts";
+import { Index, nativeNonFiniteScan, setNumThreads } from "../../ffi/faiss.ts";
+import { useNonFiniteScan } from "../io/float.ts";
 import { collectionFromArray } from "../io/memory.ts";
 import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
 import { pyStr } from "../log.ts";
@@ -90,6 +91,7 @@ export async function scoreIndex(
   }
   // Python: as many threads as cores.
   setNumThreads(0);
+  useNonFiniteScan(nativeNonFiniteScan());
 
   let index: Index;
   let indexBytes: number;
