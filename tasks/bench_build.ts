@@ -6,7 +6,7 @@
  * Data: synthetic clustered float32 vectors in several .npy files (no real set of this size here).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { NpyWriter } from "../lib/io/npy_writer.ts";
@@ -43,16 +43,31 @@ function generate(): void {
   }
 }
 
-function timed(cmd: string, args: string[]): { wall: number; rssMb: number; out: string } {
+/**
+ * Run `cmd` under `/usr/bin/time -v`, with the report written by time to a file (`-o`) and the
+ * command's output to a log file. Pipes do not work here: the Bun child marks the stderr pipe
+ * it shares with time non-blocking, and time's report then fails half-written with status 1.
+ */
+function timed(cmd: string, args: string[], label: string): { wall: number; rssMb: number; out: string } {
   console.log(`$ ${cmd} ${args.join(" ")}`);
-  const r = spawnSync("/usr/bin/time", ["-v", cmd, ...args], { cwd: root, encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"] });
-  const exit = /Exit status: (\d+)/.exec(r.stderr ?? "")?.[1];
-  if (exit !== "0") {
-    throw new Error(`bench_build: ${cmd} failed (exit ${exit ?? r.status}, signal ${r.signal}, ${r.error ?? "no spawn error"}):\n${(r.stderr ?? "").slice(-2000)}`);
+  const report = join(dir, `${label}.time.txt`);
+  const log = join(dir, `${label}.log`);
+  const fd = openSync(log, "w");
+  let r;
+  try {
+    r = spawnSync("/usr/bin/time", ["-v", "-o", report, cmd, ...args], { cwd: root, stdio: ["ignore", fd, fd] });
+  } finally {
+    closeSync(fd);
   }
-  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(r.stderr)![1].split(":").map(Number).reduce((a, b) => a * 60 + b, 0);
-  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1]);
-  return { wall, rssMb: rssKb / 1024, out: r.stdout + r.stderr };
+  const out = readFileSync(log, "utf8");
+  const times = existsSync(report) ? readFileSync(report, "utf8") : "";
+  const exit = /Exit status: (\d+)/.exec(times)?.[1];
+  if (exit !== "0" || r.status !== 0) {
+    throw new Error(`bench_build: ${cmd} failed (exit ${exit ?? r.status}, signal ${r.signal}, ${r.error ?? "no spawn error"}); log ${log}:\n${out.slice(-2000)}`);
+  }
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(times)![1].split(":").map(Number).reduce((a, b) => a * 60 + b, 0);
+  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(times)![1]);
+  return { wall, rssMb: rssKb / 1024, out };
 }
 
 generate();
@@ -61,14 +76,14 @@ const ours = timed("node_modules/.bin/bun", [
   "main.ts", "build_index", `--embeddings=${emb}`, `--index_path=${dir}/ours.index`, `--index_infos_path=${dir}/ours.json`,
   `--max_index_memory_usage=${c.budget}`, `--current_memory_available=${current}`, `--metric_type=${c.metric}`,
   ...(c.key ? [`--index_key=${c.key}`] : []),
-]);
+], "ours");
 const infos = JSON.parse(readFileSync(`${dir}/ours.json`, "utf8"));
 const key: string = infos.index_key;
 const trainSize = optimalTrainSize(c.n, key, parseMemory(current), c.d);
 // Our steps after the add (tuning, fast metrics) are not in the raw script: report them apart.
 const stepSecs = (label: string) => Number(new RegExp(`Finished "${label}[^"]*" in ([\\d.]+) secs`).exec(ours.out)?.[1] ?? 0);
 const extra = stepSecs("Computing best hyperparameters") + stepSecs("Compute fast metrics");
-const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files]);
+const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files], "raw");
 
 const estimated = estimatedIndexSizeBytes(key, c.n, c.d) ?? 0;
 const batchMb = (Math.min(1e9, parseMemory(current) - estimated) / 1024 ** 2);

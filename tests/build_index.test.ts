@@ -8,9 +8,11 @@ import { BuildError, buildIndex, type IndexInfos } from "../lib/build/build_inde
 import { FaissError, Index } from "../ffi/faiss.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { parseMemory } from "../lib/units.ts";
+import { optimalTrainSize } from "../lib/training_plan.ts";
 import { bruteForce, clusteredData, recallAtK, rows } from "./helpers/data.ts";
 import { assertPythonFaiss, pythonSearch } from "./helpers/python_oracle.ts";
 import { writeParquet, rowsOf } from "./fixtures/io/parquet.ts";
+import { runCli } from "./helpers/cli.ts";
 
 const INFO_KEYS = [
   "index_key", "index_param", "index_path", "size in bytes", "avg_search_speed_ms", "99p_search_speed_ms",
@@ -72,6 +74,39 @@ describe("build_index end to end", () => {
     } finally {
       index.free();
     }
+  });
+
+  test("the CLI logs Python's timer blocks, in order and indented, then the summary", async () => {
+    const indexPath = join(dir, "cli", "knn.index");
+    const r = await runCli("build_index", `--embeddings=${join(dir, "a")}`, `--index_path=${indexPath}`,
+      `--index_infos_path=${join(dir, "cli", "infos.json")}`, "--index_key=IVF32,Flat", "--metric_type=l2",
+      "--max_index_memory_usage=1G", "--current_memory_available=2G");
+    assert.equal(r.code, 0, r.err);
+    const messages = r.logs.map((l) => l.replace(/^.*? \[[A-Z]+\]: /, ""));
+    const finished = messages.flatMap((m) => {
+      const f = /^(\t*)>>> Finished "(.*)" in \d+\.\d{4} secs$/.exec(m);
+      return f ? [`${f[1]!.length} ${f[2]}`] : [];
+    });
+    // Python's order (spec §5.2), except that selection runs before the memory check: the check
+    // estimates the key that selection picked (a deliberate fix).
+    assert.deepEqual(finished, [
+      "0 Reading total number of vectors and dimension",
+      "1 Compute estimated construction time of the index",
+      "1 Selecting most promising index types given data characteristics",
+      "1 Checking that your have enough memory available to create the index",
+      "2 -> Instanciate the index IVF32,Flat",
+      "2 -> Extract training vectors",
+      `2 -> Training the index with ${optimalTrainSize(4000, "IVF32,Flat", parseMemory("2G"), d)} vectors of dim 24`,
+      "2 -> Adding the vectors to the index",
+      "1 Creating the index",
+      `1 Computing best hyperparameters for index ${indexPath}`,
+      "1 Compute fast metrics",
+      "1 Saving the index on local disk",
+      "0 Launching the whole pipeline",
+    ]);
+    const open = messages.indexOf("}");
+    assert.ok(open > 0 && messages.slice(0, open).includes("{"), "the summary block closes the log");
+    assert.match(messages.find((m) => m.startsWith("\tindex_key: ")) ?? "", /^\tindex_key: IVF32,Flat$/);
   });
 
   for (const c of [

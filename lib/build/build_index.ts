@@ -210,38 +210,49 @@ export async function buildIndex(
   });
 
   const estimatedSize = estimatedIndexSizeBytes(indexKey, n, d, selectionFlags.makeDirectMap) ?? 0;
-  let index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, metric));
+  // "Creating the index" spans instantiation, training and adding, as in Python's log.
+  let index: Index | undefined;
   try {
-    // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
-    index.setPolysemousTraining(false);
-    log.info(`The index size will be approximately ${formatMemory(estimatedSize)}`);
+    await log.timed("Creating the index", 1, async () => {
+      index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, metric));
+      // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
+      index.setPolysemousTraining(false);
+      log.info(`The index size will be approximately ${formatMemory(estimatedSize)}`);
 
-    if (!index.isTrained || needsTraining(indexKey)) {
-      const trainSize = optimalTrainSize(n, indexKey, current, d);
-      const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, o.trainSeed ?? BUILD_DEFAULTS.trainSeed));
-      log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
-      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
-        if (o.useGpu) index = trainOnGpu(index, sample.vectors);
-        else index.train(sample.vectors);
-      });
-    }
-
-    const addMemory = memoryAvailableForAdding(current, estimatedSize, nbIndicesToKeep);
-    log.info(`The memory available for adding the vectors is ${addMemory.text}(total available - used by the index)`);
-    const batchSize = optimalBatchSize(d, addMemory.bytes);
-    log.info(`Using a batch size of ${batchSize} (memory overhead ${formatMemory(batchSize * d * 4)})`);
-    const ids = await prepareIds(embs, o, log);
-    await log.timed("-> Adding the vectors to the index", 2, async () => {
-      const bar = log.progress("Adding", n, "vectors");
-      // The reader fetches one batch ahead: two half batches hold what one Python batch holds.
-      for await (const batch of embs.batches(Math.max(1, Math.ceil(batchSize / 2)), { reuse: true })) {
-        index.add(batch.vectors);
-        if (ids) await ids.write(batch);
-        bar.update(batch.startId + batch.rows);
+      if (!index.isTrained || needsTraining(indexKey)) {
+        const trainSize = optimalTrainSize(n, indexKey, current, d);
+        const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, o.trainSeed ?? BUILD_DEFAULTS.trainSeed));
+        log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
+        await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
+          if (o.useGpu) index = trainOnGpu(index!, sample.vectors);
+          else index!.train(sample.vectors);
+        });
       }
-      bar.finish();
-    });
 
+      const addMemory = memoryAvailableForAdding(current, estimatedSize, nbIndicesToKeep);
+      log.info(`The memory available for adding the vectors is ${addMemory.text}(total available - used by the index)`);
+      const batchSize = optimalBatchSize(d, addMemory.bytes);
+      log.info(`Using a batch size of ${batchSize} (memory overhead ${formatMemory(batchSize * d * 4)})`);
+      const ids = await prepareIds(embs, o, log);
+      await log.timed("-> Adding the vectors to the index", 2, async () => {
+        const bar = log.progress("Adding", n, "vectors");
+        // The reader fetches one batch ahead: two half batches hold what one Python batch holds.
+        for await (const batch of embs.batches(Math.max(1, Math.ceil(batchSize / 2)), { reuse: true })) {
+          index!.add(batch.vectors);
+          if (ids) await ids.write(batch);
+          bar.update(batch.startId + batch.rows);
+        }
+        bar.finish();
+      });
+    });
+    return await finishIndex(index!);
+  } catch (e) {
+    index?.free();
+    throw e;
+  }
+
+  /** Tuning, fast metrics and saving, on the built index. */
+  async function finishIndex(index: Index): Promise<{ index: Index; infos: IndexInfos }> {
     if (selectionFlags.makeDirectMap) index.ivf()?.makeDirectMap();
 
     const probeRows = Math.min(n, Math.max(TUNING_QUERIES, FAST_METRICS_QUERIES));
@@ -272,9 +283,6 @@ export async function buildIndex(
       });
     }
     return { index, infos };
-  } catch (e) {
-    index.free();
-    throw e;
   }
 }
 
