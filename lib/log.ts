@@ -90,6 +90,12 @@ export function pyStr(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Python `str(float(n))`: integral values keep their `.0` (`2.0`, `1e+16`). */
+export function pyFloat(n: number): string {
+  const text = pyNumber(n);
+  return /^-?\d+$/.test(text) ? `${text}.0` : text;
+}
+
 function pyRepr(value: unknown): string {
   return typeof value === "string" ? `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'` : pyStr(value);
 }
@@ -193,10 +199,16 @@ export class Logger {
     );
   }
 
-  /** Python's `_log_output_dict`: `{`, one `\tkey: value` line per entry, `}` (values via {@link pyStr}). */
-  summary(infos: Record<string, unknown>): void {
+  /**
+   * Python's `_log_output_dict`: `{`, one `\tkey: value` line per entry, `}` (values via {@link pyStr}).
+   * With `ints`, the other numbers were Python floats and print as such (`0.0`, not `0`).
+   */
+  summary(infos: Record<string, unknown>, ints?: ReadonlySet<string>): void {
     this.info("{");
-    for (const [key, value] of Object.entries(infos)) this.info(`\t${key}: ${pyStr(value)}`);
+    for (const [key, value] of Object.entries(infos)) {
+      const text = ints && typeof value === "number" && !ints.has(key) ? pyFloat(value) : pyStr(value);
+      this.info(`\t${key}: ${text}`);
+    }
     this.info("}");
   }
 

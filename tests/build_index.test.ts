@@ -107,6 +107,9 @@ describe("build_index end to end", () => {
     const open = messages.indexOf("}");
     assert.ok(open > 0 && messages.slice(0, open).includes("{"), "the summary block closes the log");
     assert.match(messages.find((m) => m.startsWith("\tindex_key: ")) ?? "", /^\tindex_key: IVF32,Flat$/);
+    // Python floats keep their ".0" (IVF-Flat stores vectors exactly); ints do not
+    assert.ok(messages.includes("\treconstruction error %: 0.0"), messages.join("\n"));
+    assert.ok(messages.includes("\tnb vectors: 4000"));
   });
 
   for (const c of [

@@ -140,6 +140,13 @@ describe("summary (Python _log_output_dict)", () => {
       " [INFO]: }",
     ]);
   });
+  test("with the int fields named, other numbers print as Python floats", () => {
+    const { lines, log } = capture();
+    log.summary({ "size in bytes": 5575307, "reconstruction error %": 0, "compression ratio": 1, avg_search_speed_ms: 1.5, big: 1e16 }, new Set(["size in bytes"]));
+    assert.deepEqual(lines.map((l) => l.slice(PREFIX.length + " [INFO]: ".length)), [
+      "{", "\tsize in bytes: 5575307", "\treconstruction error %: 0.0", "\tcompression ratio: 1.0", "\tavg_search_speed_ms: 1.5", "\tbig: 1e+16", "}",
+    ]);
+  });
   test("pyStr", () => {
     const cases: Array<[unknown, string]> = [
       [null, "None"], [undefined, "None"], [false, "False"], [5, "5"], [0.1, "0.1"], [1e-7, "1e-07"], [1.5e-5, "1.5e-05"],

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { GpuResources, gpuSupport, Index, type Metric, nativeNonFiniteScan, numGpus, setNumThreads } from "../../ffi/faiss.ts";
 import { useNonFiniteScan } from "../io/float.ts";
+import { releaseNow } from "../release.ts";
 import { collectionFromArray } from "../io/memory.ts";
 import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
@@ -227,6 +228,7 @@ export async function buildIndex(
           if (o.useGpu) index = trainOnGpu(index!, sample.vectors);
           else index!.train(sample.vectors);
         });
+        releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
       }
 
       const addMemory = memoryAvailableForAdding(current, estimatedSize, nbIndicesToKeep);

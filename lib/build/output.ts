@@ -25,7 +25,8 @@ export function writeJsonPython(obj: object, ints: ReadonlySet<string> = INT_FIE
   return `{${parts.join(", ")}}`;
 }
 
-const INT_FIELDS: ReadonlySet<string> = new Set(["size in bytes", "nb vectors", "vectors dimension"]);
+/** The index_infos fields that are Python ints; every other number there is a float. */
+export const INT_FIELDS: ReadonlySet<string> = new Set(["size in bytes", "nb vectors", "vectors dimension"]);
 
 function pyValue(key: string, v: unknown, ints: ReadonlySet<string>): string {
   if (typeof v === "number") {

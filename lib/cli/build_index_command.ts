@@ -1,5 +1,6 @@
 /** `autofaiss build_index`: maps the CLI parameters onto `buildIndex` and reports like Python. */
 import { buildIndex } from "../build/build_index.ts";
+import { INT_FIELDS } from "../build/output.ts";
 import type { BuildReporter } from "../build/reporter.ts";
 import { progress } from "../progress.ts";
 import type { BuildIndexParams, CommandContext } from "./commands.ts";
@@ -46,6 +47,6 @@ export async function run(p: BuildIndexParams, ctx: CommandContext): Promise<num
       reporter: cliReporter(ctx),
     }));
   index.free();
-  ctx.log.summary(infos as unknown as Record<string, unknown>);
+  ctx.log.summary(infos as unknown as Record<string, unknown>, INT_FIELDS);
   return 0;
 }
