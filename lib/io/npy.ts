@@ -30,7 +30,7 @@ const EXPECTED_DESCR = "expected <f2, <f4 or <f8";
  * Largest single read (and the float16/float64 conversion scratch buffer): big enough for disk
  * speed, small enough to pipeline reads with the NaN scan within a batch.
  */
-export const NPY_CHUNK_BYTES = 4 * 1024 * 1024;
+export const NPY_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Concurrent reads of one batch when its checks are deferred (2 cores copy faster than one). */
 const READS_IN_FLIGHT = 2;
 /** In sampled reads, read through gaps up to this size instead of issuing another read. */
