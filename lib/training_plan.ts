@@ -106,6 +106,22 @@ export function optimalBatchSize(d: number, memAddBytes: number): number {
   return Math.max(1, Math.trunc(Math.min(memAddBytes, BATCH_MEMORY_CAP) / (FLOAT_BYTES * d)));
 }
 
+/** Input bytes handed to FAISS per add call (see {@link addCallRows}). */
+export const ADD_CALL_BYTES = 64 * 2 ** 20;
+
+/**
+ * Rows per FAISS add call. FAISS allocates temporaries proportional to each call's input: an
+ * OPQ pre-transform copies it (at its output dimension), IVF-PQ adds residuals of that copy, so
+ * one 954 MB batch cost ~2.2 GB more during the add of 1M×128 into OPQ64_192,IVF…,PQ64x8.
+ * Slicing each batch keeps that extra to a few hundred MB whatever the batch size, at no cost in
+ * speed (each call still holds tens of thousands of vectors for the threads to share).
+ *
+ * @example addCallRows(128) === 131072
+ */
+export function addCallRows(d: number): number {
+  return Math.max(1, Math.floor(ADD_CALL_BYTES / (FLOAT_BYTES * d)));
+}
+
 /** Memory left for adding vectors, as Python logs and uses it. */
 export interface AddMemory {
   /** Bytes after Python's one-decimal string round-trip, ≥ 0. */

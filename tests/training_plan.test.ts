@@ -2,6 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { estimatedIndexSizeBytes, trainingMemoryBytes } from "../lib/index_metadata.ts";
 import {
+  ADD_CALL_BYTES,
+  addCallRows,
   constructionTimeEstimate,
   estimateMemoryForIndexCreation,
   headroomOk,
@@ -60,6 +62,16 @@ describe("optimalBatchSize (spec §3.3)", () => {
     [512, 32 * GiB, 488_281], [64, 2 * GiB, 3_906_250], [512, parseMemory("1M"), 512], [100, 400, 1], [100, 0, 1], [3, 1e9, 83_333_333],
   ];
   for (const [d, mem, want] of cases) test(`d=${d}, mem=${mem} → ${want}`, () => assert.equal(optimalBatchSize(d, mem), want));
+});
+
+describe("addCallRows: FAISS sees at most ADD_CALL_BYTES of input per add call", () => {
+  for (const d of [1, 3, 128, 768, 4096, 20_000_000]) {
+    test(`d=${d}`, () => {
+      const rows = addCallRows(d);
+      assert.ok(Number.isInteger(rows) && rows >= 1);
+      if (rows > 1) assert.ok(rows * 4 * d <= ADD_CALL_BYTES && (rows + 1) * 4 * d > ADD_CALL_BYTES, "largest slice within the cap");
+    });
+  }
 });
 
 describe("memoryAvailableForAdding (spec §3.3, one-decimal round trip)", () => {

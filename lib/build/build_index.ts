@@ -18,6 +18,7 @@ import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
 import { noIndexFitsMessage, optimalIndexKeys } from "../selection.ts";
 import {
+  addCallRows,
   constructionTimeEstimate,
   estimateMemoryForIndexCreation,
   headroomOk,
@@ -240,9 +241,8 @@ export async function buildIndex(
         const bar = log.progress("Adding", n, "vectors");
         // The reader fetches one batch ahead: two half batches hold what one Python batch holds.
         for await (const batch of embs.batches(Math.max(1, Math.ceil(batchSize / 2)), { reuse: true })) {
-          index!.add(batch.vectors);
+          index!.add(batch.vectors, { batchRows: addCallRows(d), onProgress: (added) => bar.update(batch.startId + added) });
           if (ids) await ids.write(batch);
-          bar.update(batch.startId + batch.rows);
         }
         bar.finish();
       });
