@@ -1,7 +1,8 @@
 /**
  * build_index against a plain python3-faiss script doing only train + add + write of the same key
  * with the same training-set size, on the same data, in one run. Wall time and peak RSS come from
- * `/usr/bin/time -v`; printed as ratios.
+ * `/usr/bin/time -v`; printed as ratios. The Python baseline runs with OPENBLAS_NUM_THREADS=1, its
+ * fastest setting here.
  *   bun tasks/bench_build.ts [--case=ivfflat|opq] [--n=...] [--keep]
  * Data: synthetic clustered float32 vectors in several .npy files (no real set of this size here).
  */
@@ -48,14 +49,14 @@ function generate(): void {
  * command's output to a log file. Pipes do not work here: the Bun child marks the stderr pipe
  * it shares with time non-blocking, and time's report then fails half-written with status 1.
  */
-function timed(cmd: string, args: string[], label: string): { wall: number; rssMb: number; out: string } {
+function timed(cmd: string, args: string[], label: string, env: Record<string, string> = {}): { wall: number; rssMb: number; out: string } {
   console.log(`$ ${cmd} ${args.join(" ")}`);
   const report = join(dir, `${label}.time.txt`);
   const log = join(dir, `${label}.log`);
   const fd = openSync(log, "w");
   let r;
   try {
-    r = spawnSync("/usr/bin/time", ["-v", "-o", report, cmd, ...args], { cwd: root, stdio: ["ignore", fd, fd] });
+    r = spawnSync("/usr/bin/time", ["-v", "-o", report, cmd, ...args], { cwd: root, stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
   } finally {
     closeSync(fd);
   }
@@ -83,7 +84,10 @@ const trainSize = optimalTrainSize(c.n, key, parseMemory(current), c.d);
 // Our steps after the add (tuning, fast metrics) are not in the raw script: report them apart.
 const stepSecs = (label: string) => Number(new RegExp(`Finished "${label}[^"]*" in ([\\d.]+) secs`).exec(ours.out)?.[1] ?? 0);
 const extra = stepSecs("Computing best hyperparameters") + stepSecs("Compute fast metrics");
-const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files], "raw");
+// Debian's python3-faiss runs on the pthread OpenBLAS; inside FAISS's OpenMP regions its default
+// thread pool oversubscribes the cores (1.6x slower, native/README.md). One BLAS thread is its
+// best setting, so the baseline gets it: the ratio then measures our overhead, not BLAS policy.
+const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files], "raw", { OPENBLAS_NUM_THREADS: "1" });
 
 const estimated = estimatedIndexSizeBytes(key, c.n, c.d) ?? 0;
 const batchMb = (Math.min(1e9, parseMemory(current) - estimated) / 1024 ** 2);
