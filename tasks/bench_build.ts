@@ -1,8 +1,7 @@
 /**
  * build_index against a plain python3-faiss script doing only train + add + write of the same key
  * with the same training-set size, on the same data, in one run. Wall time and peak RSS come from
- * `/usr/bin/time -v`; printed as ratios. The Python baseline runs with OPENBLAS_NUM_THREADS=1, its
- * fastest setting here.
+ * `/usr/bin/time -v`; printed as ratios. The Python baseline loads the OpenMP OpenBLAS, as ours.
  *   bun tasks/bench_build.ts [--case=ivfflat|opq] [--n=...] [--keep]
  * Data: synthetic clustered float32 vectors in several .npy files (no real set of this size here).
  */
@@ -84,10 +83,12 @@ const trainSize = optimalTrainSize(c.n, key, parseMemory(current), c.d);
 // Our steps after the add (tuning, fast metrics) are not in the raw script: report them apart.
 const stepSecs = (label: string) => Number(new RegExp(`Finished "${label}[^"]*" in ([\\d.]+) secs`).exec(ours.out)?.[1] ?? 0);
 const extra = stepSecs("Computing best hyperparameters") + stepSecs("Compute fast metrics");
-// Debian's python3-faiss runs on the pthread OpenBLAS; inside FAISS's OpenMP regions its default
-// thread pool oversubscribes the cores (1.6x slower, native/README.md). One BLAS thread is its
-// best setting, so the baseline gets it: the ratio then measures our overhead, not BLAS policy.
-const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files], "raw", { OPENBLAS_NUM_THREADS: "1" });
+// Debian's python3-faiss loads the system BLAS (pthread OpenBLAS by default). Its default thread
+// pool oversubscribes the cores inside FAISS's OpenMP regions (OPQ), one thread starves k-means
+// (IVF-Flat training 1.6x slower): no pthread setting is fair to both. So the baseline loads the
+// OpenMP OpenBLAS we link statically: same FAISS, same BLAS, and the ratio is our overhead alone.
+const OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
+const raw = timed("/usr/bin/python3", [join(root, "tasks/bench/raw_faiss_build.py"), key, c.metric, String(trainSize), `${dir}/raw.index`, ...files], "raw", { LD_LIBRARY_PATH: OPENMP_BLAS });
 
 const estimated = estimatedIndexSizeBytes(key, c.n, c.d) ?? 0;
 const batchMb = (Math.min(1e9, parseMemory(current) - estimated) / 1024 ** 2);

@@ -10,6 +10,10 @@ import time
 import faiss
 import numpy as np
 
+# which OpenBLAS variant the dynamic loader gave faiss (tasks/bench_build.ts asks for the OpenMP one)
+with open("/proc/self/maps") as maps:
+    blas = sorted({line.split()[-1].split("/")[-2] for line in maps if "libopenblas" in line}) or ["unknown"]
+
 key, metric, train_size, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 files = sys.argv[5:]
 arrays = [np.load(f, mmap_mode="r") for f in files]
@@ -35,4 +39,4 @@ for a in arrays:
         index.add(np.ascontiguousarray(a[i:i + batch], dtype="float32"))
 t2 = time.time()
 faiss.write_index(index, out)
-print(f"train {t1 - t0:.1f} s, add {t2 - t1:.1f} s, write {time.time() - t2:.1f} s, ntotal {index.ntotal}", flush=True)
+print(f"train {t1 - t0:.1f} s, add {t2 - t1:.1f} s, write {time.time() - t2:.1f} s, ntotal {index.ntotal}, blas {'+'.join(blas)}", flush=True)
