@@ -95,6 +95,8 @@ const batchMb = (Math.min(1e9, parseMemory(current) - estimated) / 1024 ** 2);
 console.log(`\n${name}: ${c.n}×${c.d}, key ${key}, ${trainSize} training vectors`);
 console.log(`  raw python3-faiss : ${raw.wall.toFixed(1)} s, peak RSS ${raw.rssMb.toFixed(0)} MB   (${raw.out.trim().split("\n").find((l) => l.startsWith("train"))})`);
 console.log(`  ours build_index  : ${ours.wall.toFixed(1)} s, peak RSS ${ours.rssMb.toFixed(0)} MB (of which tuning + fast metrics ${extra.toFixed(1)} s)`);
+const steps = [["sample", "-> Extract training vectors"], ["train", "-> Training the index"], ["add", "-> Adding the vectors"], ["write", "Saving the index"]];
+console.log(`                      ${steps.map(([short, label]) => `${short} ${stepSecs(label!).toFixed(1)} s`).join(", ")}`);
 console.log(`  wall ratio        : ${(ours.wall / raw.wall).toFixed(2)}× total, ${((ours.wall - extra) / raw.wall).toFixed(2)}× for train + add + write (target ≤ 1.10)`);
 console.log(`  RSS               : ${ours.rssMb.toFixed(0)} MB vs target ≤ estimated index ${(estimated / 1024 ** 2).toFixed(0)} MB + one batch ${batchMb.toFixed(0)} MB + 400 MB = ${(estimated / 1024 ** 2 + batchMb + 400).toFixed(0)} MB`);
 if (!process.argv.includes("--keep")) rmSync(dir, { recursive: true, force: true });
