@@ -111,8 +111,8 @@ export const ADD_CALL_BYTES = 64 * 2 ** 20;
 
 /**
  * Rows per FAISS add call. FAISS allocates temporaries proportional to each call's input: an
- * OPQ pre-transform copies it (at its output dimension), IVF-PQ adds residuals of that copy, so
- * one 954 MB batch cost ~2.2 GB more during the add of 1M×128 into OPQ64_192,IVF…,PQ64x8.
+ * OPQ pre-transform copies all of it at its output dimension (750 MB for one 976k-row batch into
+ * OPQ64_192,…), before IVF's own 65,536-row blocking.
  * Slicing each batch keeps that extra to a few hundred MB whatever the batch size, at no cost in
  * speed (each call still holds tens of thousands of vectors for the threads to share).
  *
