@@ -7,8 +7,8 @@
  * is O(nq·k) whatever the database size.
  *
  * Differences from Python AutoFaiss: the metric is the index's own (Python always used inner product),
- * and ties on distance are broken by the smaller label. FAISS's heaps also keep the smaller id when tied
- * distances straddle a batch's cut-off, so the result does not depend on the batch size.
+ * and ties on distance are broken by the smaller label, here, whatever order FAISS (1.7.3 does not
+ * order ties) returned them in, so the result does not depend on the batch size.
  */
 
 /** Similarity direction: `"ip"` larger is better (inner product), `"l2"` smaller is better (squared L2). */
