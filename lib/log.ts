@@ -90,6 +90,17 @@ export function pyStr(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * The lines of Python's `_log_output_dict`: `{`, `\tkey: value` per entry, `}`. With `ints`, the
+ * other numbers were Python floats and print as such (`0.0`, not `0`).
+ */
+export function summaryLines(infos: Record<string, unknown>, ints?: ReadonlySet<string>): string[] {
+  const body = Object.entries(infos).map(([key, value]) =>
+    `\t${key}: ${ints && typeof value === "number" && !ints.has(key) ? pyFloat(value) : pyStr(value)}`
+  );
+  return ["{", ...body, "}"];
+}
+
 /** Python `str(float(n))`: integral values keep their `.0` (`2.0`, `1e+16`). */
 export function pyFloat(n: number): string {
   const text = pyNumber(n);
@@ -204,12 +215,7 @@ export class Logger {
    * With `ints`, the other numbers were Python floats and print as such (`0.0`, not `0`).
    */
   summary(infos: Record<string, unknown>, ints?: ReadonlySet<string>): void {
-    this.info("{");
-    for (const [key, value] of Object.entries(infos)) {
-      const text = ints && typeof value === "number" && !ints.has(key) ? pyFloat(value) : pyStr(value);
-      this.info(`\t${key}: ${text}`);
-    }
-    this.info("}");
+    for (const line of summaryLines(infos, ints)) this.info(line);
   }
 
   /** Let log lines step around a live line (progress bar); returns the function that detaches it. */

@@ -13,8 +13,8 @@ import process from "node:process";
 import { GpuResources, gpuSupport, Index, type Metric, nativeNonFiniteScan, numGpus, setNumThreads } from "../../ffi/faiss.ts";
 import { useNonFiniteScan } from "../io/float.ts";
 import { releaseNow } from "../release.ts";
-import { collectionFromArray } from "../io/memory.ts";
-import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
+import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
+import type { EmbeddingCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
 import { noIndexFitsMessage, optimalIndexKeys } from "../selection.ts";
 import {
@@ -53,7 +53,7 @@ export const BUILD_DEFAULTS = {
 } as const;
 
 /** What `embeddings` can be: folder(s)/file(s)/URL(s), or vectors in memory. */
-export type EmbeddingsInput = string | string[] | { vectors: Float32Array; dim: number };
+export type { EmbeddingsInput };
 
 export interface BuildIndexOptions {
   indexPath?: string | null;
@@ -119,17 +119,6 @@ function assertWritable(option: string, path: string): void {
   }
 }
 
-async function openEmbeddings(embeddings: EmbeddingsInput, o: BuildIndexOptions): Promise<EmbeddingCollection> {
-  if (typeof embeddings === "string" || Array.isArray(embeddings)) {
-    return await openCollection(embeddings, {
-      fileFormat: o.fileFormat ?? BUILD_DEFAULTS.fileFormat,
-      ...(o.embeddingColumnName ? { embeddingColumnName: o.embeddingColumnName } : {}),
-      ...(o.idColumns?.length ? { idColumns: o.idColumns } : {}),
-    });
-  }
-  return collectionFromArray(embeddings.vectors, embeddings.dim);
-}
-
 /** Builds, tunes and (unless saveOnDisk is false) writes an index. The caller owns the returned index. */
 export async function buildIndex(
   embeddings: EmbeddingsInput,
@@ -179,7 +168,8 @@ export async function buildIndex(
   useNonFiniteScan(nativeNonFiniteScan());
   log.info(`Using ${o.nbCores ?? navigatorCores()} omp threads (processes), consider increasing --nb_cores if you have more`);
 
-  await using embs = await log.timed("Reading total number of vectors and dimension", 0, () => openEmbeddings(embeddings, o));
+  await using embs = await log.timed("Reading total number of vectors and dimension", 0, () =>
+    openEmbeddings(embeddings, { ...o, fileFormat: o.fileFormat ?? BUILD_DEFAULTS.fileFormat }));
   const n = embs.count;
   const d = embs.dimension;
   log.info(`There are ${n} embeddings of dim ${d}`);

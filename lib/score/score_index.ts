@@ -10,9 +10,9 @@ import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Index, nativeNonFiniteScan, setNumThreads } from "../../ffi/faiss.ts";
 import { useNonFiniteScan } from "../io/float.ts";
-import { collectionFromArray } from "../io/memory.ts";
-import { type EmbeddingCollection, openCollection } from "../io/collection.ts";
-import { pyStr } from "../log.ts";
+import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
+import type { EmbeddingCollection } from "../io/collection.ts";
+import { summaryLines } from "../log.ts";
 import { formatMemory, parseMemory } from "../units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../build/metrics.ts";
 import { writeFileAtomic, writeJsonPython } from "../build/output.ts";
@@ -79,7 +79,7 @@ export class ScoreError extends Error {
  */
 export async function scoreIndex(
   indexOrPath: string | Index,
-  embeddings: string | string[] | { vectors: Float32Array; dim: number },
+  embeddings: EmbeddingsInput,
   options: ScoreIndexOptions = {},
 ): Promise<ScoreResult> {
   const log = options.reporter ?? silentReporter;
@@ -108,7 +108,7 @@ export async function scoreIndex(
     indexBytes = index.serializedSize();
   }
   try {
-    await using embs = await openEmbeddings(embeddings, options);
+    await using embs = await openEmbeddings(embeddings, { ...options, fileFormat: options.fileFormat ?? SCORE_DEFAULTS.fileFormat });
     if (embs.dimension !== index.d) {
       throw new ScoreError(`embeddings: dimension ${embs.dimension} differs from the index's dimension ${index.d}`);
     }
@@ -122,7 +122,7 @@ export async function scoreIndex(
       return fastMetrics(index, queries);
     });
     log.info("Intermediate recap:");
-    logDict(log, fast as unknown as Record<string, unknown>);
+    for (const line of summaryLines(fast as unknown as Record<string, unknown>)) log.info(line);
 
     const memoryLeft = current - indexBytes;
     if (memoryLeft < HEADROOM_RATIO * current) {
@@ -144,7 +144,7 @@ export async function scoreIndex(
     });
     const infos: ScoreInfos = { ...fast, ...medium };
     log.info("Performances recap:");
-    logDict(log, infos as unknown as Record<string, unknown>);
+    for (const line of summaryLines(infos as unknown as Record<string, unknown>)) log.info(line);
 
     if (options.saveOnDisk ?? SCORE_DEFAULTS.saveOnDisk) {
       writeFileAtomic(resolve(options.outputIndexInfoPath ?? SCORE_DEFAULTS.outputIndexInfoPath), writeJsonPython(infos));
@@ -153,19 +153,6 @@ export async function scoreIndex(
   } finally {
     if (typeof indexOrPath === "string") index.free();
   }
-}
-
-async function openEmbeddings(
-  embeddings: string | string[] | { vectors: Float32Array; dim: number },
-  o: ScoreIndexOptions,
-): Promise<EmbeddingCollection> {
-  if (typeof embeddings === "string" || Array.isArray(embeddings)) {
-    return await openCollection(embeddings, {
-      fileFormat: o.fileFormat ?? SCORE_DEFAULTS.fileFormat,
-      ...(o.embeddingColumnName ? { embeddingColumnName: o.embeddingColumnName } : {}),
-    });
-  }
-  return collectionFromArray(embeddings.vectors, embeddings.dim);
 }
 
 /** The exact neighbours: from the cache when allowed and present, else computed (and cached). */
@@ -213,11 +200,4 @@ async function groundTruth(
     log.warning(`could not cache the ground truth in ${path}: ${(e as Error).message}`);
   }
   return { labels, source: { cache: "miss", path } };
-}
-
-/** Python's `_log_output_dict`: `{`, one `\tkey: value` line per entry, `}`. */
-function logDict(log: BuildReporter, infos: Record<string, unknown>): void {
-  log.info("{");
-  for (const [key, value] of Object.entries(infos)) log.info(`\t${key}: ${pyStr(value)}`);
-  log.info("}");
 }
