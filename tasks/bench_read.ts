@@ -20,6 +20,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import { openCollection } from "../lib/io/collection.ts";
+import { npyHeader } from "../lib/io/npy_writer.ts";
 import { useNonFiniteScan } from "../lib/io/float.ts";
 import { nativeNonFiniteScan } from "../ffi/faiss.ts";
 
@@ -69,17 +70,6 @@ function fillRandom(v: Float32Array, seed: number): number {
     v[i] = (x | 0) / 2147483648;
   }
   return x;
-}
-
-function npyHeader(rows: number, dim: number): Uint8Array {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  const h = new Uint8Array(total).fill(0x20);
-  h.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(h.buffer).setUint16(8, total - 10, true);
-  h.set(new TextEncoder().encode(dict), 10);
-  h[total - 1] = 0x0a;
-  return h;
 }
 
 /** Write FILES .npy files totalling ~GB gigabytes, 16 MB at a time. */
