@@ -10,9 +10,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { NpyWriter } from "../lib/io/npy_writer.ts";
-import { optimalTrainSize } from "../lib/training_plan.ts";
-import { parseMemory } from "../lib/units.ts";
-import { estimatedIndexSizeBytes } from "../lib/index_metadata.ts";
+import { optimalTrainSize } from "../lib/plan/training_plan.ts";
+import { parseMemory } from "../lib/plan/units.ts";
+import { estimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import { clusteredData } from "../tests/helpers/data.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");

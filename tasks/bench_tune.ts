@@ -20,9 +20,9 @@ import { resolve } from "node:path";
 import process from "node:process";
 import { Index, numThreads, setNumThreads } from "../ffi/faiss.ts";
 import { openCollection } from "../lib/io/collection.ts";
-import { singleQueryLatency } from "../lib/build/metrics.ts";
-import type { BuildReporter } from "../lib/build/reporter.ts";
-import { tuneIndex } from "../lib/score/tune_index.ts";
+import { singleQueryLatency } from "../lib/measure/fast_metrics.ts";
+import type { BuildReporter } from "../lib/reporter.ts";
+import { tuneIndex } from "../lib/commands/tune_index.ts";
 import { clusteredData, gaussian, seededRandom } from "../tests/helpers/data.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");

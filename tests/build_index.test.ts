@@ -4,11 +4,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetReadObjects } from "hyparquet";
-import { BuildError, buildIndex, type IndexInfos } from "../lib/build/build_index.ts";
+import { BuildError, buildIndex, type IndexInfos } from "../lib/commands/build_index.ts";
 import { FaissError, Index } from "../ffi/faiss.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
-import { parseMemory } from "../lib/units.ts";
-import { optimalTrainSize } from "../lib/training_plan.ts";
+import { parseMemory } from "../lib/plan/units.ts";
+import { optimalTrainSize } from "../lib/plan/training_plan.ts";
 import { bruteForce, clusteredData, recallAtK, rows } from "./helpers/data.ts";
 import { assertPythonFaiss, pythonSearch } from "./helpers/python_oracle.ts";
 import { writeParquet, rowsOf } from "./fixtures/io/parquet.ts";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { BuildError, buildIndex } from "../lib/build/build_index.ts";
+import { BuildError, buildIndex } from "../lib/commands/build_index.ts";
 import { GPU_SYMBOLS, gpuSupport, Index } from "../ffi/faiss.ts";
 import { faissLibrary, localBuildPath } from "../ffi/library.ts";
 import { SYMBOLS } from "../ffi/symbols.ts";

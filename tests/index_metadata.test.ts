@@ -8,7 +8,7 @@ import {
   pythonEstimatedIndexSizeBytes,
   pythonTrainingMemoryBytes,
   trainingMemoryBytes,
-} from "../lib/index_metadata.ts";
+} from "../lib/plan/index_metadata.ts";
 
 describe("parsePythonIndexKey (spec §2.5 regex order)", () => {
   const cases: Array<[string, ReturnType<typeof parsePythonIndexKey>]> = [

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { oneRecallAtR, rRecallAtR, type LabelMatrix } from "../lib/recall.ts";
+import { oneRecallAtR, rRecallAtR, type LabelMatrix } from "../lib/measure/recall.ts";
 import { seededRandom } from "./helpers/data.ts";
 
 const m = (k: number, ...labels: number[]): LabelMatrix => ({ labels: Int32Array.from(labels), k });

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "../lib/index_metadata.ts";
+import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import {
   optimalIndexKeys,
   optimalIvfKeys,
@@ -9,8 +9,8 @@ import {
   optimalQuantizationKeys,
   type SelectionOptions,
   smallestWorkableBudget,
-} from "../lib/selection.ts";
-import { parseMemory } from "../lib/units.ts";
+} from "../lib/plan/selection.ts";
+import { parseMemory } from "../lib/plan/units.ts";
 
 const GiB = 2 ** 30;
 

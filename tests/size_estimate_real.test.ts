@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Index } from "../ffi/faiss.ts";
-import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "../lib/index_metadata.ts";
+import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import { clusteredData } from "./helpers/data.ts";
 
 // The corrected size model (Appendix B fixes) against what FAISS really serializes. (OPQ adds a

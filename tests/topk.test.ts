@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TopK, type Metric } from "../lib/topk.ts";
+import { TopK, type Metric } from "../lib/measure/topk.ts";
 import { seededRandom } from "./helpers/data.ts";
 
 const FLT_MAX = 3.4028234663852886e38;

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { estimatedIndexSizeBytes, trainingMemoryBytes } from "../lib/index_metadata.ts";
+import { estimatedIndexSizeBytes, trainingMemoryBytes } from "../lib/plan/index_metadata.ts";
 import {
   ADD_CALL_BYTES,
   addCallRows,
@@ -12,8 +12,8 @@ import {
   needsTraining,
   optimalBatchSize,
   optimalTrainSize,
-} from "../lib/training_plan.ts";
-import { parseMemory } from "../lib/units.ts";
+} from "../lib/plan/training_plan.ts";
+import { parseMemory } from "../lib/plan/units.ts";
 
 const GiB = 2 ** 30;
 

@@ -12,14 +12,14 @@ import {
   type LatencyPhase,
   type TunableParameter,
   type TuningEvent,
-} from "../lib/tuning.ts";
+} from "../lib/plan/tuning.ts";
 import {
   latencySummary,
   mean,
   quantileLinear,
   runSpeedTest,
   speedTestSearches,
-} from "../lib/latency_stats.ts";
+} from "../lib/measure/latency_stats.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Family table

@@ -9,10 +9,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Index, setNumThreads } from "../ffi/faiss.ts";
-import { runSpeedTest, SPEED_TEST_K } from "../lib/latency_stats.ts";
-import { tuneIndex } from "../lib/score/tune_index.ts";
-import { COVERAGE_QUERIES, coverageTarget, tunableParameter, type TunableParameter } from "../lib/tuning.ts";
-import type { BuildReporter } from "../lib/build/reporter.ts";
+import { runSpeedTest, SPEED_TEST_K } from "../lib/measure/latency_stats.ts";
+import { tuneIndex } from "../lib/commands/tune_index.ts";
+import { COVERAGE_QUERIES, coverageTarget, tunableParameter, type TunableParameter } from "../lib/plan/tuning.ts";
+import type { BuildReporter } from "../lib/reporter.ts";
 import { clusteredData } from "./helpers/data.ts";
 
 const d = 32;

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, formatFixed1, formatMemory, parseMemory, pyFloorDiv, pyRound } from "../lib/units.ts";
+import { formatDuration, formatFixed1, formatMemory, parseMemory, pyFloorDiv, pyRound } from "../lib/plan/units.ts";
 
 describe("pyRound (Python half-to-even, Appendix D)", () => {
   const cases: Array<[number, number]> = [

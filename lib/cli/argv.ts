@@ -24,7 +24,7 @@
  * - unknown flags are errors that suggest the closest known flag (fire silently ignores some).
  */
 
-import { parseMemory } from "../units.ts";
+import { parseMemory } from "../plan/units.ts";
 import { type Literal, parseFireValue } from "./literal.ts";
 
 /**

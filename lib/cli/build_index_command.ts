@@ -1,7 +1,7 @@
 /** `autofaiss build_index`: maps the CLI parameters onto `buildIndex` and reports like Python. */
-import { buildIndex } from "../build/build_index.ts";
-import { INT_FIELDS } from "../build/output.ts";
-import type { BuildReporter } from "../build/reporter.ts";
+import { buildIndex } from "../commands/build_index.ts";
+import { INT_FIELDS } from "../output/python_json.ts";
+import type { BuildReporter } from "../reporter.ts";
 import { progress } from "../progress.ts";
 import type { BuildIndexParams, CommandContext } from "./commands.ts";
 

@@ -1,5 +1,5 @@
 /** `autofaiss score_index`: maps the CLI parameters onto `scoreIndex` and reports like Python (spec §1.5). */
-import { scoreIndex } from "../score/score_index.ts";
+import { scoreIndex } from "../commands/score_index.ts";
 import { cliReporter } from "./build_index_command.ts";
 import type { CommandContext, ScoreIndexParams } from "./commands.ts";
 

@@ -1,5 +1,5 @@
 /** `autofaiss tune_index`: maps the CLI parameters onto `tuneIndex` and reports like Python (spec §1.4). */
-import { tuneIndex } from "../score/tune_index.ts";
+import { tuneIndex } from "../commands/tune_index.ts";
 import { cliReporter } from "./build_index_command.ts";
 import type { CommandContext, TuneIndexParams } from "./commands.ts";
 

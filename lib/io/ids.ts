@@ -11,6 +11,7 @@ import process from "node:process";
 import type { EmbeddingBatch, IdColumnSpec } from "./collection.ts";
 import { describeIoError, EmbeddingReadError } from "./errors.ts";
 import { type ParquetColumn, parquetFileBytes } from "./parquet.ts";
+import { writeFileAtomic } from "./atomic_file.ts";
 
 /** File name of batch `batchId`: `part-00000007-<uuid>.parquet` (Python uses uuid1; any uuid keeps names unique). */
 export function idsFileName(batchId: number): string {
@@ -61,12 +62,9 @@ export async function writeIdsFile(
   columns.push({ name: "i", data: i, type: "INT64" });
 
   const final = path.join(idsPath, idsFileName(batchId));
-  const tmp = `${final}.tmp-${process.pid}`;
   try {
-    await fs.promises.writeFile(tmp, new Uint8Array(parquetFileBytes(columns)));
-    await fs.promises.rename(tmp, final);
+    writeFileAtomic(final, new Uint8Array(parquetFileBytes(columns)), { createFolder: false });
   } catch (e) {
-    await fs.promises.rm(tmp, { force: true }).catch(() => {});
     throw new EmbeddingReadError(`ids mapping: ${final}: cannot write (${describeIoError(e)})`, { file: final, cause: e });
   }
   return final;

@@ -3,9 +3,7 @@
  * temporary file that is renamed into place by `close()`. Used by tasks and tests that produce
  * embeddings; the reader side is ./npy.ts.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import process from "node:process";
+import { AtomicFile } from "./atomic_file.ts";
 
 /** The .npy header of a (rows × dim) C-order array, padded so data starts at a multiple of 64. */
 export function npyHeader(rows: number, dim: number, descr: "<f4" | "<i4" = "<f4"): Uint8Array {
@@ -22,10 +20,9 @@ export function npyHeader(rows: number, dim: number, descr: "<f4" | "<i4" = "<f4
 
 export class NpyWriter {
   readonly #target: string;
-  readonly #tmp: string;
   readonly #dim: number;
   readonly #rows: number;
-  #fd: number | null;
+  #file: AtomicFile | null;
   #written = 0;
 
   /** Opens `<path>` for exactly `rows` rows of `dim` float32 values. */
@@ -33,14 +30,12 @@ export class NpyWriter {
     this.#target = path;
     this.#rows = rows;
     this.#dim = dim;
-    mkdirSync(dirname(path), { recursive: true });
-    this.#tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-    this.#fd = openSync(this.#tmp, "w");
-    writeSync(this.#fd, npyHeader(rows, dim));
+    this.#file = new AtomicFile(path);
+    this.#file.write(npyHeader(rows, dim));
   }
 
   write(vectors: Float32Array): void {
-    if (this.#fd === null) throw new Error(`npy writer: ${this.#target}: already closed`);
+    if (this.#file === null) throw new Error(`npy writer: ${this.#target}: already closed`);
     if (vectors.length % this.#dim !== 0) {
       throw new Error(`npy writer: ${this.#target}: ${vectors.length} values is not a multiple of dim ${this.#dim}`);
     }
@@ -49,35 +44,26 @@ export class NpyWriter {
       throw new Error(`npy writer: ${this.#target}: more than the declared ${this.#rows} rows`);
     }
     // Float32Array is little-endian on every platform Bun and Deno run on (x86_64, aarch64).
-    writeSync(this.#fd, new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength));
+    this.#file.write(new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength));
     this.#written += rows;
   }
 
   /** Renames the file into place; throws (and removes the temporary file) if rows are missing. */
   close(): void {
-    if (this.#fd === null) return;
-    const fd = this.#fd;
-    this.#fd = null;
-    try {
-      if (this.#written !== this.#rows) {
-        throw new Error(`npy writer: ${this.#target}: wrote ${this.#written} rows, declared ${this.#rows}`);
-      }
-      fsyncSync(fd);
-      closeSync(fd);
-      renameSync(this.#tmp, this.#target);
-    } catch (e) {
-      try { closeSync(fd); } catch { /* already closed */ }
-      rmSync(this.#tmp, { force: true });
-      throw e;
+    if (this.#file === null) return;
+    const file = this.#file;
+    this.#file = null;
+    if (this.#written !== this.#rows) {
+      file.abort();
+      throw new Error(`npy writer: ${this.#target}: wrote ${this.#written} rows, declared ${this.#rows}`);
     }
+    file.commit();
   }
 
   /** Abandons the file: nothing half-written is left behind. */
   abort(): void {
-    if (this.#fd === null) return;
-    closeSync(this.#fd);
-    this.#fd = null;
-    rmSync(this.#tmp, { force: true });
+    this.#file?.abort();
+    this.#file = null;
   }
 }
 

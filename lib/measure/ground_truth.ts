@@ -9,8 +9,8 @@
  */
 import { Index, type Metric, type SearchResult } from "../../ffi/faiss.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
-import { TopK } from "../topk.ts";
-import type { BuildReporter } from "../build/reporter.ts";
+import { TopK } from "./topk.ts";
+import type { BuildReporter } from "../reporter.ts";
 
 /** Neighbours kept per query (spec §6.2: top-40). */
 export const GROUND_TRUTH_K = 40;

@@ -3,8 +3,8 @@
  * FAISS measurements (coverage of k results, single-query latency at k = 40).
  */
 import { type Index, withNumThreads } from "../../ffi/faiss.ts";
-import { SINGLE_QUERY_THREADS } from "./metrics.ts";
-import { runSpeedTest, SPEED_TEST_K } from "../latency_stats.ts";
+import { SINGLE_QUERY_THREADS } from "./fast_metrics.ts";
+import { runSpeedTest, SPEED_TEST_K } from "./latency_stats.ts";
 import {
   COARSE_QUERIES,
   COVERAGE_QUERIES,
@@ -14,7 +14,7 @@ import {
   tuneParameters,
   type TuningEvent,
   type TuningResult,
-} from "../tuning.ts";
+} from "../plan/tuning.ts";
 
 export interface TuneIndexOptions {
   /** `max_index_query_time_ms` */

@@ -13,7 +13,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import type { CollectionFile } from "../io/collection.ts";
-import { writeFileAtomic } from "../build/output.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
 import { npyHeader } from "../io/npy_writer.ts";
 
 /** Bumped when the key material or the payload changes meaning. */

@@ -1,20 +1,3 @@
-/** Output files: written to a temporary name in the same folder, then renamed (never half-written). */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import process from "node:process";
-
-export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, content);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 /**
  * JSON as Python's `json.dumps` writes it (", " and ": " separators, floats keep a decimal
  * point), so index_infos.json reads the same as the Python tool's. Integer-valued fields are

@@ -4,7 +4,7 @@
  * searches.
  */
 import type { Index } from "../../ffi/faiss.ts";
-import { oneRecallAtR, rRecallAtR } from "../recall.ts";
+import { oneRecallAtR, rRecallAtR } from "./recall.ts";
 import { GROUND_TRUTH_K } from "./ground_truth.ts";
 
 /** Queries of the medium metrics: the first 500 vectors (spec §6.2). */

@@ -3,7 +3,7 @@
  * latency (mean and 99th percentile at k = 40), reconstruction error and compression ratio.
  */
 import { FaissError, type Index, withNumThreads } from "../../ffi/faiss.ts";
-import { FAST_METRICS_TIMEOUT_MS, latencySummary, runSpeedTest, SPEED_TEST_K } from "../latency_stats.ts";
+import { FAST_METRICS_TIMEOUT_MS, latencySummary, runSpeedTest, SPEED_TEST_K } from "./latency_stats.ts";
 
 /** Raw vectors used for latency and reconstruction error (spec §6.1: first min(1000, n)). */
 export const FAST_METRICS_QUERIES = 1000;

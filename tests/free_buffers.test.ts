@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { releaseNow } from "../lib/release.ts";
+import { releaseNow } from "../lib/free_buffers.ts";
 
 describe("releaseNow", () => {
   test("detaches the buffer and returns its memory at once", () => {

@@ -9,9 +9,9 @@
  */
 import { resolve } from "node:path";
 import { FaissError, Index } from "../../ffi/faiss.ts";
-import { type BuildReporter, silentReporter } from "../build/reporter.ts";
-import { TUNING_QUERIES, tuneIndexParameters, type TunedParameters } from "../build/tune.ts";
-import { tunableParameter } from "../tuning.ts";
+import { type BuildReporter, silentReporter } from "../reporter.ts";
+import { TUNING_QUERIES, tuneIndexParameters, type TunedParameters } from "../measure/tune_parameters.ts";
+import { tunableParameter } from "../plan/tuning.ts";
 
 /** Defaults of tune_index (spec §1.4). */
 export const TUNE_DEFAULTS = {

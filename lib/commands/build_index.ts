@@ -12,11 +12,11 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { GpuResources, gpuSupport, Index, type Metric, nativeNonFiniteScan, numGpus, setNumThreads } from "../../ffi/faiss.ts";
 import { useNonFiniteScan } from "../io/float.ts";
-import { releaseNow } from "../release.ts";
+import { releaseNow } from "../free_buffers.ts";
 import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
-import { noIndexFitsMessage, optimalIndexKeys } from "../selection.ts";
+import { noIndexFitsMessage, optimalIndexKeys } from "../plan/selection.ts";
 import {
   addCallRows,
   constructionTimeEstimate,
@@ -26,13 +26,14 @@ import {
   needsTraining,
   optimalBatchSize,
   optimalTrainSize,
-} from "../training_plan.ts";
-import { estimatedIndexSizeBytes } from "../index_metadata.ts";
-import { formatMemory, parseMemory } from "../units.ts";
-import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "./metrics.ts";
-import { TUNING_QUERIES, tuneIndexParameters } from "./tune.ts";
-import { type BuildReporter, silentReporter } from "./reporter.ts";
-import { writeFileAtomic, writeJsonPython } from "./output.ts";
+} from "../plan/training_plan.ts";
+import { estimatedIndexSizeBytes } from "../plan/index_metadata.ts";
+import { formatMemory, parseMemory } from "../plan/units.ts";
+import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
+import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
+import { type BuildReporter, silentReporter } from "../reporter.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import { writeJsonPython } from "../output/python_json.ts";
 
 /** Defaults of build_index. Where the seed README and the Python code differ, the README wins (spec README rule 2). */
 export const BUILD_DEFAULTS = {

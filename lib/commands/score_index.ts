@@ -13,13 +13,14 @@ import { useNonFiniteScan } from "../io/float.ts";
 import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
 import { summaryLines } from "../log.ts";
-import { formatMemory, parseMemory } from "../units.ts";
-import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../build/metrics.ts";
-import { writeFileAtomic, writeJsonPython } from "../build/output.ts";
-import { type BuildReporter, silentReporter } from "../build/reporter.ts";
-import { defaultCacheDir, groundTruthFileName, readGroundTruth, writeGroundTruth } from "./cache.ts";
-import { exactNeighbours, GROUND_TRUTH_K } from "./ground_truth.ts";
-import { MEDIUM_METRICS_QUERIES, mediumMetrics, type MediumMetrics } from "./medium_metrics.ts";
+import { formatMemory, parseMemory } from "../plan/units.ts";
+import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import { writeJsonPython } from "../output/python_json.ts";
+import { type BuildReporter, silentReporter } from "../reporter.ts";
+import { defaultCacheDir, groundTruthFileName, readGroundTruth, writeGroundTruth } from "../measure/ground_truth_cache.ts";
+import { exactNeighbours, GROUND_TRUTH_K } from "../measure/ground_truth.ts";
+import { MEDIUM_METRICS_QUERIES, mediumMetrics, type MediumMetrics } from "../measure/medium_metrics.ts";
 
 /** Defaults of score_index (spec §1.5; the memory default follows the seed README, like build_index). */
 export const SCORE_DEFAULTS = {
