@@ -5,8 +5,6 @@
  */
 import process from "node:process";
 import { main } from "./lib/cli/main.ts";
-import { addVersionLines, faissVersionLines } from "./lib/cli/version.ts";
+import { faissVersionLines } from "./lib/cli/version.ts";
 
-addVersionLines(faissVersionLines);
-
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2), { versionProviders: [faissVersionLines] });

@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import { openCollection } from "../lib/io/collection.ts";
 import { npyHeader } from "../lib/io/npy_writer.ts";
-import { useNonFiniteScan } from "../lib/io/float.ts";
+import type { NonFiniteScan } from "../lib/io/float.ts";
 import { nativeNonFiniteScan } from "../ffi/faiss.ts";
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -132,9 +132,9 @@ async function rawRead(files: string[]): Promise<{ bytes: number; seconds: numbe
 }
 
 /** Stream the collection through batches() into a checksum (first component of every row). */
-async function readerRead(location: string, fileFormat: "npy" | "parquet", reuse: boolean): Promise<{ bytes: number; seconds: number; rows: number; checksum: number }> {
+async function readerRead(location: string, fileFormat: "npy" | "parquet", reuse: boolean, nonFiniteScan?: NonFiniteScan): Promise<{ bytes: number; seconds: number; rows: number; checksum: number }> {
   const t0 = performance.now();
-  await using coll = await openCollection(location, { fileFormat });
+  await using coll = await openCollection(location, { fileFormat, nonFiniteScan });
   let checksum = 0;
   let rows = 0;
   for await (const b of coll.batches(BATCH_ROWS, { reuse })) {
@@ -225,9 +225,8 @@ async function main(): Promise<void> {
       const raw = await rawRead(files);
       raws.push(raw.bytes / raw.seconds);
       for (const scan of native ? [native, undefined] : [undefined]) {
-        useNonFiniteScan(scan);
         startPhase();
-        const rd = await readerRead(dir, "npy", true);
+        const rd = await readerRead(dir, "npy", true, scan);
         peakReuse = Math.max(peakReuse, endPhase());
         (scan ? reused : reusedJs).push(rd.bytes / rd.seconds);
         checksum = rd.checksum;
@@ -236,10 +235,9 @@ async function main(): Promise<void> {
         }
       }
     }
-    useNonFiniteScan(native);
     for (let round = 0; round < 2; round++) {
       startPhase();
-      const rd = await readerRead(dir, "npy", false);
+      const rd = await readerRead(dir, "npy", false, native);
       peakFresh = Math.max(peakFresh, endPhase());
       fresh.push(rd.bytes / rd.seconds);
       if (rd.checksum !== checksum) throw new Error(`checksum ${rd.checksum} != ${checksum}`);
@@ -267,7 +265,7 @@ async function main(): Promise<void> {
       generateParquetInChild(pq);
       console.log(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(fs.statSync(pq).size / MB).toFixed(0)} MB on disk`);
       startPhase();
-      const rd = await readerRead(path.dirname(pq), "parquet", true);
+      const rd = await readerRead(path.dirname(pq), "parquet", true, native);
       const pqPeak = endPhase();
       console.log(`parquet batches()       : ${rate(rd.bytes, rd.seconds)} of float32 (${rd.rows} rows in ${rd.seconds.toFixed(1)} s)`);
       console.log(`peak RSS while parquet  : ${(pqPeak / MB).toFixed(0)} MB sampled`);

@@ -97,13 +97,13 @@ import process from "node:process";
 import faissLib from "./libfaiss_c.so" with { type: "file" };
 import gompLib from "./${GOMP.soname}" with { type: "file" };
 import { registerEmbeddedLibrary } from "${spec(join(root, "ffi/library.ts"))}";
-import { addVersionLines, faissVersionLines } from "${spec(join(root, "lib/cli/version.ts"))}";
+import { faissVersionLines } from "${spec(join(root, "lib/cli/version.ts"))}";
 import { main } from "${spec(join(root, "lib/cli/main.ts"))}";
 
 registerEmbeddedLibrary(faissLib, { preload: [{ path: gompLib, symbol: ${JSON.stringify(GOMP.symbol)} }] });
-addVersionLines(faissVersionLines);
-addVersionLines(() => [${JSON.stringify(build)}]);
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2), {
+  versionProviders: [faissVersionLines, () => [${JSON.stringify(build)}]],
+});
 `;
 }
 
@@ -113,16 +113,16 @@ function denoEntry(build: string): string {
 import { join } from "node:path";
 import process from "node:process";
 import { registerEmbeddedLibrary } from "${spec(join(root, "ffi/library.ts"))}";
-import { addVersionLines, faissVersionLines } from "${spec(join(root, "lib/cli/version.ts"))}";
+import { faissVersionLines } from "${spec(join(root, "lib/cli/version.ts"))}";
 import { main } from "${spec(join(root, "lib/cli/main.ts"))}";
 
 const here = import.meta.dirname!;
 registerEmbeddedLibrary(join(here, "libfaiss_c.so"), {
   preload: [{ path: join(here, "${GOMP.soname}"), symbol: ${JSON.stringify(GOMP.symbol)} }],
 });
-addVersionLines(faissVersionLines);
-addVersionLines(() => [${JSON.stringify(build)}]);
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2), {
+  versionProviders: [faissVersionLines, () => [${JSON.stringify(build)}]],
+});
 `;
 }
 

@@ -5,24 +5,27 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { HANDLER_MODULES } from "../lib/cli/main.ts";
-import { BUILD_INDEX, COMMANDS, type CommandContext, registerHandler } from "../lib/cli/commands.ts";
+import type { CommandContext, Handler } from "../lib/cli/commands.ts";
+import { BUILD_INDEX, type CommandName, COMMANDS } from "../lib/commands/schema.ts";
 import { formatDefault } from "../lib/cli/help.ts";
 import type { ParamSpec } from "../lib/cli/argv.ts";
-import { addVersionLines, VERSION, versionLines } from "../lib/cli/version.ts";
-import { runCli } from "./helpers/cli.ts";
+import { VERSION, versionLines } from "../lib/cli/version.ts";
+import { runCliWith } from "./helpers/cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PKG_VERSION: string = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
 
-const run = runCli;
+/** Handlers passed to `main` by {@link run}: set for the duration of one {@link withHandler}. */
+let handlers: Partial<Record<CommandName, Handler>> = {};
+const run = (...argv: string[]) => runCliWith({ handlers }, ...argv);
 
-/** Register a handler for the duration of fn. */
-async function withHandler(name: "build_index" | "tune_index", handler: Parameters<typeof registerHandler>[1], fn: () => Promise<void>) {
-  registerHandler(name, handler);
+/** Runs fn with `handler` replacing the command's module. */
+async function withHandler(name: "build_index" | "tune_index", handler: Handler, fn: () => Promise<void>) {
+  handlers = { [name]: handler };
   try {
     await fn();
   } finally {
-    registerHandler(name, undefined);
+    handlers = {};
   }
 }
 
@@ -114,13 +117,9 @@ describe("--version", () => {
     assert.deepEqual([r.code, r.out, r.err], [0, `autofaiss ${PKG_VERSION}\n`, ""]);
   });
   test("providers add lines (sync or async)", async () => {
-    const removers = [addVersionLines(() => ["extra one"]), addVersionLines(async () => ["extra two", "extra three"])];
-    try {
-      assert.deepEqual(await versionLines(), [`autofaiss ${PKG_VERSION}`, "extra one", "extra two", "extra three"]);
-      assert.equal((await run("--version")).out, `autofaiss ${PKG_VERSION}\nextra one\nextra two\nextra three\n`);
-    } finally {
-      for (const remove of removers) remove();
-    }
+    const versionProviders = [() => ["extra one"], async () => ["extra two", "extra three"]];
+    assert.deepEqual(await versionLines(versionProviders), [`autofaiss ${PKG_VERSION}`, "extra one", "extra two", "extra three"]);
+    assert.equal((await runCliWith({ versionProviders }, "--version")).out, `autofaiss ${PKG_VERSION}\nextra one\nextra two\nextra three\n`);
     assert.deepEqual(await versionLines(), [`autofaiss ${PKG_VERSION}`]);
   });
 });

@@ -1,19 +1,17 @@
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { nativeNonFiniteScan } from "../ffi/faiss.ts";
 import { openCollection } from "../lib/io/collection.ts";
-import { firstNonFinite, firstNonFiniteJs, type NonFiniteScan, useNonFiniteScan } from "../lib/io/float.ts";
+import { firstNonFinite, firstNonFiniteJs, type NonFiniteScan } from "../lib/io/float.ts";
 import { seededRandom } from "./helpers/data.ts";
 import { writeNpyF32 } from "./fixtures/io/npy.ts";
 
 const native = nativeNonFiniteScan();
 
 describe("native NaN/Inf scan (autofaiss_first_nonfinite)", () => {
-  after(() => useNonFiniteScan(undefined));
-
   test("our library provides it", () => {
     assert.ok(native, "native/build/libfaiss_c.so should export autofaiss_first_nonfinite");
   });
@@ -55,8 +53,7 @@ describe("native NaN/Inf scan (autofaiss_first_nonfinite)", () => {
         calls++;
         return native!(x, from, to);
       };
-      useNonFiniteScan(counting);
-      await using coll = await openCollection(dir, { fileFormat: "npy" });
+      await using coll = await openCollection(dir, { fileFormat: "npy", nonFiniteScan: counting });
       await assert.rejects(
         (async () => {
           for await (const _ of coll.batches(rows)) { /* drain */ }
@@ -70,12 +67,10 @@ describe("native NaN/Inf scan (autofaiss_first_nonfinite)", () => {
       assert.ok(calls > 0, "the installed scan was not used");
       // small ranges stay in JavaScript (a native call costs more than the loop)
       calls = 0;
-      assert.equal(firstNonFinite(new Float32Array([1, NaN])), 1);
+      assert.equal(firstNonFinite(new Float32Array([1, NaN]), 0, 2, counting), 1);
       assert.equal(calls, 0);
-      useNonFiniteScan(undefined);
       assert.equal(firstNonFinite(v), 1234 * dim + 17);
     } finally {
-      useNonFiniteScan(undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

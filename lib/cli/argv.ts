@@ -27,33 +27,9 @@
 import { parseMemory } from "../plan/units.ts";
 import { type Literal, parseFireValue } from "./literal.ts";
 
-/**
- * Parameter types. `?` = also accepts None (null). `memory` = a memory string like `16G`, checked with
- * parseMemory and kept as written. `list` = list of strings. `paths` = one path or a list of paths.
- */
-export type ParamType = "string" | "string?" | "int" | "int?" | "float" | "bool" | "memory" | "list" | "list?" | "paths";
-
-/** A parsed value: what handlers receive under the parameter's snake_case name. */
-export type ParamValue = string | number | boolean | null | string[];
-
-/** One parameter of a command, named exactly as in Python AutoFaiss. */
-export interface ParamSpec {
-  readonly name: string;
-  readonly type: ParamType;
-  /** Required parameters have no default. */
-  readonly required?: boolean;
-  readonly default?: ParamValue;
-  /** One line, shown by --help. */
-  readonly help: string;
-  /** Allowed values, compared case-insensitively and returned lower-cased. */
-  readonly choices?: readonly string[];
-  /** Inclusive minimum for int/float parameters. */
-  readonly min?: number;
-  /** A list that must not be empty. */
-  readonly nonEmpty?: boolean;
-  /** Another flag name that sets this bool to the opposite value (`no_cache` for `use_cache`). */
-  readonly negatedAlias?: string;
-}
+// The schema types live with the command schemas; argv.ts parses against them.
+import type { ParamSpec, ParamType, ParamValue } from "../commands/schema.ts";
+export type { ParamSpec, ParamType, ParamValue };
 
 /** Result of {@link parseArgs}: every parameter's value (defaults filled) and which were given. */
 export interface ParsedArgs {

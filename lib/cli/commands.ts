@@ -1,230 +1,20 @@
 /**
- * The four AutoFaiss commands: parameter schemas with Python's names and order (spec §1.3–§1.6),
- * the defaults of the seed README where it disagrees with the code (spec/README.md rule 2), one-line
- * help texts, and the handler registry. Nothing here loads FAISS or a reader: `--help` and
- * `--version` must start fast.
+ * What the dispatcher (./main.ts) gives a command handler, and the handler contract.
  *
- * Handler contract (what `lib/cli/*_command.ts` export as `run`, or what {@link registerHandler} takes):
+ * Handler contract (what `lib/cli/*_command.ts` export as `run`, or what `main`'s `handlers` option
+ * passes):
  * - `params`: every parameter of the command under its Python snake_case name, parsed and validated
- *   by argv.ts (types per {@link ParamsOf}); memory strings are kept as written (`"32GB"`), call
- *   `parseMemory` for bytes. `ctx.given` tells which ones the user set explicitly.
+ *   by argv.ts (types per `ParamsOf` in lib/commands/schema.ts); memory strings are kept as written
+ *   (`"32GB"`), call `parseMemory` for bytes. `ctx.given` tells which ones the user set explicitly.
  * - returns (or resolves to) the process exit code: 0 on success.
  * - throwing is the normal way to fail: the dispatcher prints `autofaiss <cmd>: error: <message>` as
  *   one line on stderr and exits 1; the stack follows only with `--verbose=10` (DEBUG).
  * - logs go through `ctx.log` (Python format, level from `--verbose`, stderr); results meant for the
  *   user or for pipes go through `ctx.out`.
  */
-
-import type { ParamSpec, ParamType } from "./argv.ts";
 import type { Logger } from "../log.ts";
+import type { CommandSpec } from "../commands/schema.ts";
 
-/** `hdfs://root/tmp/distributed_autofaiss_indices`: Python's Spark scratch default (spec §1.3). */
-const SPARK_TMP = "hdfs://root/tmp/distributed_autofaiss_indices";
-
-/** Python's logging.INFO, the default `verbose` (spec §1.3). */
-const INFO = 20;
-
-// Shared parameters, so that every command describes them the same way.
-const p = {
-  max_index_query_time_ms: {
-    name: "max_index_query_time_ms", type: "float", default: 10, min: 0,
-    help: "Bound on the query time for KNN search, in ms; approximate, used when tuning",
-  },
-  max_index_memory_usage: {
-    // Seed README default; the Python code says "16G" (spec/README.md rule 2).
-    name: "max_index_memory_usage", type: "memory", default: "32GB",
-    help: "Maximum size of the created index (binary units: 16G = 16GB = 16·1024³ bytes); strict bound",
-  },
-  current_memory_available: {
-    name: "current_memory_available", type: "memory", default: "32GB",
-    help: "Memory available on the machine creating the index; more memory means bigger batches",
-  },
-  min_nearest_neighbors_to_retrieve: {
-    name: "min_nearest_neighbors_to_retrieve", type: "int", default: 20, min: 1,
-    help: "Minimum number of neighbours a query must return; used when tuning, has priority over the time bound",
-  },
-  use_gpu: {
-    name: "use_gpu", type: "bool", default: false,
-    help: "Experimental: train (and tune) on GPU; needs a GPU build of libfaiss_c (AUTOFAISS_FAISS_LIB)",
-  },
-  metric_type: {
-    name: "metric_type", type: "string", default: "ip", choices: ["ip", "l2"],
-    help: 'Similarity used by queries: "ip" (inner product) or "l2" (Euclidean distance)',
-  },
-  nb_cores: {
-    name: "nb_cores", type: "int?", default: null, min: 1,
-    help: "Number of threads FAISS uses; None = all cores",
-  },
-  make_direct_map: {
-    name: "make_direct_map", type: "bool", default: false,
-    help: "Build a direct map so IVF indices can reconstruct vectors (about 8 bytes per vector)",
-  },
-  should_be_memory_mappable: {
-    name: "should_be_memory_mappable", type: "bool", default: false,
-    help: "Select only indices that can be memory-mapped from disk (IVF families)",
-  },
-  index_key: {
-    name: "index_key", type: "string?", default: null,
-    help: 'FAISS index_factory string such as "IVF4096,PQ64"; None = chosen automatically',
-  },
-  index_param: {
-    name: "index_param", type: "string?", default: null,
-    help: 'Search parameters such as "nprobe=64,efSearch=128,ht=2048"; None = tuned automatically',
-  },
-  save_on_disk: {
-    name: "save_on_disk", type: "bool", default: true,
-    help: "Write the outputs to disk (--nosave_on_disk to skip)",
-  },
-  id_columns: {
-    name: "id_columns", type: "list?", default: null,
-    help: "Parquet columns holding the vectors' ids, written to id mapping files; a bare name is a one-item list",
-  },
-  verbose: {
-    name: "verbose", type: "int", default: INFO,
-    help: "Log level: DEBUG=10, INFO=20, WARNING=30, ERROR=40, CRITICAL=50 (10 also prints error stacks)",
-  },
-} as const satisfies Record<string, ParamSpec>;
-
-/** `autofaiss build_index` (spec §1.3, seed README "Command details"), in Python's parameter order. */
-export const BUILD_INDEX = [
-  {
-    name: "embeddings", type: "paths", required: true,
-    help: "Folder (or list of folders) of .npy or .parquet embedding files, read in lexicographic order; local, http(s) or s3",
-  },
-  // The seed table says "required" for the next three, but Python has defaults and users rely on them.
-  { name: "index_path", type: "string?", default: "knn.index", help: "Destination path of the index" },
-  { name: "index_infos_path", type: "string?", default: "index_infos.json", help: "Destination path of the index infos JSON" },
-  {
-    name: "ids_path", type: "string?", default: null,
-    help: "Folder for the id → vector-number mapping parquet files (only with id_columns)",
-  },
-  p.save_on_disk,
-  { name: "file_format", type: "string", default: "npy", choices: ["npy", "parquet"], help: 'Embedding file format: "npy" or "parquet"' },
-  {
-    // Seed README default; the Python code says "embedding". Readers accept both (spec/README.md rule 2).
-    name: "embedding_column_name", type: "string", default: "embeddings",
-    help: 'Parquet column holding one vector per row ("embedding" and a lone list column are also found)',
-  },
-  p.id_columns,
-  p.index_key,
-  p.index_param,
-  p.max_index_query_time_ms,
-  p.max_index_memory_usage,
-  p.min_nearest_neighbors_to_retrieve,
-  p.current_memory_available,
-  p.use_gpu,
-  p.metric_type,
-  p.nb_cores,
-  p.make_direct_map,
-  p.should_be_memory_mappable,
-  {
-    name: "distributed", type: "string?", default: null, choices: ["pyspark"],
-    help: 'None = build on this machine; "pyspark" = distributed build (as in Python)',
-  },
-  { name: "temporary_indices_folder", type: "string", default: SPARK_TMP, help: 'Folder for temporary small indices (distributed="pyspark" only)' },
-  p.verbose,
-  { name: "nb_indices_to_keep", type: "int", default: 1, min: 1, help: "Split the final index into at most N files knn.index01 … (distributed only)" },
-] as const satisfies readonly ParamSpec[];
-
-/** `autofaiss tune_index` (spec §1.4). */
-export const TUNE_INDEX = [
-  { name: "index_path", type: "string", required: true, help: "Path of the index to tune" },
-  { name: "index_key", type: "string", required: true, help: "The index's factory string; selects which search parameters are tuned" },
-  { ...p.index_param, help: "Search parameters to apply as-is; None = tuned automatically" },
-  { name: "output_index_path", type: "string?", default: "tuned_knn.index", help: "Where to write the tuned index" },
-  { ...p.save_on_disk, help: "Write the tuned index (--nosave_on_disk to skip)" },
-  p.min_nearest_neighbors_to_retrieve,
-  p.max_index_query_time_ms,
-  p.use_gpu,
-  p.verbose,
-] as const satisfies readonly ParamSpec[];
-
-/** `autofaiss score_index` (spec §1.5) plus the ground-truth cache and parquet input (issue 5). */
-export const SCORE_INDEX = [
-  { name: "index_path", type: "string", required: true, help: "Path of the index to score" },
-  { name: "embeddings", type: "paths", required: true, help: "Folder (or list of folders) of the embeddings the index was built from" },
-  { ...p.save_on_disk, help: "Write the metrics JSON (--nosave_on_disk to skip)" },
-  { name: "output_index_info_path", type: "string", default: "infos.json", help: "Destination path of the metrics JSON" },
-  { ...p.current_memory_available, help: "Memory available for the exact ground-truth computation" },
-  p.verbose,
-  // Extensions (not in Python): keyword-only in practice, they come after Python's parameters.
-  { name: "file_format", type: "string", default: "npy", choices: ["npy", "parquet"], help: 'Embedding file format: "npy" or "parquet" (Python: npy only)' },
-  { name: "embedding_column_name", type: "string", default: "embeddings", help: "Parquet column holding one vector per row" },
-  {
-    name: "use_cache", type: "bool", default: true, negatedAlias: "no_cache",
-    help: "Reuse cached exact neighbours keyed by the embeddings' files (--nouse_cache or --no-cache to recompute)",
-  },
-  { name: "cache_dir", type: "string?", default: null, help: "Ground-truth cache folder; None = $XDG_CACHE_HOME/autofaiss or ~/.cache/autofaiss" },
-] as const satisfies readonly ParamSpec[];
-
-/** `autofaiss build_partitioned_indexes` (spec §1.6). */
-export const BUILD_PARTITIONED_INDEXES = [
-  { name: "partitions", type: "list", required: true, nonEmpty: true, help: "List of parquet partition folders, one index per partition" },
-  { name: "output_root_dir", type: "string", required: true, help: "Root folder for the indices, their infos and ids" },
-  { name: "embedding_column_name", type: "string", default: "embeddings", help: "Parquet column holding one vector per row" },
-  { ...p.index_key, help: "FAISS index_factory string used for every partition; None = chosen per partition" },
-  { name: "index_path", type: "string?", default: null, help: "A pre-trained index reused for every partition (needs index_key)" },
-  { ...p.id_columns, help: "Parquet columns holding the vectors' ids" },
-  p.max_index_query_time_ms,
-  p.max_index_memory_usage,
-  p.min_nearest_neighbors_to_retrieve,
-  p.current_memory_available,
-  p.use_gpu,
-  p.metric_type,
-  p.nb_cores,
-  p.make_direct_map,
-  p.should_be_memory_mappable,
-  { name: "temp_root_dir", type: "string", default: SPARK_TMP, help: "Folder for intermediate results" },
-  p.verbose,
-  { name: "nb_splits_per_big_index", type: "int", default: 1, min: 1, help: "Split each big index into N files" },
-  { name: "big_index_threshold", type: "int", default: 5_000_000, min: 1, help: "Partitions with more vectors than this are big" },
-  { name: "maximum_nb_threads", type: "int", default: 256, min: 1, help: "Maximum number of partitions built in parallel" },
-] as const satisfies readonly ParamSpec[];
-
-/** The TypeScript type a parameter type parses to. */
-type ValueOf<T extends ParamType> = T extends "string" | "memory" ? string
-  : T extends "string?" ? string | null
-  : T extends "int" | "float" ? number
-  : T extends "int?" ? number | null
-  : T extends "bool" ? boolean
-  : T extends "list" ? string[]
-  : T extends "list?" ? string[] | null
-  : T extends "paths" ? string | string[]
-  : never;
-
-/** The params object a handler receives for a schema. */
-export type ParamsOf<S extends readonly ParamSpec[]> = { [P in S[number] as P["name"]]: ValueOf<P["type"]> };
-
-export type BuildIndexParams = ParamsOf<typeof BUILD_INDEX>;
-export type TuneIndexParams = ParamsOf<typeof TUNE_INDEX>;
-export type ScoreIndexParams = ParamsOf<typeof SCORE_INDEX>;
-export type BuildPartitionedIndexesParams = ParamsOf<typeof BUILD_PARTITIONED_INDEXES>;
-
-/** One command: name, one-line summary, schema, and the issue that tracks it until it is built. */
-export interface CommandSpec {
-  readonly name: CommandName;
-  readonly summary: string;
-  readonly params: readonly ParamSpec[];
-  readonly issue?: number;
-}
-
-export type CommandName = "build_index" | "tune_index" | "score_index" | "build_partitioned_indexes";
-
-/** The commands in Python's order (`autofaiss.external.quantize.main`). */
-export const COMMANDS: readonly CommandSpec[] = [
-  { name: "build_index", summary: "Select, train, fill and tune a FAISS index for embeddings under memory and latency bounds", params: BUILD_INDEX, issue: 4 },
-  { name: "tune_index", summary: "Find the search parameters of an existing index under a latency bound", params: TUNE_INDEX, issue: 5 },
-  { name: "score_index", summary: "Measure an index: size, latency, reconstruction error and recall against exact neighbours", params: SCORE_INDEX, issue: 5 },
-  {
-    name: "build_partitioned_indexes", summary: "Build one index per parquet partition (PySpark in Python)",
-    params: BUILD_PARTITIONED_INDEXES,
-  },
-];
-
-/** Look a command up by name. */
-export function findCommand(name: string): CommandSpec | undefined {
-  return COMMANDS.find((c) => c.name === name);
-}
 
 /** What a handler gets besides its params. */
 export interface CommandContext {
@@ -244,24 +34,6 @@ export interface CommandContext {
 /** A command implementation: params as parsed, returns the exit code. */
 // deno-lint-ignore no-explicit-any
 export type Handler<P = any> = (params: P, ctx: CommandContext) => number | Promise<number>;
-
-const handlers = new Map<CommandName, Handler>();
-
-/**
- * Register (or replace, or with `undefined` remove) a handler; it takes precedence over the lazily
- * imported `lib/cli/<name>_command.ts`. Meant for tests and for embedding the CLI.
- *
- * @example registerHandler("tune_index", async (params, ctx) => { ctx.log.info(params.index_key); return 0; })
- */
-export function registerHandler(name: CommandName, handler: Handler | undefined): void {
-  if (handler === undefined) handlers.delete(name);
-  else handlers.set(name, handler);
-}
-
-/** The registered handler for a command, if any. */
-export function registeredHandler(name: CommandName): Handler | undefined {
-  return handlers.get(name);
-}
 
 /** The message of a command that is not built yet. */
 export function notBuiltYetMessage(command: CommandSpec): string {

@@ -1,7 +1,7 @@
 /** `--help` texts: the command list, and one command's flags with type, default and help. */
 
 import type { ParamSpec, ParamValue } from "./argv.ts";
-import { COMMANDS, type CommandSpec } from "./commands.ts";
+import { COMMANDS, type CommandSpec } from "../commands/schema.ts";
 import { VERSION } from "./version.ts";
 
 /** Placeholder shown after `--name=` for each type. */

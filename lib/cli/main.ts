@@ -8,9 +8,10 @@
 
 import process from "node:process";
 import { ArgvError, editDistance, helpRequested, parseArgs } from "./argv.ts";
-import { type CommandContext, type CommandName, COMMANDS, findCommand, type Handler, notBuiltYet, registeredHandler } from "./commands.ts";
+import { type CommandContext, type Handler, notBuiltYet } from "./commands.ts";
+import { type CommandName, COMMANDS, findCommand } from "../commands/schema.ts";
 import { commandHelp, topLevelHelp } from "./help.ts";
-import { versionLines } from "./version.ts";
+import { type VersionProvider, versionLines } from "./version.ts";
 import { DEBUG, Logger, type Sink } from "../log.ts";
 
 /** Exit code of usage errors (python-fire exits 2 too). */
@@ -18,13 +19,17 @@ export const EXIT_USAGE = 2;
 /** Exit code when a handler throws. */
 export const EXIT_FAILURE = 1;
 
-/** Where the CLI writes; every member defaults to the real process streams. */
+/** Where the CLI writes (every stream defaults to the real process streams) and what it runs. */
 export interface CliIO {
   out: (text: string) => void;
   err: (text: string) => void;
   /** Log lines (no trailing newline); default: `err(line + "\n")`. */
   logSink: Sink;
   stderrIsTTY: boolean;
+  /** Handlers that replace the lazily imported `lib/cli/<name>_command.ts` (tests, embedding the CLI). */
+  handlers: Partial<Record<CommandName, Handler>>;
+  /** Extra `--version` lines after `autofaiss <version>` (the FAISS library, the build). */
+  versionProviders: readonly VersionProvider[];
 }
 
 /** A module implementing a command: `lib/cli/<command>_command.ts`. */
@@ -76,7 +81,7 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     return 0;
   }
   if (first === "--version") {
-    out((await versionLines()).join("\n") + "\n");
+    out((await versionLines(io.versionProviders ?? [])).join("\n") + "\n");
     return 0;
   }
   if (HELP.has(first)) {
@@ -113,7 +118,7 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     given: parsed.given,
   };
   try {
-    const handler = registeredHandler(command.name) ?? (await HANDLER_MODULES[command.name]?.())?.run;
+    const handler = io.handlers?.[command.name] ?? (await HANDLER_MODULES[command.name]?.())?.run;
     if (handler === undefined) return notBuiltYet(ctx);
     const code = await handler(parsed.values, ctx);
     return typeof code === "number" ? code : 0;

@@ -1,7 +1,8 @@
 /** `autofaiss score_index`: maps the CLI parameters onto `scoreIndex` and reports like Python (spec §1.5). */
 import { scoreIndex } from "../commands/score_index.ts";
-import { cliReporter } from "./build_index_command.ts";
-import type { CommandContext, ScoreIndexParams } from "./commands.ts";
+import { cliReporter } from "./reporter.ts";
+import type { CommandContext } from "./commands.ts";
+import type { ScoreIndexParams } from "../commands/schema.ts";
 
 /** Exit code when the memory headroom rule stops scoring (Python returns None). */
 export const EXIT_NOT_ENOUGH_MEMORY = 1;

@@ -1,7 +1,8 @@
 /** `autofaiss tune_index`: maps the CLI parameters onto `tuneIndex` and reports like Python (spec §1.4). */
 import { tuneIndex } from "../commands/tune_index.ts";
-import { cliReporter } from "./build_index_command.ts";
-import type { CommandContext, TuneIndexParams } from "./commands.ts";
+import { cliReporter } from "./reporter.ts";
+import type { CommandContext } from "./commands.ts";
+import type { TuneIndexParams } from "../commands/schema.ts";
 
 export async function run(p: TuneIndexParams, ctx: CommandContext): Promise<number> {
   if (p.use_gpu) ctx.log.warning("use_gpu is ignored: the index is read and tuned on the CPU");

@@ -12,25 +12,14 @@ export const VERSION: string = pkg.version;
 /** Extra lines for `--version` (FAISS version, build options…). */
 export type VersionProvider = () => string[] | Promise<string[]>;
 
-const providers: VersionProvider[] = [];
-
 /**
- * Add lines to `--version`. A provider that needs FAISS must import it dynamically inside the
- * provider and catch its own failure (print "faiss: unavailable (…)" rather than fail `--version`).
- * Returns the function that removes the provider.
+ * The lines `autofaiss --version` prints: `autofaiss <version>`, then each provider's lines. A
+ * provider that needs FAISS must import it dynamically inside the provider and catch its own failure
+ * (print "faiss: unavailable (…)" rather than fail `--version`).
  *
- * @example addVersionLines(async () => [`faiss ${(await import("../../ffi/faiss.ts")).buildInfo().version}`])
+ * @example await versionLines([faissVersionLines]) // ["autofaiss 0.1.0", "faiss 1.7.3 (local: …)", …]
  */
-export function addVersionLines(provider: VersionProvider): () => void {
-  providers.push(provider);
-  return () => {
-    const i = providers.indexOf(provider);
-    if (i >= 0) providers.splice(i, 1);
-  };
-}
-
-/** The lines `autofaiss --version` prints: `autofaiss <version>`, then each provider's lines. */
-export async function versionLines(): Promise<string[]> {
+export async function versionLines(providers: readonly VersionProvider[] = []): Promise<string[]> {
   const lines = [`autofaiss ${VERSION}`];
   for (const provider of providers) lines.push(...(await provider()));
   return lines;
@@ -42,7 +31,7 @@ export async function versionLines(): Promise<string[]> {
  * help and usage errors never load it; a library that cannot be loaded gives one
  * "faiss: unavailable (…)" line instead of failing `--version`.
  *
- * @example addVersionLines(faissVersionLines); // autofaiss 0.1.0 \n faiss 1.7.3 (local: …/libfaiss_c.so) …
+ * @example main(argv, { versionProviders: [faissVersionLines] }); // autofaiss 0.1.0 \n faiss 1.7.3 (local: …/libfaiss_c.so) …
  */
 export async function faissVersionLines(): Promise<string[]> {
   try {

@@ -8,8 +8,7 @@
  */
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Index, nativeNonFiniteScan, setNumThreads } from "../../ffi/faiss.ts";
-import { useNonFiniteScan } from "../io/float.ts";
+import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
 import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
 import { summaryLines } from "../log.ts";
@@ -18,18 +17,11 @@ import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { writeJsonPython } from "../output/python_json.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
+import { SCORE_DEFAULTS } from "./defaults.ts";
+import { withFaissThreads } from "./faiss_threads.ts";
 import { defaultCacheDir, groundTruthFileName, readGroundTruth, writeGroundTruth } from "../measure/ground_truth_cache.ts";
 import { exactNeighbours, GROUND_TRUTH_K } from "../measure/ground_truth.ts";
 import { MEDIUM_METRICS_QUERIES, mediumMetrics, type MediumMetrics } from "../measure/medium_metrics.ts";
-
-/** Defaults of score_index (spec §1.5; the memory default follows the seed README, like build_index). */
-export const SCORE_DEFAULTS = {
-  saveOnDisk: true,
-  outputIndexInfoPath: "infos.json",
-  currentMemoryAvailable: "32GB",
-  fileFormat: "npy",
-  useCache: true,
-} as const;
 
 /** Python keeps 10 % of `current_memory_available` free after loading the index (spec §1.5). */
 const HEADROOM_RATIO = 0.1;
@@ -86,13 +78,21 @@ export async function scoreIndex(
   const log = options.reporter ?? silentReporter;
   let current: number;
   try {
-    current = parseMemory(options.currentMemoryAvailable ?? SCORE_DEFAULTS.currentMemoryAvailable);
+    current = parseMemory(options.currentMemoryAvailable ?? SCORE_DEFAULTS.current_memory_available);
   } catch {
     throw new ScoreError(`current_memory_available: expected a memory string like 16G or 512MB, got "${options.currentMemoryAvailable}"`);
   }
-  // Python: as many threads as cores.
-  setNumThreads(0);
-  useNonFiniteScan(nativeNonFiniteScan());
+  // Python: as many threads as cores; the caller's setting is restored afterwards.
+  return await withFaissThreads(0, () => scoreWithThreads(indexOrPath, embeddings, options, current, log));
+}
+
+async function scoreWithThreads(
+  indexOrPath: string | Index,
+  embeddings: EmbeddingsInput,
+  options: ScoreIndexOptions,
+  current: number,
+  log: BuildReporter,
+): Promise<ScoreResult> {
 
   let index: Index;
   let indexBytes: number;
@@ -109,7 +109,11 @@ export async function scoreIndex(
     indexBytes = index.serializedSize();
   }
   try {
-    await using embs = await openEmbeddings(embeddings, { ...options, fileFormat: options.fileFormat ?? SCORE_DEFAULTS.fileFormat });
+    await using embs = await openEmbeddings(embeddings, {
+      ...options,
+      fileFormat: options.fileFormat ?? SCORE_DEFAULTS.file_format,
+      nonFiniteScan: nativeNonFiniteScan(),
+    });
     if (embs.dimension !== index.d) {
       throw new ScoreError(`embeddings: dimension ${embs.dimension} differs from the index's dimension ${index.d}`);
     }
@@ -147,8 +151,8 @@ export async function scoreIndex(
     log.info("Performances recap:");
     for (const line of summaryLines(infos as unknown as Record<string, unknown>)) log.info(line);
 
-    if (options.saveOnDisk ?? SCORE_DEFAULTS.saveOnDisk) {
-      writeFileAtomic(resolve(options.outputIndexInfoPath ?? SCORE_DEFAULTS.outputIndexInfoPath), writeJsonPython(infos));
+    if (options.saveOnDisk ?? SCORE_DEFAULTS.save_on_disk) {
+      writeFileAtomic(resolve(options.outputIndexInfoPath ?? SCORE_DEFAULTS.output_index_info_path), writeJsonPython(infos));
     }
     return { infos, fastMetrics: fast, groundTruth: source };
   } finally {
@@ -168,13 +172,13 @@ async function groundTruth(
 ): Promise<{ labels: Int32Array; source: GroundTruthSource }> {
   const compute = () =>
     log.timed("-> Compute small ground truth", 1, () => exactNeighbours(embs, queries, { metric, memoryBytes, reporter: log }));
-  if (!(o.useCache ?? SCORE_DEFAULTS.useCache)) {
+  if (!(o.useCache ?? SCORE_DEFAULTS.use_cache)) {
     log.info("Ground-truth cache not used (use_cache=False)");
     return { labels: await compute(), source: { cache: "off", path: null } };
   }
   const name = embs.files.length === 0 ? null : groundTruthFileName({
     files: embs.files,
-    fileFormat: o.fileFormat ?? SCORE_DEFAULTS.fileFormat,
+    fileFormat: o.fileFormat ?? SCORE_DEFAULTS.file_format,
     embeddingColumn: o.embeddingColumnName ?? null,
     count: embs.count,
     dimension: embs.dimension,

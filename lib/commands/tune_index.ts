@@ -12,14 +12,7 @@ import { FaissError, Index } from "../../ffi/faiss.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { TUNING_QUERIES, tuneIndexParameters, type TunedParameters } from "../measure/tune_parameters.ts";
 import { tunableParameter } from "../plan/tuning.ts";
-
-/** Defaults of tune_index (spec §1.4). */
-export const TUNE_DEFAULTS = {
-  outputIndexPath: "tuned_knn.index",
-  saveOnDisk: true,
-  minNearestNeighborsToRetrieve: 20,
-  maxIndexQueryTimeMs: 10.0,
-} as const;
+import { TUNE_DEFAULTS } from "./defaults.ts";
 
 export interface TuneIndexOptions {
   /** applied as-is instead of tuning */
@@ -58,8 +51,8 @@ export async function tuneIndex(
   options: TuneIndexOptions = {},
 ): Promise<TuneIndexResult> {
   const log = options.reporter ?? silentReporter;
-  const saveOnDisk = options.saveOnDisk ?? TUNE_DEFAULTS.saveOnDisk;
-  const output = options.outputIndexPath === undefined ? TUNE_DEFAULTS.outputIndexPath : options.outputIndexPath;
+  const saveOnDisk = options.saveOnDisk ?? TUNE_DEFAULTS.save_on_disk;
+  const output = options.outputIndexPath === undefined ? TUNE_DEFAULTS.output_index_path : options.outputIndexPath;
   if (saveOnDisk && !output) throw new TuneError("output_index_path is required when save_on_disk is true");
   const where = typeof indexOrPath === "string" ? resolve(indexOrPath) : "the index";
   const index = typeof indexOrPath === "string" ? readIndex(where) : indexOrPath;
@@ -73,8 +66,8 @@ export async function tuneIndex(
         const queries = tunable ? reconstructQueries(index, where) : new Float32Array(0);
         try {
           return await tuneIndexParameters(index, indexKey, queries, {
-            maxQueryTimeMs: options.maxIndexQueryTimeMs ?? TUNE_DEFAULTS.maxIndexQueryTimeMs,
-            minNearestNeighbors: options.minNearestNeighborsToRetrieve ?? TUNE_DEFAULTS.minNearestNeighborsToRetrieve,
+            maxQueryTimeMs: options.maxIndexQueryTimeMs ?? TUNE_DEFAULTS.max_index_query_time_ms,
+            minNearestNeighbors: options.minNearestNeighborsToRetrieve ?? TUNE_DEFAULTS.min_nearest_neighbors_to_retrieve,
             info: (m) => log.info(m),
             warn: (m) => log.warning(m),
           });

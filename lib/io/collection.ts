@@ -8,6 +8,7 @@ import { checkFileFormat, type FileFormat, listEmbeddingFiles } from "./discover
 import { EmbeddingReadError } from "./errors.ts";
 import { type NpyHeader, NpyReader, readNpyHeader } from "./npy.ts";
 import { type IdColumnSpec, type IdValues, type ParquetInfo, ParquetReader, readParquetInfo } from "./parquet.ts";
+import type { NonFiniteScan } from "./float.ts";
 import { sampleRowIndices } from "./sample.ts";
 import { openSource, type SourceOpener } from "./source.ts";
 import { setImmediate } from "node:timers";
@@ -94,6 +95,8 @@ export interface OpenCollectionOptions {
   openSource?: SourceOpener;
   /** Headers read in parallel at open (default 16). */
   concurrency?: number;
+  /** A faster NaN/Inf scan for large ranges, e.g. ffi/faiss.ts `nativeNonFiniteScan()` (see float.ts). */
+  nonFiniteScan?: NonFiniteScan;
 }
 
 interface Entry extends CollectionFile {
@@ -144,7 +147,10 @@ class FileCollection implements EmbeddingCollection {
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(label: string, files: Entry[], dimension: number, idColumns: IdColumnSpec[], open: SourceOpener) {
+  readonly #nonFiniteScan: NonFiniteScan | undefined;
+
+  constructor(label: string, files: Entry[], dimension: number, idColumns: IdColumnSpec[], open: SourceOpener, nonFiniteScan?: NonFiniteScan) {
+    this.#nonFiniteScan = nonFiniteScan;
     this.#label = label;
     this.files = files;
     this.count = files.reduce((s, f) => s + f.rows, 0);
@@ -184,8 +190,8 @@ class FileCollection implements EmbeddingCollection {
     const f = this.files[i]!;
     const source = await this.#open(f.location);
     const reader = f.npy
-      ? new NpyReader(source, f.npy)
-      : new ParquetReader(source, f.parquet!, this.dimension, this.files[0]!.location);
+      ? new NpyReader(source, f.npy, this.#nonFiniteScan)
+      : new ParquetReader(source, f.parquet!, this.dimension, this.files[0]!.location, this.#nonFiniteScan);
     if (f.npy && source.byteLength !== f.npy.dataOffset + f.rows * f.npy.dim * f.npy.itemSize) {
       await source.close?.();
       throw new EmbeddingReadError(`npy data: ${f.location}: file size changed since its header was read`, { file: f.location });
@@ -401,5 +407,5 @@ export async function openCollection(paths: string | string[], options: OpenColl
       await reader.close();
     }
   }
-  return new FileCollection(label, files, dimension, first.parquet?.idColumns ?? [], open);
+  return new FileCollection(label, files, dimension, first.parquet?.idColumns ?? [], open, options.nonFiniteScan);
 }

@@ -46,7 +46,11 @@ export function convertFloat64(src: Float64Array, out: Float32Array, outOffset: 
 }
 
 /**
- * Index of the first NaN or ±Inf in `v[from, to)`, or -1.
+ * Index of the first NaN or ±Inf in `v[from, to)`, or -1. Ranges of at least 16,384 values go to
+ * `accelerated` when given: the readers get the native library's SIMD scan (ffi/faiss.ts
+ * `nativeNonFiniteScan`, ~40 GB/s against ~8 GB/s here, the difference between a reader at half and
+ * at nearly the raw read rate) through their options, so lib/io does not depend on FAISS and no
+ * module holds it.
  *
  * A float32 is NaN or ±Inf exactly when its 8 exponent bits are all ones. Adding 0x00800000 to
  * the masked exponent carries into the sign bit only in that case, so the common all-finite
@@ -54,7 +58,7 @@ export function convertFloat64(src: Float64Array, out: Float32Array, outOffset: 
  * versus ~5 GB/s for a float `x * 0` accumulation); only a poisoned range pays for the
  * second, locating pass.
  */
-export function firstNonFinite(v: Float32Array, from?: number, to?: number): number {
+export function firstNonFinite(v: Float32Array, from?: number, to?: number, accelerated?: NonFiniteScan): number {
   // Defaults are resolved here, not as parameter defaults: JavaScriptCore (Bun 1.4.5) runs a
   // loop in a function with default parameters ~8x slower.
   const start = from ?? 0;
@@ -66,21 +70,10 @@ export function firstNonFinite(v: Float32Array, from?: number, to?: number): num
 /** `(v, from, to)` → index of the first NaN/±Inf in `v[from, to)`, or -1. */
 export type NonFiniteScan = (v: Float32Array, from: number, to: number) => number;
 
-let accelerated: NonFiniteScan | undefined;
 // Below this many values the JavaScript loop beats a native call's fixed cost (~1 µs).
 const ACCELERATED_MIN = 16384;
 
-/**
- * Scan large ranges with `scan` from now on (the native library's SIMD scan, ffi/faiss.ts
- * `nativeNonFiniteScan`: ~40 GB/s against ~8 GB/s here, which is the difference between a reader
- * at half and at nearly the raw read rate); `undefined` restores the JavaScript scan. Kept as an
- * injection so lib/io does not depend on the FAISS library.
- */
-export function useNonFiniteScan(scan: NonFiniteScan | undefined): void {
-  accelerated = scan;
-}
-
-/** The JavaScript scan, whatever is installed (tests compare the two). */
+/** The JavaScript scan, whatever scan the readers were given (tests compare the two). */
 export function firstNonFiniteJs(v: Float32Array, from = 0, to = v.length): number {
   return scanNonFinite(v, from, to);
 }

@@ -5,7 +5,7 @@
 export { EmbeddingReadError, type EmbeddingReadErrorInfo } from "./errors.ts";
 export { type ByteSource, CountingSource, FileSource, openSource, type ReadRecord, type SourceOpener } from "./source.ts";
 export { HttpSource, listS3, openS3Source, parseS3Url } from "./source_remote.ts";
-export { convertFloat16, convertFloat64, firstNonFinite, float16ToNumber, type NonFiniteScan, useNonFiniteScan } from "./float.ts";
+export { convertFloat16, convertFloat64, firstNonFinite, float16ToNumber, type NonFiniteScan } from "./float.ts";
 export { NPY_CHUNK_BYTES, type NpyDtype, type NpyHeader, NpyReader, parseNpyHeader, readNpyHeader } from "./npy.ts";
 export {
   type IdColumnSpec,

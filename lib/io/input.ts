@@ -3,6 +3,7 @@
  * array; opened as one collection. Shared by build_index and score_index.
  */
 import { type EmbeddingCollection, type OpenCollectionOptions, openCollection } from "./collection.ts";
+import type { NonFiniteScan } from "./float.ts";
 import { collectionFromArray } from "./memory.ts";
 
 export type EmbeddingsInput = string | string[] | { vectors: Float32Array; dim: number };
@@ -13,13 +14,14 @@ export type EmbeddingsInput = string | string[] | { vectors: Float32Array; dim: 
  */
 export async function openEmbeddings(
   input: EmbeddingsInput,
-  o: { fileFormat: string; embeddingColumnName?: string | null; idColumns?: string[] | null },
+  o: { fileFormat: string; embeddingColumnName?: string | null; idColumns?: string[] | null; nonFiniteScan?: NonFiniteScan },
 ): Promise<EmbeddingCollection> {
   if (typeof input === "string" || Array.isArray(input)) {
     const options: OpenCollectionOptions = { fileFormat: o.fileFormat };
     if (o.embeddingColumnName) options.embeddingColumnName = o.embeddingColumnName;
     if (o.idColumns?.length) options.idColumns = o.idColumns;
+    if (o.nonFiniteScan) options.nonFiniteScan = o.nonFiniteScan;
     return await openCollection(input, options);
   }
-  return collectionFromArray(input.vectors, input.dim);
+  return collectionFromArray(input.vectors, input.dim, o.nonFiniteScan ? { nonFiniteScan: o.nonFiniteScan } : {});
 }

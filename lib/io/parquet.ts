@@ -9,7 +9,7 @@ import { type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema, ty
 import { compressors } from "hyparquet-compressors";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { EmbeddingReadError } from "./errors.ts";
-import { firstNonFinite } from "./float.ts";
+import { firstNonFinite, type NonFiniteScan } from "./float.ts";
 import { decodeFloatListChunk, type Decompressor } from "./parquet_fast.ts";
 import { type ByteSource, readInto } from "./source.ts";
 
@@ -232,7 +232,11 @@ export class ParquetReader {
   #chunkBytes = new Uint8Array(0);
   #vectors = new Float32Array(0);
 
-  constructor(source: ByteSource, info: ParquetInfo, dim = 0, dimSource = "") {
+  readonly #nonFiniteScan: NonFiniteScan | undefined;
+
+  /** `nonFiniteScan`: a faster NaN/Inf scan for large ranges (see float.ts `firstNonFinite`). */
+  constructor(source: ByteSource, info: ParquetInfo, dim = 0, dimSource = "", nonFiniteScan?: NonFiniteScan) {
+    this.#nonFiniteScan = nonFiniteScan;
     this.source = source;
     this.info = info;
     this.dim = dim;
@@ -338,7 +342,7 @@ export class ParquetReader {
   }
 
   #checkFinite(vectors: Float32Array, start: number): void {
-    const bad = firstNonFinite(vectors);
+    const bad = firstNonFinite(vectors, 0, vectors.length, this.#nonFiniteScan);
     if (bad >= 0) {
       const dim = this.dim;
       throw this.#dataError(

@@ -2,8 +2,9 @@
  * Fast metrics of a built index (spec §6.1), measured with FAISS: serialized size, single-query
  * latency (mean and 99th percentile at k = 40), reconstruction error and compression ratio.
  */
-import { FaissError, type Index, withNumThreads } from "../../ffi/faiss.ts";
-import { FAST_METRICS_TIMEOUT_MS, latencySummary, runSpeedTest, SPEED_TEST_K } from "./latency_stats.ts";
+import { FaissError, type Index } from "../../ffi/faiss.ts";
+import { FAST_METRICS_TIMEOUT_MS, latencySummary } from "./latency_stats.ts";
+import { singleQueryTimer } from "./single_query_timer.ts";
 
 /** Raw vectors used for latency and reconstruction error (spec §6.1: first min(1000, n)). */
 export const FAST_METRICS_QUERIES = 1000;
@@ -18,33 +19,16 @@ export interface FastMetrics {
   "compression ratio": number;
 }
 
-/**
- * Single-query searches are timed on one OpenMP thread: a one-query search cannot use more, and
- * waking idle threads cost 1–12 ms per search on a loaded 2-core machine (efSearch=16: 0.13 ms on
- * one thread), which is noise, not the index's latency. Python times with all threads.
- */
-export const SINGLE_QUERY_THREADS = 1;
-
 /** Mean and 99th-percentile latency of one-query searches, queries cycled to ≥ 2000 searches. */
 export function singleQueryLatency(
   index: Index,
   queries: Float32Array,
   options: { k?: number; timeoutMs?: number; perSearch?: boolean } = {},
 ): { avgMs: number; p99Ms: number; searches: number } {
-  const d = index.d;
-  const k = options.k ?? SPEED_TEST_K;
-  const nq = queries.length / d;
-  const distances = new Float32Array(k);
-  const labels = new BigInt64Array(k);
-  const rows = Array.from({ length: nq }, (_, i) => queries.subarray(i * d, (i + 1) * d));
-  const r = withNumThreads(SINGLE_QUERY_THREADS, () =>
-    runSpeedTest({
-      nQueries: nq,
-      searchOne: (i) => index.searchInto(rows[i], k, distances, labels),
-      now: () => performance.now(),
-      timeoutMs: options.timeoutMs ?? FAST_METRICS_TIMEOUT_MS,
-      perSearch: options.perSearch ?? true,
-    }));
+  const r = singleQueryTimer(index, queries, { k: options.k })({
+    timeoutMs: options.timeoutMs ?? FAST_METRICS_TIMEOUT_MS,
+    perSearch: options.perSearch ?? true,
+  });
   if (r.samplesMs) {
     const s = latencySummary(r.samplesMs);
     return { avgMs: s.avgMs, p99Ms: s.p99Ms, searches: r.searches };

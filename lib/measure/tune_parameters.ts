@@ -2,9 +2,9 @@
  * Search-parameter tuning on a real FAISS index: the pure search of ../tuning.ts driven by
  * FAISS measurements (coverage of k results, single-query latency at k = 40).
  */
-import { type Index, withNumThreads } from "../../ffi/faiss.ts";
-import { SINGLE_QUERY_THREADS } from "./fast_metrics.ts";
-import { runSpeedTest, SPEED_TEST_K } from "./latency_stats.ts";
+import type { Index } from "../../ffi/faiss.ts";
+import { SPEED_TEST_K } from "./latency_stats.ts";
+import { singleQueryTimer } from "./single_query_timer.ts";
 import {
   COARSE_QUERIES,
   COVERAGE_QUERIES,
@@ -57,9 +57,7 @@ export async function tuneIndexParameters(
   const nq = Math.min(queries.length / d, COARSE_QUERIES);
   if (nq === 0) return { param: "" };
   const coverageQueries = queries.subarray(0, Math.min(nq, COVERAGE_QUERIES) * d);
-  const rows = Array.from({ length: nq }, (_, i) => queries.subarray(i * d, (i + 1) * d));
-  const distances = new Float32Array(SPEED_TEST_K);
-  const labels = new BigInt64Array(SPEED_TEST_K);
+  const timeSearches = singleQueryTimer(index, queries, { k: SPEED_TEST_K, nQueries: nq });
 
   const measureCoverage = (value: number, k: number): number => {
     if (k === 0) return 1;
@@ -71,13 +69,7 @@ export async function tuneIndexParameters(
   };
   const measureLatencyMs = (value: number, phase: LatencyPhase): number => {
     index.setParameters(family.format(value));
-    return withNumThreads(SINGLE_QUERY_THREADS, () =>
-      runSpeedTest({
-        nQueries: nq,
-        searchOne: (i) => index.searchInto(rows[i], SPEED_TEST_K, distances, labels),
-        now: () => performance.now(),
-        timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost),
-      }).msPerQuery);
+    return timeSearches({ timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost) }).msPerQuery;
   };
 
   const result = await tuneParameters({

@@ -1,0 +1,248 @@
+/**
+ * The four AutoFaiss commands as data: every parameter with Python AutoFaiss's name, position, type
+ * and default, and a one-line help text. Where AutoFaiss's README and its code give different
+ * defaults, the README's value is used (noted at the parameter). The CLI parses argv against these
+ * schemas and the library API takes its defaults from them (./defaults.ts): each default is written
+ * once. Nothing here loads FAISS or a reader: `--help` and `--version` must start fast.
+ */
+
+/**
+ * Parameter types. `?` = also accepts None (null). `memory` = a memory string like `16G`, checked with
+ * parseMemory and kept as written. `list` = list of strings. `paths` = one path or a list of paths.
+ */
+export type ParamType = "string" | "string?" | "int" | "int?" | "float" | "bool" | "memory" | "list" | "list?" | "paths";
+
+/** A parsed value: what handlers receive under the parameter's snake_case name. */
+export type ParamValue = string | number | boolean | null | string[];
+
+/** One parameter of a command, named exactly as in Python AutoFaiss. */
+export interface ParamSpec {
+  readonly name: string;
+  readonly type: ParamType;
+  /** Required parameters have no default. */
+  readonly required?: boolean;
+  readonly default?: ParamValue;
+  /** One line, shown by --help. */
+  readonly help: string;
+  /** Allowed values, compared case-insensitively and returned lower-cased. */
+  readonly choices?: readonly string[];
+  /** Inclusive minimum for int/float parameters. */
+  readonly min?: number;
+  /** A list that must not be empty. */
+  readonly nonEmpty?: boolean;
+  /** Another flag name that sets this bool to the opposite value (`no_cache` for `use_cache`). */
+  readonly negatedAlias?: string;
+}
+
+/** `hdfs://root/tmp/distributed_autofaiss_indices`: Python's Spark scratch default. */
+const SPARK_TMP = "hdfs://root/tmp/distributed_autofaiss_indices";
+
+/** Python's logging.INFO, the default `verbose`. */
+const INFO = 20;
+
+// Shared parameters, so that every command describes them the same way.
+const p = {
+  max_index_query_time_ms: {
+    name: "max_index_query_time_ms", type: "float", default: 10, min: 0,
+    help: "Bound on the query time for KNN search, in ms; approximate, used when tuning",
+  },
+  max_index_memory_usage: {
+    // AutoFaiss README default; its code says "16G".
+    name: "max_index_memory_usage", type: "memory", default: "32GB",
+    help: "Maximum size of the created index (binary units: 16G = 16GB = 16·1024³ bytes); strict bound",
+  },
+  current_memory_available: {
+    name: "current_memory_available", type: "memory", default: "32GB",
+    help: "Memory available on the machine creating the index; more memory means bigger batches",
+  },
+  min_nearest_neighbors_to_retrieve: {
+    name: "min_nearest_neighbors_to_retrieve", type: "int", default: 20, min: 1,
+    help: "Minimum number of neighbours a query must return; used when tuning, has priority over the time bound",
+  },
+  use_gpu: {
+    name: "use_gpu", type: "bool", default: false,
+    help: "Experimental: train (and tune) on GPU; needs a GPU build of libfaiss_c (AUTOFAISS_FAISS_LIB)",
+  },
+  metric_type: {
+    name: "metric_type", type: "string", default: "ip", choices: ["ip", "l2"],
+    help: 'Similarity used by queries: "ip" (inner product) or "l2" (Euclidean distance)',
+  },
+  nb_cores: {
+    name: "nb_cores", type: "int?", default: null, min: 1,
+    help: "Number of threads FAISS uses; None = all cores",
+  },
+  make_direct_map: {
+    name: "make_direct_map", type: "bool", default: false,
+    help: "Build a direct map so IVF indices can reconstruct vectors (about 8 bytes per vector)",
+  },
+  should_be_memory_mappable: {
+    name: "should_be_memory_mappable", type: "bool", default: false,
+    help: "Select only indices that can be memory-mapped from disk (IVF families)",
+  },
+  index_key: {
+    name: "index_key", type: "string?", default: null,
+    help: 'FAISS index_factory string such as "IVF4096,PQ64"; None = chosen automatically',
+  },
+  index_param: {
+    name: "index_param", type: "string?", default: null,
+    help: 'Search parameters such as "nprobe=64,efSearch=128,ht=2048"; None = tuned automatically',
+  },
+  save_on_disk: {
+    name: "save_on_disk", type: "bool", default: true,
+    help: "Write the outputs to disk (--nosave_on_disk to skip)",
+  },
+  id_columns: {
+    name: "id_columns", type: "list?", default: null,
+    help: "Parquet columns holding the vectors' ids, written to id mapping files; a bare name is a one-item list",
+  },
+  verbose: {
+    name: "verbose", type: "int", default: INFO,
+    help: "Log level: DEBUG=10, INFO=20, WARNING=30, ERROR=40, CRITICAL=50 (10 also prints error stacks)",
+  },
+} as const satisfies Record<string, ParamSpec>;
+
+/** `autofaiss build_index`, in Python's parameter order, then our extensions. */
+export const BUILD_INDEX = [
+  {
+    name: "embeddings", type: "paths", required: true,
+    help: "Folder (or list of folders) of .npy or .parquet embedding files, read in lexicographic order; local, http(s) or s3",
+  },
+  // AutoFaiss's README table says "required" for the next three, but its code has defaults and users rely on them.
+  { name: "index_path", type: "string?", default: "knn.index", help: "Destination path of the index" },
+  { name: "index_infos_path", type: "string?", default: "index_infos.json", help: "Destination path of the index infos JSON" },
+  {
+    name: "ids_path", type: "string?", default: null,
+    help: "Folder for the id → vector-number mapping parquet files (only with id_columns)",
+  },
+  p.save_on_disk,
+  { name: "file_format", type: "string", default: "npy", choices: ["npy", "parquet"], help: 'Embedding file format: "npy" or "parquet"' },
+  {
+    // AutoFaiss README default; its code says "embedding". Readers accept both.
+    name: "embedding_column_name", type: "string", default: "embeddings",
+    help: 'Parquet column holding one vector per row ("embedding" and a lone list column are also found)',
+  },
+  p.id_columns,
+  p.index_key,
+  p.index_param,
+  p.max_index_query_time_ms,
+  p.max_index_memory_usage,
+  p.min_nearest_neighbors_to_retrieve,
+  p.current_memory_available,
+  p.use_gpu,
+  p.metric_type,
+  p.nb_cores,
+  p.make_direct_map,
+  p.should_be_memory_mappable,
+  {
+    name: "distributed", type: "string?", default: null, choices: ["pyspark"],
+    help: 'None = build on this machine; "pyspark" = distributed build (as in Python)',
+  },
+  { name: "temporary_indices_folder", type: "string", default: SPARK_TMP, help: 'Folder for temporary small indices (distributed="pyspark" only)' },
+  p.verbose,
+  { name: "nb_indices_to_keep", type: "int", default: 1, min: 1, help: "Split the final index into at most N files knn.index01 … (distributed only)" },
+  // Extension (not in Python): after Python's parameters, so positional arguments keep their meaning.
+  {
+    name: "dry_run", type: "bool", default: false,
+    help: "Print the build plan (index key, memory, training and batch sizes) as JSON and exit; reads only file headers",
+  },
+] as const satisfies readonly ParamSpec[];
+
+/** `autofaiss tune_index`, in Python's parameter order. */
+export const TUNE_INDEX = [
+  { name: "index_path", type: "string", required: true, help: "Path of the index to tune" },
+  { name: "index_key", type: "string", required: true, help: "The index's factory string; selects which search parameters are tuned" },
+  { ...p.index_param, help: "Search parameters to apply as-is; None = tuned automatically" },
+  { name: "output_index_path", type: "string?", default: "tuned_knn.index", help: "Where to write the tuned index" },
+  { ...p.save_on_disk, help: "Write the tuned index (--nosave_on_disk to skip)" },
+  p.min_nearest_neighbors_to_retrieve,
+  p.max_index_query_time_ms,
+  p.use_gpu,
+  p.verbose,
+] as const satisfies readonly ParamSpec[];
+
+/** `autofaiss score_index`, in Python's parameter order, plus the ground-truth cache and parquet input. */
+export const SCORE_INDEX = [
+  { name: "index_path", type: "string", required: true, help: "Path of the index to score" },
+  { name: "embeddings", type: "paths", required: true, help: "Folder (or list of folders) of the embeddings the index was built from" },
+  { ...p.save_on_disk, help: "Write the metrics JSON (--nosave_on_disk to skip)" },
+  { name: "output_index_info_path", type: "string", default: "infos.json", help: "Destination path of the metrics JSON" },
+  { ...p.current_memory_available, help: "Memory available for the exact ground-truth computation" },
+  p.verbose,
+  // Extensions (not in Python): keyword-only in practice, they come after Python's parameters.
+  { name: "file_format", type: "string", default: "npy", choices: ["npy", "parquet"], help: 'Embedding file format: "npy" or "parquet" (Python: npy only)' },
+  { name: "embedding_column_name", type: "string", default: "embeddings", help: "Parquet column holding one vector per row" },
+  {
+    name: "use_cache", type: "bool", default: true, negatedAlias: "no_cache",
+    help: "Reuse cached exact neighbours keyed by the embeddings' files (--nouse_cache or --no-cache to recompute)",
+  },
+  { name: "cache_dir", type: "string?", default: null, help: "Ground-truth cache folder; None = $XDG_CACHE_HOME/autofaiss or ~/.cache/autofaiss" },
+] as const satisfies readonly ParamSpec[];
+
+/** `autofaiss build_partitioned_indexes`, in Python's parameter order. */
+export const BUILD_PARTITIONED_INDEXES = [
+  { name: "partitions", type: "list", required: true, nonEmpty: true, help: "List of parquet partition folders, one index per partition" },
+  { name: "output_root_dir", type: "string", required: true, help: "Root folder for the indices, their infos and ids" },
+  { name: "embedding_column_name", type: "string", default: "embeddings", help: "Parquet column holding one vector per row" },
+  { ...p.index_key, help: "FAISS index_factory string used for every partition; None = chosen per partition" },
+  { name: "index_path", type: "string?", default: null, help: "A pre-trained index reused for every partition (needs index_key)" },
+  { ...p.id_columns, help: "Parquet columns holding the vectors' ids" },
+  p.max_index_query_time_ms,
+  p.max_index_memory_usage,
+  p.min_nearest_neighbors_to_retrieve,
+  p.current_memory_available,
+  p.use_gpu,
+  p.metric_type,
+  p.nb_cores,
+  p.make_direct_map,
+  p.should_be_memory_mappable,
+  { name: "temp_root_dir", type: "string", default: SPARK_TMP, help: "Folder for intermediate results" },
+  p.verbose,
+  { name: "nb_splits_per_big_index", type: "int", default: 1, min: 1, help: "Split each big index into N files" },
+  { name: "big_index_threshold", type: "int", default: 5_000_000, min: 1, help: "Partitions with more vectors than this are big" },
+  { name: "maximum_nb_threads", type: "int", default: 256, min: 1, help: "Maximum number of partitions built in parallel" },
+] as const satisfies readonly ParamSpec[];
+
+/** The TypeScript type a parameter type parses to. */
+export type ValueOf<T extends ParamType> = T extends "string" | "memory" ? string
+  : T extends "string?" ? string | null
+  : T extends "int" | "float" ? number
+  : T extends "int?" ? number | null
+  : T extends "bool" ? boolean
+  : T extends "list" ? string[]
+  : T extends "list?" ? string[] | null
+  : T extends "paths" ? string | string[]
+  : never;
+
+/** The params object a handler receives for a schema. */
+export type ParamsOf<S extends readonly ParamSpec[]> = { [P in S[number] as P["name"]]: ValueOf<P["type"]> };
+
+export type BuildIndexParams = ParamsOf<typeof BUILD_INDEX>;
+export type TuneIndexParams = ParamsOf<typeof TUNE_INDEX>;
+export type ScoreIndexParams = ParamsOf<typeof SCORE_INDEX>;
+export type BuildPartitionedIndexesParams = ParamsOf<typeof BUILD_PARTITIONED_INDEXES>;
+
+/** One command: name, one-line summary, schema, and the issue that tracks it until it is built. */
+export interface CommandSpec {
+  readonly name: CommandName;
+  readonly summary: string;
+  readonly params: readonly ParamSpec[];
+  readonly issue?: number;
+}
+
+export type CommandName = "build_index" | "tune_index" | "score_index" | "build_partitioned_indexes";
+
+/** The commands in Python's order (`autofaiss.external.quantize.main`). */
+export const COMMANDS: readonly CommandSpec[] = [
+  { name: "build_index", summary: "Select, train, fill and tune a FAISS index for embeddings under memory and latency bounds", params: BUILD_INDEX, issue: 4 },
+  { name: "tune_index", summary: "Find the search parameters of an existing index under a latency bound", params: TUNE_INDEX, issue: 5 },
+  { name: "score_index", summary: "Measure an index: size, latency, reconstruction error and recall against exact neighbours", params: SCORE_INDEX, issue: 5 },
+  {
+    name: "build_partitioned_indexes", summary: "Build one index per parquet partition (PySpark in Python)",
+    params: BUILD_PARTITIONED_INDEXES,
+  },
+];
+
+/** Look a command up by name. */
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
