@@ -1,0 +1,131 @@
+/**
+ * The build plan (lib/plan/build_plan.ts) and `build_index --dry_run`. Expected values are worked
+ * out by hand from the rules in the comments, not by the functions under test.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { BuildError, type BuildSettings, planBuild } from "../lib/plan/build_plan.ts";
+import { writeNpy } from "../lib/io/npy_writer.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+const SETTINGS: BuildSettings = {
+  indexPath: "/out/knn.index",
+  indexInfosPath: "/out/index_infos.json",
+  idsPath: null,
+  saveOnDisk: true,
+  indexKey: "IVF16,Flat",
+  indexParam: null,
+  maxIndexQueryTimeMs: 10,
+  maxIndexMemoryUsage: "100M",
+  maxIndexMemoryUsageGiven: true,
+  minNearestNeighborsToRetrieve: 20,
+  currentMemoryAvailable: "1G",
+  useGpu: false,
+  metricType: "L2",
+  nbCores: 2,
+  makeDirectMap: false,
+  shouldBeMemoryMappable: false,
+  distributed: null,
+  nbIndicesToKeep: 1,
+  trainSeed: 7,
+};
+
+describe("planBuild", () => {
+  test("IVF16,Flat on 2000 × 16: training, batch and add-call sizes", () => {
+    const plan = planBuild(SETTINGS, { count: 2000, dimension: 16 });
+    assert.equal(plan.indexKey, "IVF16,Flat");
+    assert.equal(plan.indexKeySource, "index_key");
+    assert.equal(plan.metricType, "l2");
+    assert.equal(plan.threads, 2);
+    assert.equal(plan.memory.currentMemoryAvailable, 1073741824); // 1 GiB
+    assert.equal(plan.memory.maxIndexMemoryUsage, 104857600); // 100 MiB
+    assert.equal(plan.memory.maxIndexMemoryUsageLowered, false);
+    // 100 training points per IVF cluster, memory is plentiful: 16 × 100 rows of 16 float32
+    assert.deepEqual(plan.training, { needed: true, vectors: 1600, bytes: 102400, seed: 7 });
+    // Python's batch: min(memory for adding, 1e9 bytes) / (4 × 16) = 15,625,000 rows; read as two halves;
+    // FAISS add calls of 64 MiB / 64 bytes = 1,048,576 rows
+    assert.deepEqual(plan.adding, { batchSize: 15625000, readBatchRows: 7812500, addCallRows: 1048576 });
+    assert.deepEqual(plan.outputs, { saveOnDisk: true, indexPath: "/out/knn.index", indexInfosPath: "/out/index_infos.json", idsPath: null });
+    assert.deepEqual(plan.tuning, { maxIndexQueryTimeMs: 10, minNearestNeighborsToRetrieve: 20 });
+    assert.equal(plan.decisions[0], "There are 2000 embeddings of dim 16");
+    assert.equal(plan.decisions.at(-1), "Using a batch size of 15625000 (memory overhead 953.7MB)");
+    assert.ok(plan.decisions.includes("Will use 1600 vectors to train the index, that will use 100.0KB of memory"));
+  });
+
+  test("an index budget left at its default is lowered to 90% of the RAM budget", () => {
+    const plan = planBuild({ ...SETTINGS, maxIndexMemoryUsage: "32GB", maxIndexMemoryUsageGiven: false }, { count: 2000, dimension: 16 });
+    assert.equal(plan.memory.maxIndexMemoryUsage, 966367641); // floor(0.9 × 2^30)
+    assert.equal(plan.memory.maxIndexMemoryUsageLowered, true);
+    assert.equal(plan.decisions[0], "max_index_memory_usage defaults to 921.6MB (90% of current_memory_available)");
+  });
+
+  test("a key that needs no training plans none", () => {
+    const plan = planBuild({ ...SETTINGS, indexKey: "HNSW32" }, { count: 2000, dimension: 16 });
+    assert.deepEqual(plan.training, { needed: false, vectors: null, bytes: null, seed: 7 });
+    assert.ok(plan.decisions.includes("The index needs no training"));
+  });
+
+  test("refusals are BuildErrors with the build's messages", () => {
+    const data = { count: 2000, dimension: 16 };
+    assert.throws(() => planBuild({ ...SETTINGS, metricType: "cosine" }, data), {
+      name: "BuildError",
+      message: 'metric_type: expected "ip" or "l2", got "cosine"',
+    });
+    assert.throws(() => planBuild({ ...SETTINGS, maxIndexMemoryUsage: "1G" }, data), {
+      name: "BuildError",
+      message: "You do not have enough memory to build this index, please increase current_memory_available or decrease " +
+        "max_index_memory_usage (max_index_memory_usage=1.0GB must leave 10% of current_memory_available=1.0GB free)",
+    });
+    assert.throws(() => planBuild({ ...SETTINGS, indexPath: null }, data), {
+      message: "index_path and index_infos_path are required when save_on_disk is true",
+    });
+    assert.throws(
+      () => planBuild({ ...SETTINGS, indexKey: null, maxIndexMemoryUsage: "100K" }, { count: 12000, dimension: 16 }),
+      (e: unknown) =>
+        e instanceof BuildError &&
+        /^selection: no index fits max_index_memory_usage=100\.0KB for 12000×16 vectors; the smallest budget that works is [\d.]+KB \(\d+B\)$/
+          .test(e.message),
+    );
+  });
+});
+
+describe("build_index --dry_run", () => {
+  test("prints the plan as JSON and exits 0, without FAISS, training data or writes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "autofaiss-dry-run-"));
+    try {
+      // Every value is NaN: reading any row would fail the NaN check, so success means only the
+      // header was read. AUTOFAISS_FAISS_LIB points nowhere: loading FAISS would fail.
+      writeNpy(join(dir, "emb", "a.npy"), new Float32Array(2000 * 16).fill(NaN), 16);
+      const out = join(dir, "out");
+      const args = [
+        "main.ts", "build_index", join(dir, "emb"), `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "infos.json")}`,
+        "--index_key=IVF16,Flat", "--current_memory_available=1G", "--max_index_memory_usage=100M", "--metric_type=l2", "--dry_run",
+      ];
+      const isDeno = "Deno" in globalThis;
+      const r = spawnSync(process.execPath, isDeno ? ["run", "-A", ...args] : args, {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, AUTOFAISS_FAISS_LIB: join(dir, "no-such-libfaiss_c.so") },
+      });
+      assert.equal(r.stderr, "");
+      assert.equal(r.status, 0);
+      const plan = JSON.parse(r.stdout);
+      assert.equal(plan.indexKey, "IVF16,Flat");
+      assert.equal(plan.vectors, 2000);
+      assert.equal(plan.dimension, 16);
+      assert.deepEqual(plan.training, { needed: true, vectors: 1600, bytes: 102400, seed: 0 });
+      assert.deepEqual(plan.adding, { batchSize: 15625000, readBatchRows: 7812500, addCallRows: 1048576 });
+      assert.equal(plan.outputs.indexPath, join(out, "knn.index"));
+      assert.equal(existsSync(out), false, "the output folder was created");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
