@@ -10,7 +10,7 @@ import { compressors } from "hyparquet-compressors";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { EmbeddingReadError } from "./errors.ts";
 import { firstNonFinite, type NonFiniteScan } from "./float.ts";
-import { decodeFloatListChunk, type Decompressor } from "./parquet_fast.ts";
+import { decodeFloatListChunk, type DecodeScratch, type Decompressor } from "./parquet_fast.ts";
 import { type ByteSource, readInto } from "./source.ts";
 
 /** Id column values, by column name, in row order. */
@@ -189,19 +189,24 @@ export async function readParquetInfo(source: ByteSource, options: ParquetColumn
   return { file, metadata, rows, embeddingColumn: name, elementType, idColumns, levels: leafLevels(column!), rowGroups };
 }
 
-// The fast decoder consumes each page before decompressing the next, so snappy can write into
-// one reused buffer: hyparquet's JS snappy into a reused buffer is ~5x faster on Bun than the
-// wasm decompressor, which allocates and copies every page.
-let snappyOut = new Uint8Array(0);
-const fastDecompressors: Partial<Record<string, Decompressor>> = {
-  ...(compressors as Partial<Record<string, Decompressor>>),
-  SNAPPY: (input, length) => {
-    if (snappyOut.length < length) snappyOut = new Uint8Array(length);
-    const out = snappyOut.subarray(0, length);
-    snappyUncompress(input, out);
-    return out;
-  },
-};
+/**
+ * The fast decoder's decompressors for one reader. The decoder consumes each page before
+ * decompressing the next, so snappy can write into one buffer the reader reuses: hyparquet's JS
+ * snappy into a reused buffer is ~5x faster on Bun than the wasm decompressor, which allocates and
+ * copies every page.
+ */
+function fastDecompressors(): Partial<Record<string, Decompressor>> {
+  let snappyOut = new Uint8Array(0);
+  return {
+    ...(compressors as Partial<Record<string, Decompressor>>),
+    SNAPPY: (input, length) => {
+      if (snappyOut.length < length) snappyOut = new Uint8Array(length);
+      const out = snappyOut.subarray(0, length);
+      snappyUncompress(input, out);
+      return out;
+    },
+  };
+}
 
 /** A decoded run of rows of one row group. */
 interface Decoded {
@@ -231,6 +236,8 @@ export class ParquetReader {
   // as decoding them (zeroing and page faults; Bun 1.4.5 especially).
   #chunkBytes = new Uint8Array(0);
   #vectors = new Float32Array(0);
+  readonly #decompressors = fastDecompressors();
+  readonly #scratch: DecodeScratch = { levels: new Uint8Array(0), indices: new Uint32Array(0) };
 
   readonly #nonFiniteScan: NonFiniteScan | undefined;
 
@@ -323,7 +330,8 @@ export class ParquetReader {
         ...this.info.levels,
         rows: group.rows,
         dim: this.dim,
-        compressors: fastDecompressors,
+        compressors: this.#decompressors,
+        scratch: this.#scratch,
       });
     } catch {
       vectors = undefined; // malformed for the fast path: let the general decoder report it

@@ -30,12 +30,19 @@ export interface FastChunk {
   compressors: Partial<Record<string, Decompressor>>;
   /** Destination to reuse (at least `rows * dim` long); a new array otherwise. */
   out?: Float32Array;
+  /** Buffers reused across calls by one reader; fresh ones otherwise. */
+  scratch?: DecodeScratch;
 }
 
-// Scratch for levels and dictionary indices, reused across calls (decoding is synchronous, so
-// no two calls can interleave).
-let levels = new Uint8Array(0);
-let indices = new Uint32Array(0);
+/**
+ * Scratch for levels and dictionary indices, owned by one reader and reused across its calls
+ * (decoding is synchronous, so no two calls on it interleave); grown on demand.
+ */
+export interface DecodeScratch {
+  levels: Uint8Array;
+  indices: Uint32Array;
+}
+
 
 const PLAIN = 0;
 const PLAIN_DICTIONARY = 2;
@@ -192,6 +199,7 @@ function copyValues(b: Uint8Array, at: number, count: number, double: boolean, o
  * not the simple dense layout (the caller then uses the general decoder).
  */
 export function decodeFloatListChunk(c: FastChunk): Float32Array | undefined {
+  const scratch = c.scratch ?? { levels: new Uint8Array(0), indices: new Uint32Array(0) };
   const double = c.elementType === "DOUBLE";
   if ((c.elementType !== "FLOAT" && !double) || c.maxRep !== 1 || c.dim < 1) return undefined;
   const decompress = c.codec === "UNCOMPRESSED" ? undefined : c.compressors[c.codec];
@@ -269,7 +277,8 @@ export function decodeFloatListChunk(c: FastChunk): Float32Array | undefined {
       valuesAt = 0;
     }
     if (filled + numValues > total) return undefined;
-    if (levels.length < numValues) levels = new Uint8Array(numValues);
+    if (scratch.levels.length < numValues) scratch.levels = new Uint8Array(numValues);
+    const levels = scratch.levels;
     // definition levels: every value must be present (no null list, empty list or null element)
     if (c.maxDef) {
       if (!decodeHybrid(levelBuf, defAt, defEnd, defWidth, numValues, levels)) return undefined;
@@ -287,7 +296,8 @@ export function decodeFloatListChunk(c: FastChunk): Float32Array | undefined {
     } else if ((encoding === RLE_DICTIONARY || encoding === PLAIN_DICTIONARY) && dictionary) {
       const width = valueBuf[valuesAt]!;
       if (width > 32) return undefined;
-      if (indices.length < numValues) indices = new Uint32Array(numValues);
+      if (scratch.indices.length < numValues) scratch.indices = new Uint32Array(numValues);
+      const indices = scratch.indices;
       if (!decodeHybrid(valueBuf, valuesAt + 1, valueBuf.length, width, numValues, indices)) return undefined;
       for (let i = 0; i < numValues; i++) {
         const v = dictionary[indices[i]!];
