@@ -1,5 +1,5 @@
 /**
- * Logging the way Python AutoFaiss does (spec §1.3 step 1, §5.2): levels 10–50, lines formatted as
+ * Logging the way Python AutoFaiss does: levels 10–50, lines formatted as
  * `"%(asctime)s [%(levelname)s]: %(message)s"` with Python's asctime (`2026-11-25 19:58:01,123`, local
  * time), the `Timeit` blocks and the final `{ … }` summary. Output goes to a sink (stderr by default),
  * so tests and embedders can capture it; clocks are injectable.

@@ -5,7 +5,7 @@
  *   bun tasks/bench_tune.ts [--case=hnsw|ivf|all] [--ivf-n=1000000] [--threads=N]
  *
  * - hnsw: HNSW32 on 20,000 × 64, bound 10 ms. Python AutoFaiss took 78 s on a 2-core machine and
- *   chose efSearch=447 (spec §4.3). Data: the first 20,000 Fashion-MNIST images (run
+ *   chose efSearch=447. Data: the first 20,000 Fashion-MNIST images (run
  *   tasks/convert_fashion_mnist.ts first) projected to 64 dimensions by a seeded Gaussian random
  *   projection, which keeps their neighbourhood structure; falls back to synthetic clustered data.
  * - ivf: IVF4096,Flat on n × 128 synthetic clustered vectors (default n = 1,000,000), bound 10 ms.
@@ -26,7 +26,7 @@ import { tuneIndex } from "../lib/commands/tune_index.ts";
 import { clusteredData, gaussian, seededRandom } from "../tests/helpers/data.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");
-const PYTHON_HNSW_SECONDS = 78; // spec §4.3, 2-core machine
+const PYTHON_HNSW_SECONDS = 78; // Python AutoFaiss tuning this data, measured on a 2-core machine
 const PYTHON_HNSW_VALUE = "efSearch=447";
 const FASHION = resolve(root, ".cache/data/fashion-mnist/base/base.npy");
 

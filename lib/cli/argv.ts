@@ -1,5 +1,5 @@
 /**
- * Command-line parsing compatible with python-fire (spec §1.1), driven by a typed parameter schema.
+ * Command-line parsing compatible with python-fire, driven by a typed parameter schema.
  * This is the one module that knows how argv becomes values; no third-party parser is used because
  * none has fire's rules (`--noflag`, Python-literal values, positionals filling parameters in order).
  *

@@ -18,7 +18,7 @@ const METAVAR: Record<ParamSpec["type"], string> = {
   paths: "PATH|[A,B]",
 };
 
-/** A default as the seed README's table writes it: "npy", None, False, 10. */
+/** A default as AutoFaiss's README table writes it: "npy", None, False, 10. */
 export function formatDefault(v: ParamValue | undefined): string {
   if (v === null || v === undefined) return "None";
   if (typeof v === "boolean") return v ? "True" : "False";

@@ -1,5 +1,5 @@
 /**
- * How python-fire turns one command-line value into a Python value (spec §1.1): the text is parsed as
+ * How python-fire turns one command-line value into a Python value: the text is parsed as
  * a Python literal in which bare names become strings, and anything that is not such a literal stays
  * the raw string. `5` → int, `1e9` → float, `True` → bool, `None` → None, `[a,b]` and `'["a","b"]'` →
  * list, `a,b` → tuple, `"x"` → the string x, `16G`, `knn.index`, `nprobe=8` → unchanged.

@@ -1,4 +1,4 @@
-/** `autofaiss score_index`: maps the CLI parameters onto `scoreIndex` and reports like Python (spec §1.5). */
+/** `autofaiss score_index`: maps the CLI parameters onto `scoreIndex` and reports like Python. */
 import { scoreIndex } from "../commands/score_index.ts";
 import { cliReporter } from "./reporter.ts";
 import type { CommandContext } from "./commands.ts";

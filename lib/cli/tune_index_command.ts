@@ -1,4 +1,4 @@
-/** `autofaiss tune_index`: maps the CLI parameters onto `tuneIndex` and reports like Python (spec §1.4). */
+/** `autofaiss tune_index`: maps the CLI parameters onto `tuneIndex` and reports like Python. */
 import { tuneIndex } from "../commands/tune_index.ts";
 import { cliReporter } from "./reporter.ts";
 import type { CommandContext } from "./commands.ts";

@@ -1,5 +1,5 @@
 /**
- * `score_index` (spec §1.5, §6): fast metrics of an index, then its recalls against the exact
+ * `score_index`: fast metrics of an index, then its recalls against the exact
  * neighbours of the first 500 embeddings, computed with the index's metric in bounded memory and
  * cached outside the data folder (./cache.ts).
  *
@@ -23,7 +23,7 @@ import { defaultCacheDir, groundTruthFileName, readGroundTruth, writeGroundTruth
 import { exactNeighbours, GROUND_TRUTH_K } from "../measure/ground_truth.ts";
 import { MEDIUM_METRICS_QUERIES, mediumMetrics, type MediumMetrics } from "../measure/medium_metrics.ts";
 
-/** Python keeps 10 % of `current_memory_available` free after loading the index (spec §1.5). */
+/** Python keeps 10 % of `current_memory_available` free after loading the index. */
 const HEADROOM_RATIO = 0.1;
 
 export interface ScoreIndexOptions {

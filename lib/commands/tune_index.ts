@@ -1,5 +1,5 @@
 /**
- * `tune_index` (spec §1.4): load an index, find its search parameters under the latency bound (or
+ * `tune_index`: load an index, find its search parameters under the latency bound (or
  * apply the given ones), and write it back; FAISS stores nprobe / efSearch / ht in the file.
  * The search itself is ../build/tune.ts, the same as at the end of build_index.
  *
@@ -119,7 +119,7 @@ function readIndex(path: string): Index {
 const IVF_RECONSTRUCT_N = /^(IndexPreTransform\([^)]*\)\[[^\]]*\]>)*IndexIVF/;
 
 /**
- * The first min(ntotal, 4000) stored vectors, decoded by the index (spec §4.2, §4.3).
+ * The first min(ntotal, 4000) stored vectors, decoded by the index.
  *
  * FAISS 1.7.3's default `Index::reconstruct_n` calls `reconstruct` inside an OpenMP loop, where an
  * exception ("reconstruct not implemented", e.g. IndexIDMap) terminates the process instead of

@@ -398,7 +398,7 @@ export async function openCollection(paths: string | string[], options: OpenColl
       }
     }
   } else {
-    // parquet has no shape: the first row of the first non-empty file decides (spec §3.5);
+    // parquet has no shape: the first row of the first non-empty file decides;
     // later files are checked row by row as they are read
     const reader = new ParquetReader(await open(first.location), first.parquet!);
     try {

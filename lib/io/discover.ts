@@ -1,5 +1,5 @@
 /**
- * Which files make up an embedding collection (spec §7.1): every `*.<format>` file under each
+ * Which files make up an embedding collection: every `*.<format>` file under each
  * folder, recursively (depth 0 included, unlike fsspec before 2023), single files as given, all
  * globally sorted by full path so `10.npy` comes before `2.npy` exactly as AutoFaiss orders them.
  */
@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { describeIoError, EmbeddingReadError } from "./errors.ts";
 import { listS3 } from "./source_remote.ts";
 
-/** Embedding file formats (spec §7.5). */
+/** Embedding file formats. */
 export type FileFormat = "npy" | "parquet";
 
 /** Check a user-given file_format value. */

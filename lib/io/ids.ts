@@ -1,5 +1,5 @@
 /**
- * The ids mapping (spec §7.4): for each add batch, one parquet file
+ * The ids mapping: for each add batch, one parquet file
  * `part-{batch:08d}-{uuid}.parquet` in `ids_path` with the id columns followed by `i` (int64
  * global row number = FAISS label), so `label -> id` is a join on `i`, and reading the folder in
  * file-name order gives the rows back in order.

@@ -143,7 +143,7 @@ export async function readParquetInfo(source: ByteSource, options: ParquetColumn
       throw schemaError(`embedding column '${options.embeddingColumnName}' not found (columns: ${listing})`, options.embeddingColumnName);
     }
   } else {
-    // spec README rule 2: accept `embedding`, `embeddings`, or a lone list-of-float column
+    // AutoFaiss's README says `embeddings`, its code `embedding`: accept both, or a lone list-of-float column
     column = DEFAULT_COLUMNS.map((n) => byName.get(n)).find((c) => c !== undefined);
     if (!column) {
       const lists = tree.children.filter((c) => floatListType(c) !== undefined);

@@ -1,6 +1,6 @@
 /**
  * Seeded uniform sampling of row indices (pure functions). AutoFaiss trains on the first vectors
- * it reads; we draw a uniform, reproducible sample instead (spec README rule 3), choosing the
+ * it reads; we draw a uniform, reproducible sample instead (sampling only the first vectors biases k-means toward the first files), choosing the
  * sorted row numbers first so readers fetch only those rows.
  */
 

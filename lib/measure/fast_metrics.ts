@@ -1,12 +1,12 @@
 /**
- * Fast metrics of a built index (spec §6.1), measured with FAISS: serialized size, single-query
+ * Fast metrics of a built index, measured with FAISS: serialized size, single-query
  * latency (mean and 99th percentile at k = 40), reconstruction error and compression ratio.
  */
 import { FaissError, type Index } from "../../ffi/faiss.ts";
 import { FAST_METRICS_TIMEOUT_MS, latencySummary } from "./latency_stats.ts";
 import { singleQueryTimer } from "./single_query_timer.ts";
 
-/** Raw vectors used for latency and reconstruction error (spec §6.1: first min(1000, n)). */
+/** Raw vectors used for latency and reconstruction error (Python: the first min(1000, n)). */
 export const FAST_METRICS_QUERIES = 1000;
 
 export interface FastMetrics {
@@ -37,7 +37,7 @@ export function singleQueryLatency(
 }
 
 /**
- * 100 × mean ‖x − decode(encode(x))‖ / mean ‖x‖ (spec §6.1). Indices without a standalone codec
+ * 100 × mean ‖x − decode(encode(x))‖ / mean ‖x‖. Indices without a standalone codec
  * (HNSW) count as exact: 0, as in Python.
  */
 export function reconstructionErrorPercent(index: Index, vectors: Float32Array): number {

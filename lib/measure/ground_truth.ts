@@ -1,6 +1,6 @@
 /**
- * Exact k nearest neighbours of a few queries over a whole embedding collection, in bounded memory
- * (spec §6.2): the collection is streamed in batches, each batch is searched exhaustively by a FAISS
+ * Exact k nearest neighbours of a few queries over a whole embedding collection, in bounded memory:
+ * the collection is streamed in batches, each batch is searched exhaustively by a FAISS
  * flat index of the scored index's metric, and the per-batch results are merged by ../topk.ts.
  *
  * Differences from Python AutoFaiss: the metric is the index's own (Python always used inner
@@ -12,10 +12,10 @@ import type { EmbeddingCollection } from "../io/collection.ts";
 import { TopK } from "./topk.ts";
 import type { BuildReporter } from "../reporter.ts";
 
-/** Neighbours kept per query (spec §6.2: top-40). */
+/** Neighbours kept per query (Python keeps the top 40). */
 export const GROUND_TRUTH_K = 40;
 
-/** Python caps one batch at 1e9 bytes of vectors (`min(memory_available, 1e9)`, spec §6.2). */
+/** Python caps one batch at 1e9 bytes of vectors (`min(memory_available, 1e9)`). */
 export const MAX_BATCH_BYTES = 1e9;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Ground-truth cache of `score_index` (spec §6.2), fixed: Python stores `small_ground_truth_test.gt`
+ * Ground-truth cache of `score_index`, fixed: Python stores `small_ground_truth_test.gt`
  * inside the embeddings folder and reuses it blindly, so it needs write access to the data and goes
  * stale when the data changes. Here the file lives in a cache folder (never the data folder) under a
  * name that is the sha256 of everything the neighbours depend on: each file's location, size, mtime

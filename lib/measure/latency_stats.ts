@@ -1,18 +1,18 @@
 /**
- * Latency measurement logic of AutoFaiss (spec §4.3 and §6.1) around an injected single-query search
+ * Latency measurement logic of AutoFaiss around an injected single-query search
  * and clock, so real runs plug in FAISS and tests plug in fakes.
  *
  * Both loops are synchronous on purpose: FAISS searches block under Bun's FFI anyway, and awaiting a
  * promise per search would add microtask overhead to sub-millisecond timings.
  */
 
-/** Python cycles the query set until at least this many searches are available (spec §4.3, §6.1). */
+/** Python cycles the query set until at least this many searches are available. */
 export const MIN_SPEED_TEST_SEARCHES = 2000;
 
-/** Neighbours asked per latency search (spec §4.3, Appendix D: k=40 for speed tests). */
+/** Neighbours asked per latency search (Python's speed tests use k=40). */
 export const SPEED_TEST_K = 40;
 
-/** Time budget of the fast-metrics latency test, ms (spec §6.1: 10 s). */
+/** Time budget of the fast-metrics latency test, ms (Python: 10 s). */
 export const FAST_METRICS_TIMEOUT_MS = 10_000;
 
 /**
@@ -50,20 +50,20 @@ export function quantileLinear(values: ArrayLike<number>, q: number): number {
   return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }
 
-/** `avg_search_speed_ms` and `99p_search_speed_ms` of `index_infos.json` (spec §5.1, §6.1). */
+/** `avg_search_speed_ms` and `99p_search_speed_ms` of `index_infos.json`. */
 export interface LatencySummary {
   avgMs: number;
   p99Ms: number;
 }
 
-/** Mean and linear-interpolated 99th percentile of per-search latencies in ms (spec §6.1). */
+/** Mean and linear-interpolated 99th percentile of per-search latencies in ms. */
 export function latencySummary(samplesMs: ArrayLike<number>): LatencySummary {
   return { avgMs: mean(samplesMs), p99Ms: quantileLinear(samplesMs, 0.99) };
 }
 
 /**
- * How many searches the cycled query list offers: Python repeats the queries `1 + (min−1) // nq` times
- * (spec §4.3), so the list holds at least `minSearches` searches (or exactly `nq` when `nq` is larger).
+ * How many searches the cycled query list offers: Python repeats the queries `1 + (min−1) // nq` times,
+ * so the list holds at least `minSearches` searches (or exactly `nq` when `nq` is larger).
  *
  * @example speedTestSearches(1000) // 2000; speedTestSearches(3000) // 3000; speedTestSearches(3) // 2001
  */
@@ -97,9 +97,9 @@ export interface SpeedTestResult {
   searches: number;
   /** wall time from the first search's start to the last clock read */
   elapsedMs: number;
-  /** `elapsedMs / searches`: Python's `speed_test_ms_per_query` (tuning, spec §4.3) */
+  /** `elapsedMs / searches`: Python's `speed_test_ms_per_query` (tuning) */
   msPerQuery: number;
-  /** individual search durations when `perSearch` (Python's `search_speed_test`, spec §6.1) */
+  /** individual search durations when `perSearch` (Python's `search_speed_test`) */
   samplesMs?: Float64Array;
 }
 

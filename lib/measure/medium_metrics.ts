@@ -1,5 +1,5 @@
 /**
- * Medium metrics of `score_index` (spec §6.2): recalls of the index against exact neighbours of the
+ * Medium metrics of `score_index`: recalls of the index against exact neighbours of the
  * first 500 vectors. The formulas are ../recall.ts (Python's, value for value); this module runs the
  * searches.
  */
@@ -7,7 +7,7 @@ import type { Index } from "../../ffi/faiss.ts";
 import { oneRecallAtR, rRecallAtR } from "./recall.ts";
 import { GROUND_TRUTH_K } from "./ground_truth.ts";
 
-/** Queries of the medium metrics: the first 500 vectors (spec §6.2). */
+/** Queries of the medium metrics: the first 500 vectors. */
 export const MEDIUM_METRICS_QUERIES = 500;
 
 /** The recall keys of score_index's output, in Python's order. */

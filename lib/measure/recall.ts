@@ -1,5 +1,5 @@
 /**
- * Recall metrics of `score_index` (spec §6.2), as pure functions over label matrices.
+ * Recall metrics of `score_index`, as pure functions over label matrices.
  *
  * Both functions reproduce Python AutoFaiss 2.18.0 `metrics/recalls.py` value for value, including
  * how `-1` (missing neighbour) labels are treated. The searches themselves happen elsewhere: callers
@@ -13,11 +13,11 @@ export interface LabelMatrix {
   k: number;
 }
 
-/** Label FAISS and the ground truth use for "no neighbour here" (spec §6.2). */
+/** Label FAISS and the ground truth use for "no neighbour here". */
 const MISSING = -1;
 
 /**
- * Mean 1-recall@R (spec §6.2): for each query, how many of the first `R` ground-truth labels equal the
+ * Mean 1-recall@R: for each query, how many of the first `R` ground-truth labels equal the
  * single label the index returned first (`results` column 0; `-1` never counts), averaged over queries.
  * With duplicate-free ground truth this is the fraction of queries whose top-1 is in the true top-R.
  *
@@ -40,7 +40,7 @@ export function oneRecallAtR(results: LabelMatrix, gt: LabelMatrix, R: number): 
 }
 
 /**
- * Mean R-recall@R (intersection recall, spec §6.2): per query, the size of the intersection of the
+ * Mean R-recall@R (intersection recall): per query, the size of the intersection of the
  * index's top-R and the ground truth's top-R (`-1` ignored), divided by `min(R, ntotal, position of
  * the first -1 in the ground-truth row)`, averaged over queries.
  *

@@ -1,5 +1,5 @@
 /**
- * Streaming exact top-k for ground truth (spec §6.2) in bounded memory.
+ * Streaming exact top-k for ground truth in bounded memory.
  *
  * The database is searched one batch at a time with an exact (flat) index; each batch search yields,
  * per query, its best `kBatch` results sorted best first, labelled 0..batchSize-1 (FAISS convention).
@@ -14,7 +14,7 @@
 /** Similarity direction: `"ip"` larger is better (inner product), `"l2"` smaller is better (squared L2). */
 export type Metric = "ip" | "l2";
 
-/** Label of an empty slot, as FAISS pads results (spec §6.2). */
+/** Label of an empty slot, as FAISS pads results. */
 const MISSING = -1;
 
 /**

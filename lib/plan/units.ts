@@ -1,32 +1,32 @@
 /**
  * Numeric and unit helpers that must behave exactly like Python AutoFaiss
- * (spec §1.2 memory strings, §3.6 readable durations, Appendix D rounding).
+ * (memory strings, readable durations, Python's half-to-even rounding).
  * Pure functions, no I/O.
  */
 
-/** Binary memory units, index = power of 1024 (spec §1.2, `utils/cast.py`). */
+/** Binary memory units, index = power of 1024 (AutoFaiss `utils/cast.py`). */
 const MEMORY_UNITS = ["B", "K", "M", "G", "T", "P", "E", "Z"] as const;
 
-/** Suffixes printed by `cast_bytes_to_memory_string`, then "YB" past ZB (spec §1.2). */
+/** Suffixes printed by `cast_bytes_to_memory_string`, then "YB" past ZB. */
 const MEMORY_PRINT_UNITS = ["B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB"] as const;
 
-/** One binary kilo (spec §1.2: units are powers of 1024). */
+/** One binary kilo (units are powers of 1024, as in AutoFaiss). */
 const KIBI = 1024;
 
 /**
  * `<number><unit>`: digits, `digits.digits` or `.digits`; unit B,K,M,G,T,P,E,Z with an optional
- * trailing B (not `BB`), case-insensitive (spec §1.2). Anchored because Python requires the single
+ * trailing B (not `BB`), case-insensitive. Anchored because Python requires the single
  * match to span the whole string.
  */
 const MEMORY_STRING = /^([0-9]*\.[0-9]+|[0-9]+)(KB|MB|GB|TB|PB|EB|ZB|B|K|M|G|T|P|E|Z)$/i;
 
-/** Seconds per hour / minute for {@link formatDuration} (spec §3.6). */
+/** Seconds per hour / minute for {@link formatDuration}. */
 const SECONDS_PER_HOUR = 3600;
 const SECONDS_PER_MINUTE = 60;
 
 /**
  * Python 3 `round(x)` for a float: nearest integer, exact halves go to the even neighbour
- * (Appendix D; `Math.round` rounds halves up, which changes cluster counts, spec §2.2).
+ * (Python's `round`; `Math.round` rounds halves up, which changes cluster counts).
  *
  * @example pyRound(8.5) === 8; pyRound(2.5) === 2; pyRound(3.5) === 4; pyRound(-0.5) === 0
  */
@@ -76,7 +76,7 @@ export function formatFixed1(x: number): string {
 }
 
 /**
- * Parse a memory string like Python AutoFaiss `cast_memory_to_bytes` (spec §1.2): binary units,
+ * Parse a memory string like Python AutoFaiss `cast_memory_to_bytes`: binary units,
  * `16G` = `16GB` = `16gb` = 17179869184, `1.5G` = 1610612736, `512KB` = 524288, `100B` = 100.
  * The result may be fractional (`0.1K` = 102.4), as in Python.
  * Rejects a bare number, spaces, signs, exponents and `GiB` with a message naming the value.
@@ -93,7 +93,7 @@ export function parseMemory(s: string): number {
 }
 
 /**
- * Format bytes like Python `cast_bytes_to_memory_string` (spec §1.2): divide by 1024 until
+ * Format bytes like Python `cast_bytes_to_memory_string`: divide by 1024 until
  * |value| < 1024, one decimal, suffix B…ZB then YB.
  *
  * @example formatMemory(0) === "0.0B"; formatMemory(1536) === "1.5KB"; formatMemory(1e9) === "953.7MB"
@@ -108,7 +108,7 @@ export function formatMemory(bytes: number): string {
 }
 
 /**
- * Readable duration like Python `to_readable_time(s, rounding=True)` (spec §3.6): hours with one
+ * Readable duration like Python `to_readable_time(s, rounding=True)`: hours with one
  * decimal if at least one whole hour, else minutes if at least one whole minute, else seconds.
  *
  * @example formatDuration(1000) === "16.7 minutes"; formatDuration(7200) === "2.0 hours"
