@@ -13,10 +13,9 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { GpuResources, gpuSupport, Index, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
 import { releaseNow } from "../free_buffers.ts";
-import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
+import { changedInput, type EmbeddingsInput, type InputSnapshot, openEmbeddings, snapshotInputs } from "../io/input.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
 import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
-import { writeFileAtomic } from "../io/atomic_file.ts";
 import {
   BuildError,
   type BuildPlan,
@@ -28,6 +27,7 @@ import {
   creationMemory,
   creationMemoryLine,
   type DataShape,
+  type MemoryBudgets,
   planBuild,
   planMemoryBudgets,
   trainingVectors,
@@ -37,6 +37,7 @@ import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
 import { writeJsonPython } from "../output/python_json.ts";
+import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries } from "../output/publish.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { BUILD_DEFAULTS } from "./defaults.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
@@ -157,14 +158,45 @@ export async function buildIndex(
   if (s.saveOnDisk) {
     assertWritable("index_path", s.indexPath!);
     assertWritable("index_infos_path", s.indexInfosPath!);
+    if (s.idsPath && options.idColumns?.length) assertWritable("ids_path", s.idsPath);
   }
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
+  // One build per index path; what a killed build left there is finished or removed first.
+  const releaseLock = s.saveOnDisk ? claimOutputs(s, log) : () => {};
+  try {
+    return await buildLocked(embeddings, options, s, budgets, log);
+  } finally {
+    releaseLock();
+  }
+}
 
+/** Takes the output lock, finishes an interrupted publication, removes dead builds' temporaries. */
+function claimOutputs(s: BuildSettings, log: BuildReporter): () => void {
+  const release = acquireOutputLock(s.indexPath!);
+  try {
+    for (const path of recoverPublish(s.indexPath!)) log.warning(`finished publishing ${path}, interrupted by a killed build`);
+    const finals = [s.indexPath!, s.indexInfosPath!, ...(s.idsPath ? [s.idsPath] : [])];
+    for (const path of removeDeadTemporaries(finals)) log.warning(`removed ${path}, left by a killed build`);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return release;
+}
+
+async function buildLocked(
+  embeddings: EmbeddingsInput,
+  options: BuildIndexOptions,
+  s: BuildSettings,
+  budgets: MemoryBudgets,
+  log: BuildReporter,
+): Promise<{ index: Index; infos: IndexInfos }> {
   return await withFaissThreads(s.nbCores ?? 0, async () => {
     log.info(`Using ${s.nbCores ?? navigatorCores()} omp threads (processes), consider increasing --nb_cores if you have more`);
     await using embs = await log.timed("Reading total number of vectors and dimension", 0, () =>
       openEmbeddings(embeddings, { ...openOptions(options), nonFiniteScan: nativeNonFiniteScan() }));
+    const inputs = snapshotInputs(embs.files);
     const data: DataShape = { count: embs.count, dimension: embs.dimension };
     log.info(`There are ${data.count} embeddings of dim ${data.dimension}`);
     await log.timed("Compute estimated construction time of the index", 1, () => {
@@ -178,13 +210,21 @@ export async function buildIndex(
       return bytes;
     });
     const plan = completePlan(s, budgets, data, indexKey, needed);
-    return await runPlan(plan, s, embs, log);
+    return await runPlan(plan, s, embs, inputs, log);
   });
 }
 
 /** Creates, trains and fills the index of `plan`, then tunes, measures and saves it. */
-async function runPlan(plan: BuildPlan, s: BuildSettings, embs: EmbeddingCollection, log: BuildReporter): Promise<{ index: Index; infos: IndexInfos }> {
+async function runPlan(
+  plan: BuildPlan,
+  s: BuildSettings,
+  embs: EmbeddingCollection,
+  inputs: InputSnapshot,
+  log: BuildReporter,
+): Promise<{ index: Index; infos: IndexInfos }> {
   const { indexKey, dimension: d } = plan;
+  // The outputs are written beside their final paths and published together at the end.
+  const publication = s.saveOnDisk ? new Publication(s.indexPath!) : null;
   // "Creating the index" spans instantiation, training and adding, as in Python's log.
   let index: Index | undefined;
   try {
@@ -207,7 +247,7 @@ async function runPlan(plan: BuildPlan, s: BuildSettings, embs: EmbeddingCollect
 
       log.info(`The memory available for adding the vectors is ${formatMemory(plan.memory.availableForAdding)}(total available - used by the index)`);
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
-      const ids = await prepareIds(embs, s.idsPath, log);
+      const ids = await prepareIds(embs, s.idsPath, publication, log);
       await log.timed("-> Adding the vectors to the index", 2, async () => {
         const bar = log.progress("Adding", plan.vectors, "vectors");
         for await (const batch of embs.batches(plan.adding.readBatchRows, { reuse: true })) {
@@ -217,8 +257,9 @@ async function runPlan(plan: BuildPlan, s: BuildSettings, embs: EmbeddingCollect
         bar.finish();
       });
     });
-    return await finishIndex(index!, plan, s, embs, log);
+    return await finishIndex(index!, plan, s, embs, log, (infos) => publish(publication!, index!, infos, s, inputs));
   } catch (e) {
+    publication?.abort();
     index?.free();
     throw e;
   }
@@ -241,6 +282,7 @@ async function finishIndex(
   s: BuildSettings,
   embs: EmbeddingCollection,
   log: BuildReporter,
+  save: (infos: IndexInfos) => void,
 ): Promise<{ index: Index; infos: IndexInfos }> {
   const { vectors: n, dimension: d, indexKey } = plan;
   if (s.makeDirectMap) index.ivf()?.makeDirectMap();
@@ -267,10 +309,7 @@ async function finishIndex(
   const infos: IndexInfos = { index_key: indexKey, index_param: indexParam, index_path: s.indexPath, ...metrics };
 
   if (s.saveOnDisk) {
-    await log.timed("Saving the index on local disk", 1, () => {
-      index.write(s.indexPath!);
-      writeFileAtomic(s.indexInfosPath!, writeJsonPython(infos));
-    });
+    await log.timed("Saving the index on local disk", 1, () => save(infos));
   }
   return { index, infos };
 }
@@ -302,15 +341,42 @@ function trainOnGpu(index: Index, vectors: Float32Array): Index {
   return trained;
 }
 
-/** The ids writer when the collection carries id columns (the reader got `id_columns`). */
-async function prepareIds(embs: EmbeddingCollection, idsPath: string | null, log: BuildReporter): Promise<IdsWriter | null> {
+/**
+ * Writes the index and index_infos.json beside their final paths and publishes them with the ids
+ * folder as one unit, unless an input file changed since the build read it.
+ */
+function publish(publication: Publication, index: Index, infos: IndexInfos, s: BuildSettings, inputs: InputSnapshot): void {
+  const temporary = publication.file("index_path", s.indexPath!);
+  try {
+    index.write(temporary);
+  } catch (e) {
+    throw new PublishError(`index_path: cannot write ${s.indexPath} (temporary ${temporary}): ${(e as Error).message}`);
+  }
+  publication.writeFile("index_infos_path", s.indexInfosPath!, writeJsonPython(infos));
+  publication.commit(() => {
+    const changed = changedInput(inputs);
+    if (changed) throw new BuildError(changed);
+  });
+}
+
+/**
+ * The ids writer when the collection carries id columns (the reader got `id_columns`): into a
+ * temporary folder published with the index when saving, else straight into ids_path.
+ */
+async function prepareIds(
+  embs: EmbeddingCollection,
+  idsPath: string | null,
+  publication: Publication | null,
+  log: BuildReporter,
+): Promise<IdsWriter | null> {
   if (!embs.idColumns.length) return null;
   if (!idsPath) {
     log.error("id_columns is set but ids_path is not: the ids mapping will not be written");
     return null;
   }
-  await resetIdsFolder(idsPath);
-  return new IdsWriter(idsPath, embs.idColumns);
+  const folder = publication ? publication.dir("ids_path", idsPath) : idsPath;
+  await resetIdsFolder(folder);
+  return new IdsWriter(folder, embs.idColumns);
 }
 
 function navigatorCores(): number {

@@ -17,6 +17,7 @@ import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { writeJsonPython } from "../output/python_json.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
+import { recoverPublish } from "../output/publish.ts";
 import { SCORE_DEFAULTS } from "./defaults.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
 import { defaultCacheDir, groundTruthFileName, readGroundTruth, writeGroundTruth } from "../measure/ground_truth_cache.ts";
@@ -98,6 +99,8 @@ async function scoreWithThreads(
   let indexBytes: number;
   if (typeof indexOrPath === "string") {
     const path = resolve(indexOrPath);
+    // A build killed while publishing into this path is finished first (lib/output/publish.ts).
+    recoverPublish(path);
     try {
       indexBytes = statSync(path).size;
     } catch (e) {

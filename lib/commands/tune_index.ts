@@ -12,6 +12,7 @@ import { FaissError, Index } from "../../ffi/faiss.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { TUNING_QUERIES, tuneIndexParameters, type TunedParameters } from "../measure/tune_parameters.ts";
 import { tunableParameter } from "../plan/tuning.ts";
+import { recoverPublish } from "../output/publish.ts";
 import { TUNE_DEFAULTS } from "./defaults.ts";
 
 export interface TuneIndexOptions {
@@ -55,6 +56,8 @@ export async function tuneIndex(
   const output = options.outputIndexPath === undefined ? TUNE_DEFAULTS.output_index_path : options.outputIndexPath;
   if (saveOnDisk && !output) throw new TuneError("output_index_path is required when save_on_disk is true");
   const where = typeof indexOrPath === "string" ? resolve(indexOrPath) : "the index";
+  // A build killed while publishing into this path is finished first (lib/output/publish.ts).
+  if (typeof indexOrPath === "string") recoverPublish(where);
   const index = typeof indexOrPath === "string" ? readIndex(where) : indexOrPath;
   try {
     let param = options.indexParam ?? null;

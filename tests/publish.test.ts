@@ -1,0 +1,231 @@
+/**
+ * Crash-safe outputs (lib/output/publish.ts): the index, index_infos.json and the ids folder are
+ * published as one unit, under kill -9 at every step, a second build, a full disk, a read-only
+ * folder and an input that changes during the build.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parquetReadObjects } from "hyparquet";
+import { Index } from "../ffi/faiss.ts";
+import { buildIndex } from "../lib/commands/build_index.ts";
+import { writeNpy } from "../lib/io/npy_writer.ts";
+import { acquireOutputLock, KILL_AT_STEP_ENV, lockPathFor, recoverPublish, removeDeadTemporaries } from "../lib/output/publish.ts";
+import { silentReporter } from "../lib/reporter.ts";
+import { uniformData } from "./helpers/data.ts";
+import { rowsOf, writeParquet } from "./fixtures/io/parquet.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const D = 8;
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "autofaiss-publish-"));
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A pid that is certainly not running: a child that has exited. */
+function deadPid(): number {
+  const r = spawnSync("true");
+  assert.ok(r.pid);
+  return r.pid;
+}
+
+/** Runs the CLI in a child process of the current runtime. */
+function cli(args: string[], env: Record<string, string> = {}) {
+  const argv = ["main.ts", ...args];
+  return spawnSync(process.execPath, "Deno" in globalThis ? ["run", "-A", ...argv] : argv, {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
+}
+
+/** A parquet folder of `rows` vectors with ids `<tag>-0`, `<tag>-1`, … */
+function writeVersion(folder: string, rows: number, tag: string): void {
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder, { recursive: true });
+  writeParquet(join(folder, "part-0.parquet"), {
+    vectors: rowsOf(uniformData(rows, D, rows), D),
+    extra: [{ name: "id", type: "STRING", data: Array.from({ length: rows }, (_, i) => `${tag}-${i}`) }],
+  });
+}
+
+async function idsOf(idsPath: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const f of readdirSync(idsPath).sort()) {
+    const buf = readFileSync(join(idsPath, f));
+    const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) });
+    ids.push(...rows.map((r) => String(r.id)));
+  }
+  return ids;
+}
+
+describe("publish: kill -9 at every step", () => {
+  test("the index path holds the previous complete outputs or the new complete ones", async () => {
+    const out = join(dir, "kill", "out");
+    const indexPath = join(out, "knn.index");
+    const infosPath = join(out, "infos.json");
+    const idsPath = join(out, "ids");
+    const versions = { a: 300, b: 500 };
+    const build = (tag: "a" | "b", env: Record<string, string> = {}) => {
+      writeVersion(join(dir, "kill", "emb"), versions[tag], tag);
+      return cli([
+        "build_index", join(dir, "kill", "emb"), `--index_path=${indexPath}`, `--index_infos_path=${infosPath}`, `--ids_path=${idsPath}`,
+        "--file_format=parquet", "--id_columns=id", "--index_key=Flat", "--metric_type=l2",
+      ], env);
+    };
+    const check = async (tag: "a" | "b", step: number) => {
+      const rows = versions[tag];
+      const what = `after a kill at step ${step}: version ${tag}`;
+      assert.deepEqual(readdirSync(out).sort(), ["ids", "infos.json", "knn.index"], what);
+      assert.equal(JSON.parse(readFileSync(infosPath, "utf8"))["nb vectors"], rows, what);
+      using index = Index.read(indexPath);
+      assert.equal(index.ntotal, rows, what);
+      assert.deepEqual(await idsOf(idsPath), Array.from({ length: rows }, (_, i) => `${tag}-${i}`), what);
+    };
+
+    assert.equal(build("a").status, 0);
+    await check("a", -1);
+    let current: "a" | "b" = "a";
+    // Steps: 0 temporaries written, 1 journal written, 2 old ids moved aside, 3 new ids renamed,
+    // 4 infos renamed, 5 index renamed, 6 journal removed; at 7 nothing is killed.
+    for (let step = 0; step <= 7; step++) {
+      const target: "a" | "b" = current === "a" ? "b" : "a";
+      const r = build(target, { [KILL_AT_STEP_ENV]: String(step) });
+      if (step === 7) {
+        assert.equal(r.status, 0, r.stderr);
+        current = target;
+      } else {
+        assert.equal(r.signal, "SIGKILL", `step ${step}: ${r.stderr}`);
+        // What the next autofaiss command on this path does first: finish or clean up.
+        recoverPublish(indexPath);
+        acquireOutputLock(indexPath)(); // the dead build's lock is taken over
+        removeDeadTemporaries([indexPath, infosPath, idsPath]);
+        // Before the journal (step 0) nothing was published; from the journal on, all of it is.
+        if (step >= 1) current = target;
+      }
+      await check(current, step);
+    }
+  });
+});
+
+describe("publish: one build per index path", () => {
+  const emb = () => {
+    const path = join(dir, "one", "emb", "a.npy");
+    if (!existsSync(path)) writeNpy(path, uniformData(200, D, 1), D);
+    return join(dir, "one", "emb");
+  };
+  const options = (out: string) => ({
+    indexPath: join(out, "knn.index"), indexInfosPath: join(out, "infos.json"), indexKey: "Flat", metricType: "l2",
+  });
+
+  test("a second build fails at once naming the process that holds the lock", async () => {
+    const out = join(dir, "one", "locked");
+    mkdirSync(out, { recursive: true });
+    const holder = spawn("sleep", ["60"]);
+    try {
+      const lock = lockPathFor(join(out, "knn.index"));
+      writeFileSync(lock, `${holder.pid}\n`);
+      await assert.rejects(buildIndex(emb(), options(out)), {
+        name: "PublishError",
+        message: `index_path: another build (pid ${holder.pid}) is writing ${join(out, "knn.index")} (lock file ${lock}); ` +
+          `wait for it to finish, or remove the lock file if process ${holder.pid} is not an autofaiss build`,
+      });
+      assert.deepEqual(readdirSync(out), [".knn.index.lock"], "nothing written beside the other build's lock");
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  });
+
+  test("a stale lock and a dead build's temporaries are removed; a live process's temporary is kept", async () => {
+    const out = join(dir, "one", "stale");
+    mkdirSync(join(out, `.ids.tmp-${deadPid()}`), { recursive: true });
+    writeFileSync(lockPathFor(join(out, "knn.index")), `${deadPid()}\n`);
+    writeFileSync(join(out, `.knn.index.tmp-${deadPid()}`), "half an index");
+    writeFileSync(join(out, `.infos.json.tmp-${deadPid()}`), "{");
+    writeFileSync(join(out, `.infos.json.tmp-1`), "{"); // pid 1 is alive: maybe another build's
+    const { index } = await buildIndex(emb(), { ...options(out), idsPath: join(out, "ids") });
+    index.free();
+    assert.deepEqual(readdirSync(out).sort(), [".infos.json.tmp-1", "infos.json", "knn.index"]);
+  });
+
+  test("an input file that changes during the build: a clear error, nothing published", async () => {
+    const out = join(dir, "one", "changed");
+    const file = join(emb(), "a.npy");
+    // The reporter touches the file while the index is being measured, after it was read.
+    const touching = {
+      ...silentReporter,
+      timed: async <T>(label: string, _indent: number, fn: () => T | Promise<T>): Promise<T> => {
+        const r = await fn();
+        if (label === "Compute fast metrics") utimesSync(file, new Date(2001, 0, 1), new Date(2001, 0, 1));
+        return r;
+      },
+    };
+    await assert.rejects(buildIndex(emb(), { ...options(out), reporter: touching }), (e: Error) => {
+      assert.equal(e.name, "BuildError");
+      assert.match(e.message, new RegExp(`^embeddings: ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} changed during the build \\(size 6528 -> 6528 bytes, mtime .* -> 2001-01-01T.*\\); nothing was published$`));
+      return true;
+    });
+    assert.deepEqual(readdirSync(out), [], "no index, no infos, no temporaries, no lock");
+  });
+});
+
+describe("publish: full and read-only file systems", { skip: isRoot ? false : "not root: cannot mount tmpfs" }, () => {
+  if (!isRoot) console.warn("publish.test.ts: SKIPPING the ENOSPC and EROFS tests: they mount tmpfs and need root (CI runs as root)");
+
+  /** Mounts a tmpfs of `size` at a new folder, runs fn, unmounts. */
+  async function withTmpfs(size: string, fn: (mnt: string) => Promise<void>, readOnly = false): Promise<void> {
+    const mnt = mkdtempSync(join(tmpdir(), "autofaiss-tmpfs-"));
+    const mount = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mnt], { encoding: "utf8" });
+    assert.equal(mount.status, 0, mount.stderr);
+    try {
+      if (readOnly) assert.equal(spawnSync("mount", ["-o", "remount,ro", mnt]).status, 0);
+      await fn(mnt);
+    } finally {
+      spawnSync("umount", [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  }
+
+  test("ENOSPC: the error names the index path and nothing is left in the folder", async () => {
+    const emb = join(dir, "full", "emb");
+    writeNpy(join(emb, "a.npy"), uniformData(2000, 16, 2), 16); // a 128 KB Flat index
+    await withTmpfs("16k", async (mnt) => {
+      const indexPath = join(mnt, "knn.index");
+      await assert.rejects(
+        buildIndex(emb, { indexPath, indexInfosPath: join(mnt, "infos.json"), indexKey: "Flat", metricType: "l2" }),
+        (e: Error) => {
+          assert.equal(e.name, "PublishError");
+          assert.ok(e.message.startsWith(`index_path: cannot write ${indexPath} (temporary ${join(mnt, ".knn.index.tmp-")}`), e.message);
+          assert.match(e.message, /No space left on device|ENOSPC/);
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(mnt), []);
+    });
+  });
+
+  test("EROFS: reported before any data is read", async () => {
+    // Every value is NaN: reading a row would fail with the NaN error instead.
+    const emb = join(dir, "ro", "emb");
+    writeNpy(join(emb, "a.npy"), new Float32Array(100 * 4).fill(NaN), 4);
+    await withTmpfs("1m", async (mnt) => {
+      const indexPath = join(mnt, "out", "knn.index");
+      await assert.rejects(buildIndex(emb, { indexPath, indexInfosPath: join(mnt, "infos.json"), indexKey: "Flat" }), (e: Error) => {
+        assert.equal(e.name, "BuildError");
+        assert.match(e.message, new RegExp(`^index_path: cannot write ${indexPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: EROFS: read-only file system`));
+        return true;
+      });
+      assert.deepEqual(readdirSync(mnt), []);
+    }, true);
+  });
+});
