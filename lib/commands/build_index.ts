@@ -245,7 +245,7 @@ async function runPlan(
         releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
       }
 
-      log.info(`The memory available for adding the vectors is ${formatMemory(plan.memory.availableForAdding)}(total available - used by the index)`);
+      log.info(`The memory available for adding the vectors is ${plan.memory.availableForAddingText}(total available - used by the index)`);
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
       const ids = await prepareIds(embs, s.idsPath, publication, log);
       await log.timed("-> Adding the vectors to the index", 2, async () => {

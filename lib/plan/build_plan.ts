@@ -89,6 +89,8 @@ export interface BuildPlan {
     neededToBuild: number;
     estimatedIndexSize: number;
     availableForAdding: number;
+    /** as Python logs it (one decimal; `availableForAdding` is this string parsed back) */
+    availableForAddingText: string;
   };
   training: {
     /**
@@ -241,6 +243,7 @@ export function completePlan(
       neededToBuild,
       estimatedIndexSize: estimatedSize,
       availableForAdding: addMemory.bytes,
+      availableForAddingText: addMemory.text,
     },
     training,
     adding: { batchSize, readBatchRows: Math.max(1, Math.ceil(batchSize / 2)), addCallRows: addCallRows(d) },
