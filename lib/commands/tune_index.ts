@@ -1,7 +1,7 @@
 /**
  * `tune_index`: load an index, find its search parameters under the latency bound (or
  * apply the given ones), and write it back; FAISS stores nprobe / efSearch / ht in the file.
- * The search itself is ../build/tune.ts, the same as at the end of build_index.
+ * The search itself is lib/measure/tune_parameters.ts, the same as at the end of build_index.
  *
  * @example
  * const { index, param } = await tuneIndex("knn.index", "IVF4096,Flat", { outputIndexPath: "tuned.index" });
