@@ -58,7 +58,8 @@ int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf);
  *  >storage:IndexFlat(metric=0)", so tests can prove that inner product reaches every level. */
 int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap);
 
-/** Turns polysemous training of an IVFPQ / PQ index (through a pre-transform) on or off before
+/** Turns polysemous training of every IVFPQ / PQ in an index (through pre-transforms, both
+ *  stages of an IndexRefine, and the storage of HNSW_PQ / NSG_PQ graphs) on or off before
  *  train(). The 1.7.3 factory turns it on for 8-bit PQ; it costs tens of seconds per
  *  sub-quantizer, and is useless when searches run with ht >= 8*code_size (autofaiss tunes with
  *  ht=2048). `applied` is 1 when the index has such a flag, else 0 (not an error). */

@@ -12,8 +12,10 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexNSG.h>
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
 #include <faiss/VectorTransform.h>
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissException.h>
@@ -36,6 +38,7 @@
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include "autofaiss_ext.h"
 
@@ -425,15 +428,30 @@ EXPORT int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t c
 
 EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied) {
     try {
-        faiss::Index* idx = I(index);
-        if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) idx = pt->index;
         *applied = 0;
-        if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) {
-            ivfpq->do_polysemous_training = enabled != 0;
-            *applied = 1;
-        } else if (auto pq = dynamic_cast<faiss::IndexPQ*>(idx)) {
-            pq->do_polysemous_training = enabled != 0;
-            *applied = 1;
+        // Every PQ the factory can put in a key: under pre-transforms, in both stages of an
+        // IndexRefine (Refine(PQ..)), and as the storage of HNSW_PQ / NSG_PQ graphs.
+        std::vector<faiss::Index*> todo = {I(index)};
+        while (!todo.empty()) {
+            faiss::Index* idx = todo.back();
+            todo.pop_back();
+            if (idx == nullptr) continue;
+            if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
+                todo.push_back(pt->index);
+            } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
+                todo.push_back(rf->base_index);
+                todo.push_back(rf->refine_index);
+            } else if (auto hnsw = dynamic_cast<faiss::IndexHNSW*>(idx)) {
+                todo.push_back(hnsw->storage);
+            } else if (auto nsg = dynamic_cast<faiss::IndexNSG*>(idx)) {
+                todo.push_back(nsg->storage);
+            } else if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) {
+                ivfpq->do_polysemous_training = enabled != 0;
+                *applied = 1;
+            } else if (auto pq = dynamic_cast<faiss::IndexPQ*>(idx)) {
+                pq->do_polysemous_training = enabled != 0;
+                *applied = 1;
+            }
         }
     }
     CATCH_AND_HANDLE

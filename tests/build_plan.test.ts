@@ -2,7 +2,7 @@
  * The build plan (lib/plan/build_plan.ts) and `build_index --dry_run`. Expected values are worked
  * out by hand from the rules in the comments, not by the functions under test.
  */
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +12,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { BuildError, type BuildSettings, planBuild } from "../lib/plan/build_plan.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
+import { Index } from "../ffi/faiss.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -96,36 +97,79 @@ describe("planBuild", () => {
   });
 });
 
+/** Runs `main.ts build_index <args> --dry_run` under the current runtime. */
+function dryRun(args: string[], env: Record<string, string> = {}) {
+  const argv = ["main.ts", "build_index", ...args, "--dry_run"];
+  const isDeno = "Deno" in globalThis;
+  return spawnSync(process.execPath, isDeno ? ["run", "-A", ...argv] : argv, { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env } });
+}
+
 describe("build_index --dry_run", () => {
-  test("prints the plan as JSON and exits 0, without FAISS, training data or writes", () => {
-    const dir = mkdtempSync(join(tmpdir(), "autofaiss-dry-run-"));
-    try {
-      // Every value is NaN: reading any row would fail the NaN check, so success means only the
-      // header was read. AUTOFAISS_FAISS_LIB points nowhere: loading FAISS would fail.
-      writeNpy(join(dir, "emb", "a.npy"), new Float32Array(2000 * 16).fill(NaN), 16);
-      const out = join(dir, "out");
-      const args = [
-        "main.ts", "build_index", join(dir, "emb"), `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "infos.json")}`,
-        "--index_key=IVF16,Flat", "--current_memory_available=1G", "--max_index_memory_usage=100M", "--metric_type=l2", "--dry_run",
-      ];
-      const isDeno = "Deno" in globalThis;
-      const r = spawnSync(process.execPath, isDeno ? ["run", "-A", ...args] : args, {
-        cwd: ROOT,
-        encoding: "utf8",
-        env: { ...process.env, AUTOFAISS_FAISS_LIB: join(dir, "no-such-libfaiss_c.so") },
-      });
-      assert.equal(r.stderr, "");
-      assert.equal(r.status, 0);
-      const plan = JSON.parse(r.stdout);
-      assert.equal(plan.indexKey, "IVF16,Flat");
-      assert.equal(plan.vectors, 2000);
-      assert.equal(plan.dimension, 16);
-      assert.deepEqual(plan.training, { needed: true, vectors: 1600, bytes: 102400, seed: 0 });
-      assert.deepEqual(plan.adding, { batchSize: 15625000, readBatchRows: 7812500, addCallRows: 1048576 });
-      assert.equal(plan.outputs.indexPath, join(out, "knn.index"));
-      assert.equal(existsSync(out), false, "the output folder was created");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  let dir = "";
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "autofaiss-dry-run-"));
+    // Every value is NaN: reading any row would fail the NaN check, so success means only the
+    // header was read.
+    writeNpy(join(dir, "emb", "a.npy"), new Float32Array(2000 * 16).fill(NaN), 16);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("a selected key: prints the plan as JSON and exits 0, without FAISS, training data or writes", () => {
+    const out = join(dir, "out");
+    // AUTOFAISS_FAISS_LIB points nowhere: loading FAISS would fail.
+    const r = dryRun(
+      [join(dir, "emb"), `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "infos.json")}`,
+        "--current_memory_available=1G", "--max_index_memory_usage=100M", "--metric_type=l2"],
+      { AUTOFAISS_FAISS_LIB: join(dir, "no-such-libfaiss_c.so") },
+    );
+    assert.equal(r.stderr, "");
+    assert.equal(r.status, 0);
+    const plan = JSON.parse(r.stdout);
+    // below 10,000 vectors the selection's first candidate is HNSW15 (Python's rule); it needs no training
+    assert.equal(plan.indexKey, "HNSW15");
+    assert.equal(plan.indexKeySource, "selected");
+    assert.equal(plan.vectors, 2000);
+    assert.equal(plan.dimension, 16);
+    assert.deepEqual(plan.training, { needed: false, vectors: null, bytes: null, seed: 0 });
+    assert.equal(plan.memory.estimatedIndexSizeSource, "formula");
+    assert.equal(plan.outputs.indexPath, join(out, "knn.index"));
+    assert.equal(existsSync(out), false, "the output folder was created");
+  });
+
+  test("a given key is checked by FAISS, without training data or writes", () => {
+    const out = join(dir, "out");
+    const r = dryRun([
+      join(dir, "emb"), `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "infos.json")}`,
+      "--index_key=IVF16,Flat", "--current_memory_available=1G", "--max_index_memory_usage=100M", "--metric_type=l2",
+    ]);
+    assert.equal(r.stderr, "");
+    assert.equal(r.status, 0);
+    const plan = JSON.parse(r.stdout);
+    assert.equal(plan.indexKey, "IVF16,Flat");
+    assert.deepEqual(plan.training, { needed: true, vectors: 1600, bytes: 102400, seed: 0 });
+    assert.deepEqual(plan.adding, { batchSize: 15625000, readBatchRows: 7812500, addCallRows: 1048576 });
+    assert.equal(existsSync(out), false, "the output folder was created");
+  });
+
+  test("a key FAISS rejects: one line naming the key and FAISS's message, exit 1", () => {
+    const r = dryRun([join(dir, "emb"), "--index_key=PQ5", "--metric_type=l2", "--nosave_on_disk"]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(
+      r.stderr,
+      "autofaiss build_index: error: index_key \"PQ5\": FAISS 1.7.3 rejects it for d=16, metric l2: 'd % M == 0' failed: The dimension of the vector (d) should be a multiple of the number of subquantizers (M)\n",
+    );
+  });
+
+  test("a family without a size formula: the estimate is measured (LSH is linear in n: exact)", () => {
+    const r = dryRun([join(dir, "emb"), "--index_key=LSH", "--metric_type=l2", "--nosave_on_disk"]);
+    assert.equal(r.stderr, "");
+    assert.equal(r.status, 0);
+    const plan = JSON.parse(r.stdout);
+    assert.equal(plan.memory.estimatedIndexSizeSource, "measured");
+    // the oracle: a real LSH index over 2000 vectors of dim 16, serialized
+    using lsh = Index.factory(16, "LSH", "l2");
+    lsh.add(new Float32Array(2000 * 16).map((_, i) => Math.sin(i)));
+    assert.equal(plan.memory.estimatedIndexSize, lsh.serializedSize());
   });
 });

@@ -186,7 +186,8 @@ describe("estimatedIndexSizeBytes (corrected model; each case names the fix it s
     ],
     ["standalone PQ: codes + codebooks, no ids", "PQ16", 1000, 64, false, 1000 * 16 + 4 * 64 * 256],
     ["standalone PQ fast-scan: codes padded to 32-vector blocks", "PQ16x4fs", 1000, 64, false, 1024 * 8 + 4 * 64 * 16],
-    ["unsupported families have no estimate", "IVF256,SQ8", 1000, 64, false, null],
+    ["families without a formula have no estimate (the build measures them)", "IVF256,LSQ8x8", 1000, 64, false, null],
+    ["IVF-SQ8: centroids, list sizes, ids, SQ min/range, 1 byte per component", "IVF256,SQ8", 1000, 64, false, 4 * 256 * 64 + 8 * 256 + 8 * 1000 + 2 * 64 * 4 + 1000 * 64],
   ];
   for (const [why, key, n, d, dm, want] of cases) {
     test(`${why}: ${key}`, () => assert.equal(estimatedIndexSizeBytes(key, n, d, dm), want));
@@ -223,7 +224,7 @@ describe("training memory (spec §2.6)", () => {
       1.5 * 4 * 512 * 2_031_616 + opq(512, 768, 256, 2_031_616) + 4 * 65536 * 512 + (4 * 65536 * 512 + 8 * 65536 * 32) + 256,
     ],
     ["Pad128,IVF4096_HNSW32,PQ64x4", 100, 1000, 1.5 * 4 * 100 * 1000 + 4 * 4096 * 100 + (4 * 4096 * 100 + 8 * 4096 * 32) + 32],
-    ["IVF256,SQ8", 64, 1000, 500_000_000],
+    ["IVF256,LSQ8x8", 64, 1000, 500_000_000],
   ];
   for (const [key, d, t, want] of cases) {
     test(`python and corrected agree: ${key} d=${d} t=${t}`, () => {

@@ -115,7 +115,16 @@ describe("estimateMemoryForIndexCreation (spec §3.4)", () => {
     assert.equal(estimateMemoryForIndexCreation(1e8, 512, "HNSW32"), s + 1e9);
   });
   test("unmodelled keys count their training memory only", () =>
-    assert.equal(estimateMemoryForIndexCreation(1e6, 64, "IVF256,SQ8"), 500_000_000));
+    assert.equal(estimateMemoryForIndexCreation(1e6, 64, "IVF256,LSQ8x8"), 500_000_000));
+  test("unmodelled keys use a measured size when given one", () =>
+    assert.equal(estimateMemoryForIndexCreation(1e6, 64, "IVF256,LSQ8x8", { indexSizeBytes: 6e9 }), 6e9 + 6e8));
+  test("IVF256,SQ8 is modelled: size 72,068,096 + 10 % beats SQ training on 32,768 vectors", () => {
+    // size: centroids 4·256·64 + list sizes 8·256 + ids 8n + SQ trained 2·64·4 + codes 64n (n = 1e6)
+    assert.equal(estimatedIndexSizeBytes("IVF256,SQ8", 1e6, 64), 72_068_096);
+    // training: 1.5·4·64·32768 + 4·256·64 + 64 = 12,648,512, below 72,068,096 · 1.1
+    assert.equal(trainingMemoryBytes("IVF256,SQ8", 64, 32768), 12_648_512);
+    assert.equal(estimateMemoryForIndexCreation(1e6, 64, "IVF256,SQ8"), 79_274_905);
+  });
   test("IVFc_HNSWm,Flat is sized as IVF-Flat, not as HNSW with M = c", () => {
     const key = "IVF4096_HNSW32,Flat";
     const s = estimatedIndexSizeBytes(key, 5e6, 64)!;

@@ -71,13 +71,36 @@ describe("tunableParameter", () => {
   });
 
   test("unknown families ask the caller to keep FAISS defaults", () => {
-    for (const key of ["LSH", "NSG32,Flat", "IVF1024_NSG32,Flat", "IMI2x8,PQ16", "IVF1024,LSQ8x8", "IVF1024", "IVF1024,Flat,Foo"]) {
+    for (const key of ["IVF1024,LSQ8x8", "IVF1024", "IVF1024,Flat,Foo"]) {
       assert.deepEqual(
         tunableParameter(key),
         { kind: "unknown", reason: `we don't have heuristics for that kind or index (${key})` },
         key,
       );
     }
+  });
+
+  test("factory families beyond the selection's: LSH exhaustive, NSG said out loud, IMI and IVF-NSG tune nprobe", () => {
+    assert.deepEqual(tunableParameter("LSH"), { kind: "none" });
+    assert.deepEqual(tunableParameter("PCA32,LSHrt,RFlat"), { kind: "none" });
+    for (const key of ["NSG32,Flat", "NSG16_SQ8", "NSG"]) {
+      assert.deepEqual(tunableParameter(key), {
+        kind: "unknown",
+        reason: "FAISS 1.7.3 cannot set NSG's search_L through ParameterSpace, so it stays at 16",
+      }, key);
+    }
+    const imi = tunableParameter("IMI2x8,PQ16");
+    assert.equal(imi.kind, "tunable");
+    if (imi.kind !== "tunable") return;
+    assert.deepEqual([imi.family, imi.name, imi.values, imi.nlist, imi.format(7)], ["IVF,PQ", "nprobe", { lo: 1, hi: 6144 }, 65536, "nprobe=7,ht=2048"]);
+    const nsg = tunableParameter("IVF1024_NSG32,Flat");
+    assert.equal(nsg.kind, "tunable");
+    if (nsg.kind !== "tunable") return;
+    assert.deepEqual([nsg.family, nsg.values, nsg.format(9)], ["IVF,Flat", { lo: 1, hi: 1024 }, "nprobe=9"]);
+    const sq = tunableParameter("HNSW32_SQ8");
+    assert.equal(sq.kind === "tunable" && sq.format(40), "efSearch=40");
+    const rf = tunableParameter("PCA32,IVF64,SQ8,RFlat");
+    assert.equal(rf.kind === "tunable" && rf.format(5), "nprobe=5");
   });
 
   test("nlist from the index wins over the key", () => {

@@ -28,6 +28,7 @@ import {
   creationMemoryLine,
   type DataShape,
   type MemoryBudgets,
+  needsMeasuredSize,
   planBuild,
   planMemoryBudgets,
   trainingVectors,
@@ -36,6 +37,7 @@ import { constructionTimeEstimate } from "../plan/training_plan.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
+import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
 import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries } from "../output/publish.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
@@ -129,17 +131,30 @@ function openOptions(o: BuildIndexOptions) {
 
 /**
  * What {@link buildIndex} would do with these embeddings and options, without building: reads only
- * the files' headers, loads neither FAISS nor training data, writes nothing.
+ * the files' headers, loads no training data, writes nothing. FAISS is loaded only for a given
+ * `indexKey`: a dry factory call checks it, and a family without a size formula is measured on
+ * two small synthetic instances ({@link measuredIndexSizeBytes}).
  *
  * @example const plan = await planBuildIndex("embeddings/", { maxIndexMemoryUsage: "4G" }); plan.indexKey
  */
 export async function planBuildIndex(embeddings: EmbeddingsInput, options: BuildIndexOptions = {}): Promise<BuildPlan> {
   const s = buildSettings(options);
-  checkBuildOptions(s);
+  const metric = checkBuildOptions(s);
   checkOutputPaths(s);
   planMemoryBudgets(s);
   await using embs = await openEmbeddings(embeddings, openOptions(options));
-  return planBuild(s, { count: embs.count, dimension: embs.dimension });
+  const data: DataShape = { count: embs.count, dimension: embs.dimension };
+  if (s.indexKey) checkKeyWithFaiss(s.indexKey, data, metric);
+  const measured = s.indexKey && needsMeasuredSize(s, s.indexKey, data)
+    ? measuredIndexSizeBytes(s.indexKey, data.dimension, metric, data.count, s.makeDirectMap)
+    : undefined;
+  return planBuild(s, data, measured);
+}
+
+/** A key FAISS's factory rejects is a BuildError naming it with FAISS's message (no data is read). */
+function checkKeyWithFaiss(indexKey: string, data: DataShape, metric: "ip" | "l2"): void {
+  const rejection = factoryRejection(data.dimension, indexKey, metric);
+  if (rejection !== null) throw new BuildError(rejection);
 }
 
 /**
@@ -202,14 +217,21 @@ async function buildLocked(
     await log.timed("Compute estimated construction time of the index", 1, () => {
       for (const line of constructionTimeEstimate(data.count, data.dimension).text.split("\n")) log.info(`\t\t${line}`);
     });
-    const indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () =>
-      chooseIndexKey(s, budgets, data));
+    const indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () => {
+      // A given key is checked with a dry factory call before any vector is read.
+      if (s.indexKey) checkKeyWithFaiss(s.indexKey, data, checkBuildOptions(s));
+      return chooseIndexKey(s, budgets, data);
+    });
+    const measured = needsMeasuredSize(s, indexKey, data)
+      ? await log.timed(`Measuring the size of ${indexKey} (no size formula for this family)`, 1, () =>
+        measuredIndexSizeBytes(indexKey, data.dimension, checkBuildOptions(s), data.count, s.makeDirectMap))
+      : undefined;
     const needed = await log.timed("Checking that your have enough memory available to create the index", 1, () => {
-      const bytes = creationMemory(s, budgets, indexKey, data);
+      const bytes = creationMemory(s, budgets, indexKey, data, measured);
       log.info(creationMemoryLine(bytes));
       return bytes;
     });
-    const plan = completePlan(s, budgets, data, indexKey, needed);
+    const plan = completePlan(s, budgets, data, indexKey, needed, measured);
     return await runPlan(plan, s, embs, inputs, log);
   });
 }

@@ -14,12 +14,14 @@
 import { noIndexFitsMessage, optimalIndexKeys, type SelectionOptions } from "./selection.ts";
 import {
   addCallRows,
+  addsInOneCall,
   constructionTimeEstimate,
   estimateMemoryForIndexCreation,
   headroomOk,
   memoryAvailableForAdding,
   needsTraining,
   optimalBatchSize,
+  keyLimitProblem,
   optimalTrainSize,
 } from "./training_plan.ts";
 import { estimatedIndexSizeBytes } from "./index_metadata.ts";
@@ -88,6 +90,11 @@ export interface BuildPlan {
     maxIndexMemoryUsageLowered: boolean;
     neededToBuild: number;
     estimatedIndexSize: number;
+    /**
+     * "formula": the size model of lib/plan/index_metadata.ts; "measured": the key's family has no
+     * formula, so two small trained instances were serialized and extrapolated (lib/measure/key_check.ts)
+     */
+    estimatedIndexSizeSource: "formula" | "measured";
     availableForAdding: number;
     /** as Python logs it (one decimal; `availableForAdding` is this string parsed back) */
     availableForAddingText: string;
@@ -178,9 +185,17 @@ function selectionFlags(s: BuildSettings): SelectionOptions {
   return { makeDirectMap: s.makeDirectMap, shouldBeMemoryMappable: s.shouldBeMemoryMappable, useGpu: s.useGpu };
 }
 
-/** The given index_key, or the best candidate whose estimated size fits the index budget. */
+/**
+ * The given index_key, or the best candidate whose estimated size fits the index budget. A given key
+ * that FAISS 1.7.3 accepts but would mishandle (crash, wrong metric: {@link keyLimitProblem}) is a
+ * BuildError naming it; whether FAISS accepts the key at all is checked by the caller, with FAISS.
+ */
 export function chooseIndexKey(s: BuildSettings, budgets: MemoryBudgets, data: DataShape): string {
-  if (s.indexKey) return s.indexKey;
+  if (s.indexKey) {
+    const problem = keyLimitProblem(s.indexKey, data.dimension, checkBuildOptions(s), data.count);
+    if (problem !== null) throw new BuildError(`index_key "${s.indexKey}": ${problem}`);
+    return s.indexKey;
+  }
   const flags = selectionFlags(s);
   const keys = optimalIndexKeys(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags);
   if (keys.length === 0) throw new BuildError(noIndexFitsMessage(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags));
@@ -188,11 +203,37 @@ export function chooseIndexKey(s: BuildSettings, budgets: MemoryBudgets, data: D
 }
 
 /**
+ * Size of `indexKey` over the data: the formula of lib/plan/index_metadata.ts, else `measuredSize`
+ * (bytes, from lib/measure/key_check.ts). A key without either is a BuildError: the caller must
+ * measure the families that have no formula ({@link needsMeasuredSize}).
+ */
+export function indexSizeEstimate(
+  s: BuildSettings,
+  indexKey: string,
+  data: DataShape,
+  measuredSize?: number,
+): { bytes: number; source: "formula" | "measured" } {
+  const formula = estimatedIndexSizeBytes(indexKey, data.count, data.dimension, s.makeDirectMap);
+  if (formula !== null) return { bytes: formula, source: "formula" };
+  if (measuredSize === undefined) {
+    throw new BuildError(`index_key "${indexKey}": no size formula for this family and no measured size was given`);
+  }
+  return { bytes: measuredSize, source: "measured" };
+}
+
+/** Whether the size of `indexKey` must be measured with FAISS: its family has no size formula. */
+export function needsMeasuredSize(s: BuildSettings, indexKey: string, data: DataShape): boolean {
+  return estimatedIndexSizeBytes(indexKey, data.count, data.dimension, s.makeDirectMap) === null;
+}
+
+/**
  * RAM needed to build `indexKey` (the key really built: Python estimated a possibly different key
  * and crashed on an empty candidate list, its issue #118); an error when it exceeds the RAM budget.
+ * `measuredSize`: the index size when its family has no formula ({@link indexSizeEstimate}).
  */
-export function creationMemory(s: BuildSettings, budgets: MemoryBudgets, indexKey: string, data: DataShape): number {
-  const needed = estimateMemoryForIndexCreation(data.count, data.dimension, indexKey, { makeDirectMap: s.makeDirectMap });
+export function creationMemory(s: BuildSettings, budgets: MemoryBudgets, indexKey: string, data: DataShape, measuredSize?: number): number {
+  const indexSizeBytes = indexSizeEstimate(s, indexKey, data, measuredSize).bytes;
+  const needed = estimateMemoryForIndexCreation(data.count, data.dimension, indexKey, { makeDirectMap: s.makeDirectMap, indexSizeBytes });
   if (needed > budgets.currentMemoryAvailable) {
     throw new BuildError(
       `The current memory available ${formatMemory(budgets.currentMemoryAvailable)} is too small to build the ${s.indexKey ? "" : "(default) "}index ${indexKey} ` +
@@ -212,17 +253,21 @@ export function trainingVectors(budgets: MemoryBudgets, data: DataShape, indexKe
   return optimalTrainSize(data.count, indexKey, budgets.currentMemoryAvailable, data.dimension);
 }
 
-/** The rest of the plan, once the key and its creation memory are known. */
+/** The rest of the plan, once the key, its creation memory and (without a formula) its measured size are known. */
 export function completePlan(
   s: BuildSettings,
   budgets: MemoryBudgets,
   data: DataShape,
   indexKey: string,
   neededToBuild: number,
+  measuredSize?: number,
 ): BuildPlan {
   const metric = checkBuildOptions(s);
   const { count: n, dimension: d } = data;
-  const estimatedSize = estimatedIndexSizeBytes(indexKey, n, d, s.makeDirectMap) ?? 0;
+  const size = indexSizeEstimate(s, indexKey, data, measuredSize);
+  const estimatedSize = size.bytes;
+  // NSG builds its graph at the first add call and refuses a second: every vector in one call.
+  const oneCall = addsInOneCall(indexKey, d);
   const needed = needsTraining(indexKey);
   const trainVectors = needed ? trainingVectors(budgets, data, indexKey) : null;
   const addMemory = memoryAvailableForAdding(budgets.currentMemoryAvailable, estimatedSize, s.nbIndicesToKeep);
@@ -242,11 +287,14 @@ export function completePlan(
       maxIndexMemoryUsageLowered: budgets.lowered,
       neededToBuild,
       estimatedIndexSize: estimatedSize,
+      estimatedIndexSizeSource: size.source,
       availableForAdding: addMemory.bytes,
       availableForAddingText: addMemory.text,
     },
     training,
-    adding: { batchSize, readBatchRows: Math.max(1, Math.ceil(batchSize / 2)), addCallRows: addCallRows(d) },
+    adding: oneCall
+      ? { batchSize, readBatchRows: n, addCallRows: n }
+      : { batchSize, readBatchRows: Math.max(1, Math.ceil(batchSize / 2)), addCallRows: addCallRows(d) },
     threads: s.nbCores,
     tuning: { maxIndexQueryTimeMs: s.maxIndexQueryTimeMs, minNearestNeighborsToRetrieve: s.minNearestNeighborsToRetrieve },
     outputs: { saveOnDisk: s.saveOnDisk, indexPath: s.indexPath, indexInfosPath: s.indexInfosPath, idsPath: s.idsPath },
@@ -257,7 +305,7 @@ export function completePlan(
       ...time.text.split("\n"),
       `Index key: ${indexKey}${s.indexKey ? " (given)" : ""}`,
       creationMemoryLine(neededToBuild),
-      `The index size will be approximately ${formatMemory(estimatedSize)}`,
+      `The index size will be approximately ${formatMemory(estimatedSize)}${size.source === "measured" ? " (measured on two small trained instances)" : ""}`,
       training.vectors !== null && training.bytes !== null
         ? `Will use ${training.vectors} vectors to train the index, that will use ${formatMemory(training.bytes)} of memory`
         : "The index needs no training",
@@ -269,13 +317,15 @@ export function completePlan(
 
 /**
  * The whole plan for `data` (what `--dry_run` prints). Throws {@link BuildError} for options the
- * build would refuse: bad metric, no key that fits, not enough memory to build.
+ * build would refuse: bad metric, a given key FAISS would mishandle, no key that fits, not enough
+ * memory to build. `measuredSize`: the size of a given key whose family has no formula, measured
+ * by the caller ({@link needsMeasuredSize}).
  */
-export function planBuild(s: BuildSettings, data: DataShape): BuildPlan {
+export function planBuild(s: BuildSettings, data: DataShape, measuredSize?: number): BuildPlan {
   checkBuildOptions(s);
   checkOutputPaths(s);
   const budgets = planMemoryBudgets(s);
   const indexKey = chooseIndexKey(s, budgets, data);
-  const needed = creationMemory(s, budgets, indexKey, data);
-  return completePlan(s, budgets, data, indexKey, needed);
+  const needed = creationMemory(s, budgets, indexKey, data, measuredSize);
+  return completePlan(s, budgets, data, indexKey, needed, measuredSize);
 }

@@ -9,6 +9,8 @@
  * Pure functions, no I/O, no FAISS.
  */
 
+import { baseDim, type FactoryCodec, type FactoryKey, type FactoryTransform, parseFactoryKey, type SqType, transformOutD } from "./factory_key.ts";
+
 // ---------------------------------------------------------------------------------------------
 // Constants
 
@@ -331,7 +333,7 @@ function fastScanM2(pq: KeyPq): number {
  */
 export function estimatedIndexSizeBytes(key: string, n: number, d: number, makeDirectMap = false): number | null {
   const parsed = parseIndexKey(key);
-  if (parsed.family === "UNSUPPORTED") return null;
+  if (parsed.family === "UNSUPPORTED") return factoryKeySizeBytes(parseFactoryKey(key, d), n, d, makeDirectMap);
   const dim = workingDim(parsed, d);
   let total = 0;
   if (parsed.transform?.kind === "OPQ") total += FLOAT_BYTES * d * dim;
@@ -390,7 +392,7 @@ export function estimatedIndexSizeBytes(key: string, n: number, d: number, makeD
  */
 export function trainingMemoryBytes(key: string, d: number, t: number): number {
   const parsed = parseIndexKey(key);
-  if (parsed.family === "UNSUPPORTED") return UNSUPPORTED_TRAINING_BYTES;
+  if (parsed.family === "UNSUPPORTED") return factoryKeyTrainingBytes(parseFactoryKey(key, d), d, t);
   const opq = parsed.transform?.kind === "OPQ" ? { mOpq: parsed.transform.m, outD: workingDim(parsed, d) } : undefined;
   if ((parsed.family === "FLAT" || parsed.family === "HNSW_FLAT") && opq === undefined) return 0;
   return trainingTerms(d, t, {
@@ -398,5 +400,151 @@ export function trainingMemoryBytes(key: string, d: number, t: number): number {
     ncentroids: parsed.ncentroids,
     quantizerHnswM: parsed.quantizerHnswM,
     pqCodeBytes: parsed.pq ? pqCodeBytes(parsed.pq) : undefined,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Families beyond the selection's (SQ, HNSW_SQ / HNSW_PQ, IVF-SQ, PCA / RR / ITQ / L2norm
+// transforms, RFlat / Refine): the same serialised-layout approach on the parsed factory key.
+// Keys the model above parses keep its numbers; these functions only see the others.
+
+/** Bytes per vector of a scalar-quantizer code (faiss ScalarQuantizer::set_derived_sizes). */
+export function sqCodeBytes(type: SqType, d: number): number {
+  switch (type) {
+    case "SQ4":
+      return Math.floor((d + 1) / 2);
+    case "SQ6":
+      return Math.floor((d * 6 + 7) / 8);
+    case "SQ8":
+      return d;
+    case "SQfp16":
+      return 2 * d;
+  }
+}
+
+/** Trained parameters of a scalar quantizer: per-dimension min and range (non-uniform types), none for fp16. */
+function sqTrainedBytes(type: SqType, d: number): number {
+  return type === "SQfp16" ? 0 : FLOAT_BYTES * 2 * d;
+}
+
+/** Serialised vector transforms (faiss write_VectorTransform), from input dimension d. */
+function transformsBytes(transforms: FactoryTransform[], d: number): number {
+  let total = 0;
+  let dIn = d;
+  for (const t of transforms) {
+    const dOut = transformOutD(t, dIn);
+    switch (t.kind) {
+      case "PCA": // A (d_out×d_in), b (d_out), mean (d_in), eigenvalues (d_in), PCAMat (d_in×d_in)
+        total += FLOAT_BYTES * (dOut * dIn + dOut + 2 * dIn + dIn * dIn);
+        break;
+      case "OPQ":
+      case "RR": // A only: no bias
+        total += FLOAT_BYTES * dOut * dIn;
+        break;
+      case "ITQ": // mean (d_in) and the PCA-then-ITQ linear map (A d_out×d_in, b d_out)
+        total += FLOAT_BYTES * (dIn + dOut * dIn + dOut);
+        break;
+      case "Pad": // int32 map of every output dimension
+        total += HNSW_LINK_BYTES * dOut;
+        break;
+      case "L2norm":
+        break;
+    }
+    dIn = dOut;
+  }
+  return total;
+}
+
+/** Codebooks / trained parameters and per-vector bytes of a storage codec at dimension dim. */
+function codecBytes(codec: FactoryCodec, n: number, dim: number): number {
+  switch (codec.kind) {
+    case "Flat":
+      return FLOAT_BYTES * n * dim;
+    case "SQ":
+      return sqTrainedBytes(codec.type, dim) + n * sqCodeBytes(codec.type, dim);
+    case "PQ": {
+      const pq: KeyPq = { m: codec.m, nbits: codec.nbits, fastScan: codec.fastScan };
+      const codes = pq.fastScan ? (Math.ceil(n / FAST_SCAN_BLOCK) * FAST_SCAN_BLOCK * fastScanM2(pq)) / 2 : n * pqCodeBytes(pq);
+      return FLOAT_BYTES * dim * 2 ** pq.nbits + codes;
+    }
+  }
+}
+
+/**
+ * Serialised size of the families {@link parseIndexKey} does not know, from the parsed factory key;
+ * null for families without a model (NSG, LSH, IMI, additive quantizers, …): the build measures those.
+ * Same terms as {@link estimatedIndexSizeBytes} (centroids, list-length table, int64 ids, HNSW graph,
+ * PQ codebooks), plus: SQ codes of `sqCodeBytes` and 2·d trained floats; PCA / RR / ITQ matrices;
+ * `,RFlat` keeps every input vector (4·n·d) next to the index; `,Refine(k)` adds k's size.
+ *
+ * @example factoryKeySizeBytes(parseFactoryKey("SQ8", 64), 2000, 64) === 2000 * 64 + 2 * 64 * 4
+ */
+export function factoryKeySizeBytes(fk: FactoryKey, n: number, d: number, makeDirectMap = false): number | null {
+  const dim = baseDim(fk, d);
+  let total = transformsBytes(fk.transforms, d);
+  const b = fk.base;
+  switch (b.family) {
+    case "Flat":
+      total += FLOAT_BYTES * n * dim;
+      break;
+    case "PQ":
+    case "SQ":
+      total += codecBytes(b.codec, n, dim);
+      break;
+    case "HNSW":
+      total += hnswGraphBytes(n, b.m) + codecBytes(b.storage, n, dim);
+      break;
+    case "IVF": {
+      if (b.quantizer.kind !== "Flat" && b.quantizer.kind !== "HNSW") return null;
+      if (b.codec.kind === "PQ" && b.codec.fastScan) {
+        // fast-scan lists are padded per list: the IVF_PQ model above has that term
+        const m2 = fastScanM2(b.codec);
+        total += (n * m2) / 2 + b.nlist * (FAST_SCAN_BLOCK * m2) / 2 + FLOAT_BYTES * dim * 2 ** b.codec.nbits;
+      } else {
+        total += codecBytes(b.codec, n, dim);
+      }
+      total += FLOAT_BYTES * b.nlist * dim + SIZE_T_BYTES * b.nlist + ID_BYTES * n;
+      if (b.quantizer.kind === "HNSW") total += hnswGraphBytes(b.nlist, b.quantizer.m);
+      if (makeDirectMap) total += ID_BYTES * n;
+      break;
+    }
+    default:
+      return null;
+  }
+  if (fk.refine?.kind === "RFlat") total += FLOAT_BYTES * n * d;
+  if (fk.refine?.kind === "Refine") {
+    const inner = factoryKeySizeBytes(fk.refine.index, n, d);
+    if (inner === null) return null;
+    total += inner;
+  }
+  return Math.ceil(total);
+}
+
+/**
+ * Training memory of the families {@link parseIndexKey} does not know: the same §2.6 terms
+ * (1.5·training vectors, OPQ working set, IVF centroids, HNSW quantizer, one PQ code), read from the
+ * parsed key; a key that needs no training (Flat, HNSW-Flat, SQfp16, LSH, L2norm/RR in front of
+ * them) needs 0; unknown families keep Python's 500,000,000.
+ *
+ * @example factoryKeyTrainingBytes(parseFactoryKey("SQ8", 64), 64, 1000) === 1.5 * 4 * 64 * 1000
+ */
+export function factoryKeyTrainingBytes(fk: FactoryKey, d: number, t: number): number {
+  const b = fk.base;
+  if (b.family === "other") return UNSUPPORTED_TRAINING_BYTES;
+  const dim = baseDim(fk, d);
+  const opqT = fk.transforms.find((x) => x.kind === "OPQ");
+  const opq = opqT?.kind === "OPQ" ? { mOpq: opqT.m, outD: opqT.outD } : undefined;
+  const codec = b.family === "PQ" || b.family === "SQ" ? b.codec : b.family === "HNSW" || b.family === "NSG" ? b.storage : b.family === "IVF" ? b.codec : undefined;
+  const trainsData = opq !== undefined || fk.transforms.some((x) => x.kind === "PCA" || x.kind === "ITQ") ||
+    b.family === "IVF" || (b.family === "LSH" && b.trainThresholds) ||
+    (codec !== undefined && codec.kind !== "Flat" && !(codec.kind === "SQ" && codec.type === "SQfp16")) ||
+    fk.refine?.kind === "Refine";
+  if (!trainsData) return 0;
+  const ivf = b.family === "IVF" && b.quantizer.kind !== "IMI" ? b : undefined;
+  return trainingTerms(d, t, {
+    opq,
+    ncentroids: ivf?.nlist,
+    quantizerHnswM: ivf?.quantizer.kind === "HNSW" ? ivf.quantizer.m : undefined,
+    pqCodeBytes: codec?.kind === "PQ" ? Math.ceil((codec.m * codec.nbits) / 8) : codec?.kind === "SQ" ? sqCodeBytes(codec.type, dim) : undefined,
   });
 }

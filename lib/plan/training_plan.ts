@@ -11,6 +11,7 @@ import {
   trainingMemoryBytes,
 } from "./index_metadata.ts";
 import { formatDuration, formatMemory, parseMemory, pyRound } from "./units.ts";
+import { parseFactoryKey, trainingSteps } from "./factory_key.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -36,6 +37,28 @@ const ADD_SECONDS_PER_REFERENCE = 450;
 const ADD_REFERENCE_BYTES = 150 * 1024 ** 3;
 
 const RE_CLUSTERS = /IVF\d+|IMI\d+x\d+/;
+/**
+ * FAISS warns below this many training points per k-means centroid (faiss/Clustering.h,
+ * `ClusteringParameters::min_points_per_centroid = 39`); the 100-per-cluster target above is
+ * between it and the 256 per centroid beyond which FAISS subsamples (`max_points_per_centroid`).
+ */
+export const FAISS_MIN_POINTS_PER_CENTROID = 39;
+/**
+ * Training points for steps that are not k-means: scalar-quantizer ranges (SQ4/6/8: per-dimension
+ * min/max over every point given), PCA / ITQ covariance, LSH thresholds, and keys this model does
+ * not know. FAISS sets no minimum for these; 32,768 is the floor of FAISS's own cap for ITQ
+ * training (VectorTransform.cpp: `max(d_in * max_train_per_dim, 32768)`), which we reuse as
+ * "enough for a stable per-dimension statistic". Never fewer than d points, so a PCA covariance
+ * has full rank.
+ */
+export const DATA_STEP_TRAIN_POINTS = 32_768;
+/** Keys FAISS marks untrained but that train without data (a random rotation only initialises). */
+const NO_DATA_TRAIN_POINTS = 1;
+/**
+ * Codebook size assumed for a key this model does not know (additive quantizers, lattices, …):
+ * FAISS's usual 8-bit codebook, 256 centroids per k-means.
+ */
+const UNKNOWN_FAMILY_CENTROIDS = 256;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -68,12 +91,34 @@ export interface PlanOptions {
 }
 
 /**
- * Number of training vectors (Python `get_optimal_train_size`, §3.2 step 2):
- * 100 per cluster, lowered to as few as 31 per cluster when `memBytes` is below the memory needed to
- * train on 100 vectors (`memBytes / m(100)` points per cluster), never more than n; half-to-even
+ * Largest k-means a key runs (centroids), for the training-size rule, and whether it has a
+ * training step that is not k-means. IVF / IMI count their list number, as Python AutoFaiss does
+ * (an IMI2xb runs two k-means of 2^b centroids, but Python sizes its training for 2^(2b)); PQ
+ * counts 2^nbits per sub-quantizer, OPQ 256 (its inner 8-bit PQ); refine stages count too.
+ *
+ * @example trainingCentroids("PQ16", 64) // { centroids: 256, dataStep: false }
+ */
+export function trainingCentroids(key: string, d = 0): { centroids: number; dataStep: boolean } {
+  const fk = parseFactoryKey(key, d);
+  const { kmeans, dataSteps } = trainingSteps(fk);
+  let centroids = kmeans.reduce((max, r) => Math.max(max, r.k), 0);
+  if (RE_CLUSTERS.test(key)) centroids = Math.max(centroids, nbClustersOfKey(key));
+  if (fk.base.family === "other") centroids = Math.max(centroids, UNKNOWN_FAMILY_CENTROIDS);
+  return { centroids, dataStep: dataSteps.length > 0 };
+}
+
+/**
+ * Number of training vectors (Python `get_optimal_train_size`, §3.2 step 2, extended to every key):
+ * 100 per centroid of the largest k-means the key runs ({@link trainingCentroids}: IVF lists, 2^nbits
+ * per PQ sub-quantizer, OPQ's 256), lowered to as few as 31 per centroid when `memBytes` is below the
+ * memory needed to train on 100 vectors (`memBytes / m(100)` points per centroid); at least
+ * {@link DATA_STEP_TRAIN_POINTS} (and d) when the key has a non-k-means step (SQ ranges, PCA, ITQ,
+ * LSH thresholds); 1 for a key that trains without data (RR); never more than n; half-to-even
  * rounding. Memory is only considered when both `memBytes` and a non-zero `d` are given.
+ * For IVF / IMI keys without PQ (or with IVF lists ≥ 256) the result is Python's exactly.
  *
  * @example optimalTrainSize(10_000_000, "IVF16384,Flat", 32 * 2 ** 30, 512) === 1_638_400
+ * @example optimalTrainSize(1_000_000, "PQ16", undefined, 64) === 25_600
  */
 export function optimalTrainSize(
   n: number,
@@ -82,9 +127,11 @@ export function optimalTrainSize(
   d?: number,
   options: PlanOptions = {},
 ): number {
-  const clusters = nbClustersOfKey(key);
+  const { centroids, dataStep } = options.pythonCompatible
+    ? { centroids: nbClustersOfKey(key), dataStep: false }
+    : trainingCentroids(key, d);
   let pointsPerCluster = POINTS_PER_CLUSTER;
-  if (memBytes !== undefined && d) {
+  if (memBytes !== undefined && d && centroids > 0) {
     const memoryFor100 = options.pythonCompatible
       ? pythonTrainingMemoryBytes(key, d, POINTS_PER_CLUSTER)
       : trainingMemoryBytes(key, d, POINTS_PER_CLUSTER);
@@ -93,7 +140,10 @@ export function optimalTrainSize(
     const ratio = memoryFor100 > 0 ? memBytes / memoryFor100 : POINTS_PER_CLUSTER;
     pointsPerCluster = Math.max(Math.min(ratio, POINTS_PER_CLUSTER), MIN_POINTS_PER_CLUSTER);
   }
-  return Math.min(pyRound(pointsPerCluster * clusters), n);
+  let points = pyRound(pointsPerCluster * centroids);
+  if (dataStep) points = Math.max(points, DATA_STEP_TRAIN_POINTS, d ?? 0);
+  if (points === 0) points = NO_DATA_TRAIN_POINTS;
+  return Math.min(points, n);
 }
 
 /**
@@ -151,6 +201,8 @@ export interface CreationMemoryOptions extends PlanOptions {
   makeDirectMap?: boolean;
   /** Number of parts the index is split into (Spark); the biggest part is counted. Default 1. */
   nbIndicesToKeep?: number;
+  /** Index size to use when the key has no size model (a measured estimate), instead of -1. */
+  indexSizeBytes?: number;
 }
 
 /**
@@ -172,7 +224,7 @@ export function estimateMemoryForIndexCreation(
   const dm = options.makeDirectMap ?? false;
   const size = options.pythonCompatible
     ? pythonEstimatedIndexSizeBytes(key, n, d, dm)
-    : estimatedIndexSizeBytes(key, n, d, dm) ?? -1;
+    : estimatedIndexSizeBytes(key, n, d, dm) ?? options.indexSizeBytes ?? -1;
   const addOverhead = Math.min(size * ADD_OVERHEAD_FRACTION, ADD_OVERHEAD_CAP);
   let trainingMemory = 0;
   if (needsTraining(key)) {
@@ -221,4 +273,51 @@ export function constructionTimeEstimate(n: number, d: number, indent = 0): Cons
     `Total: ${formatDuration(totalSeconds)}`,
   ];
   return { trainSeconds, addSeconds, totalSeconds, text: lines.map((line) => tab + line).join("\n") };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits of FAISS 1.7.3 that a factory call does not report
+
+/**
+ * NSG builds its k-NN graph with NNDescent, which draws its 100 evaluation points with
+ * `rng() % (N - 100)` (impl/NNDescent.cpp, NUM_EVAL_POINTS): with N ≤ 100 points the process dies
+ * with SIGFPE, and N = 101 aborted when we tried it (python3-faiss 1.7.3). 102–114 worked in that
+ * try; we ask for more than nndescent_L = GK + 50 = 114 (the NNDescent candidate pool) as a margin.
+ * N is the number of vectors of an `NSGr` index, or the number of lists of an `IVFc_NSGr`
+ * quantizer (its points are the centroids).
+ */
+export const NSG_MIN_POINTS = 115;
+
+/**
+ * Whether FAISS must receive every vector in one add call: NSG builds its graph once, at the first
+ * add, and refuses a second ("NSG does not support incremental addition", IndexNSG.cpp).
+ *
+ * @example addsInOneCall("NSG32,Flat") === true; addsInOneCall("IVF256_NSG32,Flat") === false
+ */
+export function addsInOneCall(key: string, d = 0): boolean {
+  const fk = parseFactoryKey(key, d);
+  return fk.base.family === "NSG" || (fk.refine?.kind === "Refine" && fk.refine.index.base.family === "NSG");
+}
+
+/**
+ * What FAISS 1.7.3 would do wrong with `key` that its factory accepts: crash the process, or build
+ * another metric than asked. null when nothing is known to go wrong. Checked before any data is read.
+ *
+ * @example keyLimitProblem("HNSW32_PQ16", 64, "ip", 1000)
+ *   // "HNSW_PQ: FAISS 1.7.3 builds IndexHNSWPQ with the L2 metric whatever metric_type says; use l2, or HNSW<m>_SQ8 / HNSW<m>,Flat for ip"
+ */
+export function keyLimitProblem(key: string, d: number, metric: "ip" | "l2", n: number): string | null {
+  const fk = parseFactoryKey(key, d);
+  const b = fk.base;
+  if (metric === "ip" && (b.family === "HNSW" || b.family === "NSG") && b.storage.kind === "PQ") {
+    return `${b.family}_PQ: FAISS 1.7.3 builds Index${b.family}PQ with the L2 metric whatever metric_type says; ` +
+      `use l2, or ${b.family}<m>_SQ8 / ${b.family}<m>,Flat for ip`;
+  }
+  if (b.family === "NSG" && n < NSG_MIN_POINTS) {
+    return `NSG needs at least ${NSG_MIN_POINTS} vectors (FAISS 1.7.3's NNDescent graph build divides by zero below that), got ${n}`;
+  }
+  if (b.family === "IVF" && b.quantizer.kind === "NSG" && b.nlist < NSG_MIN_POINTS) {
+    return `IVF<c>_NSG<r> needs at least ${NSG_MIN_POINTS} lists (FAISS 1.7.3's NNDescent graph build over the centroids divides by zero below that), got ${b.nlist}`;
+  }
+  return null;
 }

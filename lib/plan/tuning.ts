@@ -111,9 +111,11 @@ const REFINE = /^(RFlat|Refine\(.*\))$/;
  *
  * | key (after OPQ/PCA/Pad… transforms) | parameter string | range | boost |
  * |---|---|---|---|
- * | `Flat`, `PQm`, `SQ8` (no IVF, no HNSW) | none (exhaustive) | — | — |
- * | `HNSWm…` | `efSearch=v` | 16 … 16383 | 6 |
+ * | `Flat`, `PQm`, `SQ8`, `LSH` (no IVF, no HNSW) | none (exhaustive) | — | — |
+ * | `HNSWm…` (any storage: Flat, SQ, PQ) | `efSearch=v` | 16 … 16383 | 6 |
+ * | `NSGr…` | unknown: search_L cannot be set (warning) | — | — |
  * | `IVFc,Flat` | `nprobe=v` | 1 … c | 6 |
+ * | `IMI2xb,<codec>`, `IVFc_NSGr,<codec>` | as `IVFc,<codec>` with c = 2^(2b) for IMI | | |
  * | `IVFc,PQm[xb]` | `nprobe=v,ht=2048` | 1 … min(6144, c) | 6 |
  * | `IVFc,PQmx4fs`, `IVFc,SQ8` | `nprobe=v` | 1 … min(6144, c) | 6 |
  * | `IVFc_HNSWm,<codec>` | `nprobe=v,efSearch=2v[,ht=2048]` | min(16, hi) … min(6144, c) | 12 |
@@ -149,7 +151,17 @@ export function tunableParameter(indexKey: string, nlistFromIndex?: number): Tun
     };
   }
 
-  const ivf = /^IVF(\d+)(_HNSW(\d+))?$/.exec(main);
+  if (/^NSG\d*([,_].*)?$/.test(main)) {
+    // IndexNSG's search_L is not among the names FAISS 1.7.3's ParameterSpace sets (AutoTune.cpp).
+    return { kind: "unknown", reason: "FAISS 1.7.3 cannot set NSG's search_L through ParameterSpace, so it stays at 16" };
+  }
+  // LSH codes are compared exhaustively, like Flat / PQ / SQ.
+  if (/^LSHr?t?$/.test(main) && rest.every((p) => REFINE.test(p))) return { kind: "none" };
+
+  // IMI2xb has 2^(2b) lists; NSG quantizers have no ParameterSpace knob, so only nprobe is tuned.
+  const imi = /^IMI2x(\d+)$/.exec(main);
+  const coarse = imi ? null : /^IVF(\d+)(?:_(HNSW|NSG)(\d*))?$/.exec(main);
+  const ivf = imi ? ["", String(2 ** (2 * Number(imi[1]))), undefined] : coarse ? [coarse[0], coarse[1], coarse[2] === "HNSW" ? "HNSW" : undefined] : null;
   if (ivf) {
     if (codec === undefined || !refinesOk) return unknown();
     const kind = codecKind(codec);
