@@ -193,24 +193,42 @@ export class Index extends Handle {
     if (!Number.isInteger(d) || d <= 0) throw badArgument("faiss_index_factory", `dimension must be a positive integer, got ${d}`);
     const m = metric === "ip" ? METRIC_INNER_PRODUCT : metric === "l2" ? METRIC_L2 : undefined;
     if (m === undefined) throw badArgument("faiss_index_factory", `metric must be "ip" or "l2", got "${metric}"`);
-    return new Index(outPointer("faiss_index_factory", (out) => [out, d, cstr(key), m]));
+    return new Index(outPointer("faiss_index_factory", (out) => [out, d, cstr(key), m])).withFastScanHeap();
   }
 
   /** Reads an index file; `mmap` keeps IVF inverted lists on disk (read-only). */
   static read(path: string, opts: { mmap?: boolean } = {}): Index {
     const flags = opts.mmap ? FAISS_IO_FLAG_MMAP | FAISS_IO_FLAG_READ_ONLY | CXX_IO_FLAG_MMAP : 0;
-    return new Index(outPointer("faiss_read_index_fname", (out) => [cstr(resolve(path)), flags, out]));
+    return new Index(outPointer("faiss_read_index_fname", (out) => [cstr(resolve(path)), flags, out])).withFastScanHeap();
   }
 
   /** Deserializes an index from bytes produced by `toBytes()` or a FAISS index file. */
   static fromBytes(bytes: Uint8Array): Index {
     if (hasSymbol("autofaiss_read_index_buffer")) {
-      return new Index(outPointer("autofaiss_read_index_buffer", (out) => [bytes, bytes.byteLength, 0, out]));
+      return new Index(outPointer("autofaiss_read_index_buffer", (out) => [bytes, bytes.byteLength, 0, out])).withFastScanHeap();
     }
     return withTempFile((tmp) => {
       writeFileSync(tmp, bytes);
       return Index.read(tmp);
     });
+  }
+
+  /**
+   * Every index this module creates or reads passes here: its fast-scan parts (`PQ<m>x4fs`,
+   * `IVF<c>,PQ<m>x4fs`, under transforms and refinement) keep their top k in a heap, because the
+   * reservoir FAISS 1.7.3 picks for k > 20 aborts the process (partitioning.cpp
+   * `assert(n_eq == 0)`) when many quantized distances tie (native/autofaiss_ext.h). The choice is
+   * stored by write(). Nothing is changed when the library lacks the extension.
+   */
+  private withFastScanHeap(): Index {
+    if (!hasSymbol("autofaiss_fast_scan_use_heap")) return this;
+    try {
+      call("autofaiss_fast_scan_use_heap", this.ptr("autofaiss_fast_scan_use_heap"), new Int32Array(1));
+    } catch (e) {
+      this.free();
+      throw e;
+    }
+    return this;
   }
 
   get d(): number {

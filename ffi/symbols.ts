@@ -190,6 +190,12 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_fast_scan_use_heap: {
+    // int autofaiss_fast_scan_use_heap(FaissIndex* index, int* applied)
+    args: ["handle", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
   autofaiss_first_nonfinite: {
     args: ["buffer", "u64", "buffer"], // int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index)
     returns: "i32",

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /** Version of this extension ABI; bump when a signature changes. */
-#define AUTOFAISS_EXT_ABI 1
+#define AUTOFAISS_EXT_ABI 2
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -64,6 +64,18 @@ int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap);
  *  sub-quantizer, and is useless when searches run with ht >= 8*code_size (autofaiss tunes with
  *  ht=2048). `applied` is 1 when the index has such a flag, else 0 (not an error). */
 int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied);
+
+/** Makes every fast-scan index inside `index` (PQ<m>x4fs, IVF<c>,PQ<m>x4fs; through
+ *  pre-transforms, IDMap and both stages of an IndexRefine) keep its top k in a heap instead of
+ *  the reservoir FAISS 1.7.3 picks for k > 20. The reservoir's partition
+ *  (utils/partitioning.cpp, partition_fuzzy_median3, the path of a build without AVX2) breaks
+ *  off when every remaining candidate distance ties, then compress_array fails
+ *  `assert(n_eq == 0)` and aborts the process: PQ16x4fs on 784-d Fashion-MNIST did so in
+ *  one-query k=40 searches. Sets `implem` (12 for bbs = 32; else 14, IVF 10) only where it is
+ *  0 (FAISS's "choose"); write_index stores it, so the written index also searches this way when
+ *  reopened. The heap finds the same k nearest codes (ties may come out in another order). `applied` is 1 when the
+ *  index has a fast-scan part, else 0 (not an error). */
+int autofaiss_fast_scan_use_heap(FaissIndex* index, int* applied);
 
 /** Index of the first NaN or +-Inf among the n floats at x, or -1 in *index; never fails. The
  *  readers refuse such values (they poison k-means); this SIMD scan keeps that check far below

@@ -10,10 +10,13 @@
 #include <faiss/IVFlib.h>
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFPQFastScan.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexNSG.h>
 #include <faiss/IndexPQ.h>
+#include <faiss/IndexPQFastScan.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/VectorTransform.h>
@@ -450,6 +453,39 @@ EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int
                 *applied = 1;
             } else if (auto pq = dynamic_cast<faiss::IndexPQ*>(idx)) {
                 pq->do_polysemous_training = enabled != 0;
+                *applied = 1;
+            }
+        }
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_fast_scan_use_heap(FaissIndex* index, int* applied) {
+    try {
+        *applied = 0;
+        // Every fast-scan index a factory key can produce: standalone (PQ<m>x4fs), IVF
+        // (IVF<c>,PQ<m>x4fs), under pre-transforms, IDMap, and in either stage of an IndexRefine.
+        std::vector<faiss::Index*> todo = {I(index)};
+        while (!todo.empty()) {
+            faiss::Index* idx = todo.back();
+            todo.pop_back();
+            if (idx == nullptr) continue;
+            if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
+                todo.push_back(pt->index);
+            } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
+                todo.push_back(rf->base_index);
+                todo.push_back(rf->refine_index);
+            } else if (auto idmap = dynamic_cast<faiss::IndexIDMap*>(idx)) {
+                todo.push_back(idmap->index);
+            } else if (auto fs = dynamic_cast<faiss::IndexFastScan*>(idx)) {
+                // IndexFastScan::search_dispatch_implem: implem 0 picks 12 (bbs = 32) or 14, plus
+                // one (the reservoir) when k > 20; 12 and 14 keep the top k in a heap.
+                if (fs->implem == 0) fs->implem = fs->bbs == 32 ? 12 : 14;
+                *applied = 1;
+            } else if (auto ivffs = dynamic_cast<faiss::IndexIVFFastScan*>(idx)) {
+                // IndexIVFFastScan::search_dispatch_implem: implem 0 picks 12 (bbs = 32) or 10,
+                // plus one (the reservoir) when k > 20; 12 and 10 keep the top k in a heap.
+                if (ivffs->implem == 0) ivffs->implem = ivffs->bbs == 32 ? 12 : 10;
                 *applied = 1;
             }
         }

@@ -299,12 +299,45 @@ static void test_first_nonfinite(void) {
     CHECK(at == 100);
 }
 
+/* Fast-scan PQ with k > 20 on tied distances: FAISS 1.7.3's reservoir (implem 0 picks it for
+ * k > 20) aborts in partitioning.cpp `assert(n_eq == 0)` on this data; the heap does not. */
+static void test_fast_scan_heap(void) {
+    const int d = 16, n = 2000, k = 40;
+    float* x = malloc(sizeof(float) * n * d);
+    /* three distinct vectors, repeated: every distance ties with hundreds of others */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) x[i * d + j] = (float)((i % 3) * (j % 2));
+    const char* keys[] = {"PQ8x4fs", "IVF4,PQ8x4fs", "PCA8,PQ4x4fs", "PQ8x4fs,RFlat"};
+    for (size_t t = 0; t < sizeof keys / sizeof keys[0]; t++) {
+        FaissIndex* idx = NULL;
+        OK(faiss_index_factory(&idx, d, keys[t], METRIC_L2));
+        int applied = -1;
+        OK(autofaiss_fast_scan_use_heap(idx, &applied));
+        CHECK(applied == 1);
+        OK(faiss_Index_train(idx, n, x));
+        OK(faiss_Index_add(idx, n, x));
+        float dist[40];
+        idx_t lab[40];
+        OK(faiss_Index_search(idx, 1, x, k, dist, lab)); /* x[0] is the all-zero vector */
+        for (int i = 0; i < k; i++) CHECK(lab[i] >= 0 && lab[i] % 3 == 0);
+        faiss_Index_free(idx);
+    }
+    FaissIndex* flat = NULL;
+    OK(faiss_index_factory(&flat, d, "Flat", METRIC_L2));
+    int applied = -1;
+    OK(autofaiss_fast_scan_use_heap(flat, &applied));
+    CHECK(applied == 0);
+    faiss_Index_free(flat);
+    free(x);
+}
+
 int main(void) {
     test_first_nonfinite();
     test_errors_and_ext();
     test_flat_and_io();
     test_ivf_paramspace();
     test_opq_fastscan();
+    test_fast_scan_heap();
     printf("native C test: %d checks passed\n", checks);
     return 0;
 }
