@@ -2,9 +2,9 @@
  * What a FAISS factory key means for memory: key parsing, index-size and training-memory models.
  *
  * Two models live here:
- * - the Python AutoFaiss 2.18.0 model, reproduced exactly (spec §2.5, §2.6), so its selection
- *   table (Appendix A) and memory pre-check examples (§3.4) stay checkable;
- * - our corrected model of the serialised FAISS index, which fixes the estimate bugs of Appendix B.
+ * - the Python AutoFaiss 2.18.0 model, reproduced exactly, so its selection table and memory
+ *   pre-check examples stay checkable;
+ * - our corrected model of the serialised FAISS index, which fixes the estimate bugs of Python's model (listed at {@link estimatedIndexSizeBytes}).
  *   Each fix is documented where it is applied (old formula → new formula → why).
  * Pure functions, no I/O, no FAISS.
  */
@@ -14,9 +14,9 @@ import { baseDim, type FactoryCodec, type FactoryKey, type FactoryTransform, par
 // ---------------------------------------------------------------------------------------------
 // Constants
 
-/** Bytes of a float32 component (spec Appendix D: all vector math is float32). */
+/** Bytes of a float32 component (FAISS computes in float32). */
 const FLOAT_BYTES = 4;
-/** Bytes of a FAISS `idx_t` (int64): inverted-list ids and direct-map entries (spec §2.4, §9). */
+/** Bytes of a FAISS `idx_t` (int64): inverted-list ids and direct-map entries. */
 const ID_BYTES = 8;
 /** Bytes of an HNSW neighbour id (`storage_idx_t` = int32) and of a `levels` entry (int). */
 const HNSW_LINK_BYTES = 4;
@@ -30,15 +30,15 @@ const FAST_SCAN_BLOCK = 32;
 const FAST_SCAN_NBITS = 4;
 /** OPQ training subsamples at most 256·256 vectors (metadata.py, faiss OPQMatrix::train). */
 const OPQ_MAX_TRAIN = 256 * 256;
-/** Training-memory safety factor on the training vectors ("TODO: remove x1.5", spec §2.6). */
+/** Training-memory safety factor on the training vectors ("TODO: remove x1.5"). */
 const TRAIN_VECTORS_FACTOR = 1.5;
-/** Training memory assumed for families the model does not know (spec §2.6: 500,000,000). */
+/** Training memory assumed for families the model does not know (Python: 500,000,000). */
 const UNSUPPORTED_TRAINING_BYTES = 500_000_000;
 
 // ---------------------------------------------------------------------------------------------
-// Python AutoFaiss model (spec §2.5, §2.6), reproduced bug for bug.
+// Python AutoFaiss model, reproduced bug for bug.
 
-/** Index families of Python `IndexMetadata` (spec §2.5). */
+/** Index families of Python `IndexMetadata`. */
 export type PythonIndexType =
   | "FLAT"
   | "HNSW"
@@ -63,7 +63,7 @@ export interface PythonIndexKey {
 }
 
 /**
- * Classify a key exactly like Python AutoFaiss (spec §2.5): all integers of the key are extracted in
+ * Classify a key exactly like Python AutoFaiss: all integers of the key are extracted in
  * order and the first regex that matches *anywhere* in the key decides the type. Reproduces its
  * misclassifications (e.g. `IVF4096_HNSW32,Flat` is HNSW with M = 4096).
  *
@@ -108,7 +108,7 @@ export function parsePythonIndexKey(key: string): PythonIndexKey {
       },
     };
   }
-  // Python takes the FIRST integer of the key as M (Appendix B bug, kept here on purpose).
+  // Python takes the FIRST integer of the key as M (a Python bug, kept here on purpose).
   if (/HNSW\d+/.test(key)) return { type: "HNSW", params: { mHnsw: ints[0] } };
   if (/IVF\d+,Flat/.test(key)) return { type: "IVF_FLAT", params: { ncentroids: ints[0] } };
   if (key === "Flat") return { type: "FLAT", params: {} };
@@ -116,9 +116,9 @@ export function parsePythonIndexKey(key: string): PythonIndexKey {
 }
 
 /**
- * Python `IndexMetadata(key, n, d, make_direct_map).estimated_index_size_in_bytes()` (spec §2.5),
+ * Python `IndexMetadata(key, n, d, make_direct_map).estimated_index_size_in_bytes()`,
  * exact, including its known under-estimates; -1 for unsupported keys, as in Python.
- * Use it for Python-compatible selection and to check Appendix A; use
+ * Use it for Python-compatible selection and to check Python's selection table; use
  * {@link estimatedIndexSizeBytes} for decisions.
  *
  * @example pythonEstimatedIndexSizeBytes("HNSW32", 100000, 128) === 76800000
@@ -147,7 +147,7 @@ export function pythonEstimatedIndexSizeBytes(key: string, n: number, d: number,
   }
 }
 
-/** OPQ training working set of Python `_get_opq_training_memory_usage_in_bytes` (spec §2.6). */
+/** OPQ training working set of Python `_get_opq_training_memory_usage_in_bytes`. */
 function opqTrainingBytes(d: number, outD: number, mOpq: number, t: number): number {
   const n = Math.min(OPQ_MAX_TRAIN, t);
   const dMax = Math.max(d, outD);
@@ -160,7 +160,7 @@ function opqTrainingBytes(d: number, outD: number, mOpq: number, t: number): num
 }
 
 /**
- * Python `compute_memory_necessary_for_training(t)` (spec §2.6), exact, with Python's key
+ * Python `compute_memory_necessary_for_training(t)`, exact, with Python's key
  * classification (so `IVFc_HNSWm,Flat` counts as HNSW → 0).
  *
  * @example pythonTrainingMemoryBytes("IVF16384,Flat", 512, 100) === 1.5 * 4 * 512 * 100 + 4 * 16384 * 512
@@ -183,7 +183,7 @@ export function pythonTrainingMemoryBytes(key: string, d: number, t: number): nu
   }
 }
 
-/** Sum of the §2.6 terms, in Python's order: 1.5·V(t) + OPQ(t) + IVF + IVFHNSW + PQ. */
+/** Sum of the training-memory terms, in Python's order: 1.5·V(t) + OPQ(t) + IVF + IVFHNSW + PQ. */
 function trainingTerms(
   d: number,
   t: number,
@@ -250,7 +250,7 @@ function parsePq(part: string | undefined): KeyPq | undefined {
  * Parse a factory key structurally: `[OPQm[_y],|Padz,]` then one of `Flat`, `HNSWm[,Flat]`,
  * `IVFc[_HNSWm],Flat`, `IVFc[_HNSWm],PQm[xb|x4fs|x4fsr]`, `PQm[xb|x4fs]`. Anything else is
  * UNSUPPORTED (size unknown). Unlike Python, `IVFc_HNSWm,Flat` is an IVF-Flat with an HNSW
- * coarse quantizer (Appendix B) and `OPQm` without `_y` keeps the input dimension.
+ * coarse quantizer (Python takes it for M) and `OPQm` without `_y` keeps the input dimension.
  *
  * @example parseIndexKey("IVF4096_HNSW32,Flat") // { family: "IVF_FLAT", ncentroids: 4096, quantizerHnswM: 32 }
  */
@@ -316,7 +316,7 @@ function fastScanM2(pq: KeyPq): number {
 /**
  * Estimated size in bytes of the serialised FAISS index of `key` over `n` vectors of dimension `d`
  * (our corrected model); `null` when the key's family is not modelled.
- * Fixes of Appendix B relative to {@link pythonEstimatedIndexSizeBytes}:
+ * Fixes relative to {@link pythonEstimatedIndexSizeBytes}:
  * - IVF-Flat ids: old `4nd + 4cd` → new adds `8n` ids, because `ArrayInvertedLists` stores an
  *   int64 id next to every vector exactly as for PQ lists.
  * - OPQ matrix: old `4·M_OPQ·out_d` → new `4·d·out_d`, because `OPQMatrix` is a d_out×d_in float matrix.
@@ -382,7 +382,7 @@ export function estimatedIndexSizeBytes(key: string, n: number, d: number, makeD
 }
 
 /**
- * Memory needed to train `key` on `t` vectors of dimension `d`: the §2.6 heuristic
+ * Memory needed to train `key` on `t` vectors of dimension `d`: Python AutoFaiss's training-memory heuristic
  * (1.5·vectors + OPQ working set + centroids + HNSW quantizer + one PQ code), with our key parsing,
  * so `IVFc_HNSWm,Flat` is trained as an IVF with an HNSW quantizer (Python: 0, as for HNSW) and
  * `IVFc,PQm` / fast-scan keys are modelled. The terms themselves are Python's, in Python's order, so
@@ -521,7 +521,7 @@ export function factoryKeySizeBytes(fk: FactoryKey, n: number, d: number, makeDi
 }
 
 /**
- * Training memory of the families {@link parseIndexKey} does not know: the same §2.6 terms
+ * Training memory of the families {@link parseIndexKey} does not know: the same training-memory terms
  * (1.5·training vectors, OPQ working set, IVF centroids, HNSW quantizer, one PQ code), read from the
  * parsed key; a key that needs no training (Flat, HNSW-Flat, SQfp16, LSH, L2norm/RR in front of
  * them) needs 0; unknown families keep Python's 500,000,000.

@@ -1,7 +1,7 @@
 /**
  * Build planning: training-set size, add batch size, memory available for adding, the memory
- * pre-check, the RAM headroom check and the construction-time estimate (spec §1.3 step 4, §3.2–§3.4,
- * §3.6). Pure functions, no I/O, no FAISS.
+ * pre-check, the RAM headroom check and the construction-time estimate (as Python AutoFaiss 2.18.0 computes
+ * them). Pure functions, no I/O, no FAISS.
  */
 
 import {
@@ -16,22 +16,22 @@ import { parseFactoryKey, trainingSteps } from "./factory_key.ts";
 // ---------------------------------------------------------------------------------------------
 // Constants
 
-/** Training points per cluster when memory allows (§3.2). */
+/** Training points per cluster when memory allows. */
 const POINTS_PER_CLUSTER = 100;
-/** Floor on training points per cluster when memory is tight (§3.2: `max(…, 31.0)`). */
+/** Floor on training points per cluster when memory is tight (Python: `max(…, 31.0)`). */
 const MIN_POINTS_PER_CLUSTER = 31.0;
-/** The pre-check sizes training with "1K" of RAM, which forces the 31-point floor (§3.4). */
+/** The pre-check sizes training with "1K" of RAM, which forces the 31-point floor. */
 const PRECHECK_TRAINING_MEMORY = 1024;
-/** Adding needs at most 10 % of the index size, capped at 1e9 bytes (§3.4). */
+/** Adding needs at most 10 % of the index size, capped at 1e9 bytes. */
 const ADD_OVERHEAD_FRACTION = 0.1;
 const ADD_OVERHEAD_CAP = 1e9;
-/** Batches hold at most ~1 GB of float32 ("using more than 1GB of ram is not faster", §3.3). */
+/** Batches hold at most ~1 GB of float32 ("using more than 1GB of ram is not faster"). */
 const BATCH_MEMORY_CAP = 1e9;
 /** Bytes of a float32 component. */
 const FLOAT_BYTES = 4;
-/** The index budget must leave 10 % of RAM free (§1.3 step 4). */
+/** The index budget must leave 10 % of RAM free. */
 const HEADROOM_FRACTION = 0.1;
-/** Construction-time model (§3.6): constant training time, then 450 s per 150 GiB added. */
+/** Construction-time model: constant training time, then 450 s per 150 GiB added. */
 const TRAIN_SECONDS = 1000;
 const ADD_SECONDS_PER_REFERENCE = 450;
 const ADD_REFERENCE_BYTES = 150 * 1024 ** 3;
@@ -108,7 +108,7 @@ export function trainingCentroids(key: string, d = 0): { centroids: number; data
 }
 
 /**
- * Number of training vectors (Python `get_optimal_train_size`, §3.2 step 2, extended to every key):
+ * Number of training vectors (Python `get_optimal_train_size`, extended to every key):
  * 100 per centroid of the largest k-means the key runs ({@link trainingCentroids}: IVF lists, 2^nbits
  * per PQ sub-quantizer, OPQ's 256), lowered to as few as 31 per centroid when `memBytes` is below the
  * memory needed to train on 100 vectors (`memBytes / m(100)` points per centroid); at least
@@ -147,7 +147,7 @@ export function optimalTrainSize(
 }
 
 /**
- * Vectors per add batch (Python `get_optimal_batch_size`, §3.3): `int(min(mem, 1e9) / (4d))`.
+ * Vectors per add batch (Python `get_optimal_batch_size`): `int(min(mem, 1e9) / (4d))`.
  * Never below 1 (Python would return 0 and fail when almost no memory is left).
  *
  * @example optimalBatchSize(512, 32 * 2 ** 30) === 488281
@@ -183,7 +183,7 @@ export interface AddMemory {
 }
 
 /**
- * Memory available for adding (§3.3): `current − estimatedSize / nbIndicesToKeep`, passed through
+ * Memory available for adding: `current − estimatedSize / nbIndicesToKeep`, passed through
  * Python's bytes → one-decimal string → bytes round trip (so 2.04 GiB becomes 2.0 GiB).
  * A negative difference, which Python turns into an unparsable "-1.5GB", is clamped to 0 and flagged.
  *
@@ -206,10 +206,10 @@ export interface CreationMemoryOptions extends PlanOptions {
 }
 
 /**
- * RAM needed to build `key` (Python `estimate_memory_required_for_index_creation`, §3.4):
+ * RAM needed to build `key` (Python `estimate_memory_required_for_index_creation`):
  * `max(S // k + S % k + min(0.1·S, 1e9), training memory at 31 points per cluster)` truncated to an
  * integer, where S is the estimated index size. Unlike Python, the caller passes the key actually
- * built (Python re-selects one ignoring the memory-mappable and GPU flags, Appendix B).
+ * built (Python re-selects one ignoring the memory-mappable and GPU flags).
  * A key whose size is not modelled counts only its training memory (Python's S = −1 does the same).
  *
  * @example estimateMemoryForIndexCreation(1000, 512, "HNSW15", { pythonCompatible: true }) === 2_384_800
@@ -231,13 +231,13 @@ export function estimateMemoryForIndexCreation(
     const t = optimalTrainSize(n, key, PRECHECK_TRAINING_MEMORY, d, options);
     trainingMemory = options.pythonCompatible ? pythonTrainingMemoryBytes(key, d, t) : trainingMemoryBytes(key, d, t);
   }
-  // Size of the biggest of k parts (see the Spark batch split, §8): S // k + S % k.
+  // Size of the biggest of k parts (Python's Spark build splits the index into k parts): S // k + S % k.
   const biggestPart = Math.floor(size / k) + (((size % k) + k) % k);
   return Math.trunc(Math.max(biggestPart + addOverhead, trainingMemory));
 }
 
 /**
- * RAM headroom check of build_index (§1.3 step 4): with a single output index, the index budget
+ * RAM headroom check of build_index: with a single output index, the index budget
  * must leave at least 10 % of `current_memory_available` free. Always true for N-part builds.
  *
  * @example headroomOk(4 * 2 ** 30, 4 * 2 ** 30, 1) === false
@@ -256,7 +256,7 @@ export interface ConstructionTime {
 }
 
 /**
- * Rough construction time (Python `get_estimated_construction_time_infos`, §3.6, log only):
+ * Rough construction time (Python `get_estimated_construction_time_infos`, log only):
  * training is a constant 1000 s, adding is linear at 450 s per 150 GiB of float32 vectors.
  *
  * @example constructionTimeEstimate(1e8, 512).text === "-> Train: 16.7 minutes\n-> Add: 9.5 minutes\nTotal: 26.2 minutes"

@@ -1,16 +1,16 @@
 /**
- * Search-parameter tuning (spec §4): which knob a FAISS index exposes, and the search for the largest
+ * Search-parameter tuning: which knob a FAISS index exposes, and the search for the largest
  * value whose single-query latency stays under the bound, with neighbour coverage taking priority.
  *
  * Pure logic: the caller injects coverage and latency measurements (FAISS searches), so the tests run
  * on fake curves and the real run decides how long each measurement takes.
  *
- * Semantics kept from Python AutoFaiss 2.18.0: coverage step first (§4.2), then a binary search on
- * latency (§4.3), then a back-off in 5 % steps measured with a longer budget; the result is the largest
+ * Semantics kept from Python AutoFaiss 2.18.0: coverage step first, then a binary search on
+ * latency, then a back-off in 5 % steps measured with a longer budget; the result is the largest
  * value measured under the bound, or the coverage minimum when even that is too slow.
  *
  * Differences from Python (all intended):
- * - the coverage minimum is the first value meeting the target, not one below it (Appendix B);
+ * - the coverage minimum is the first value meeting the target, not one below it (Python returns one below);
  * - the back-off may reach the smallest allowed value (Python stops one above it, `best_rank > 1`);
  * - the back-off is a galloping search over the same 5 % sequence instead of a linear walk: same
  *   result on a monotone latency curve, O(log steps) measurements instead of one per step;
@@ -32,44 +32,44 @@
  */
 
 // ---------------------------------------------------------------------------------------------
-// Constants (spec §4 and Appendix D)
+// Constants (Python AutoFaiss 2.18.0 `get_optimal_hyperparameters` and its defaults)
 
-/** Coverage target: the fraction of the k labels that must not be -1 (spec §4.2: 0.99). */
+/** Coverage target: the fraction of the k labels that must not be -1 (Python: 0.99). */
 export const COVERAGE_TARGET = 0.99;
-/** When the best value covers less than the target, aim for this share of it (spec §4.2: 0.95 × max). */
+/** When the best value covers less than the target, aim for this share of it (Python: 0.95 × max). */
 export const COVERAGE_FALLBACK_RATIO = 0.95;
-/** Back-off keeps this ratio of the rank per step, i.e. 5 % steps (spec §4.3, Python `decreasing_ratio`). */
+/** Back-off keeps this ratio of the rank per step, i.e. 5 % steps (Python `decreasing_ratio`). */
 export const DECREASING_RATIO = 0.95;
-/** Per-measurement latency budget is this many times the latency bound (spec §4.3: 15 × max_speed_ms). */
+/** Per-measurement latency budget is this many times the latency bound (Python: 15 × max_speed_ms). */
 export const LATENCY_BUDGET_FACTOR = 15;
-/** Upper bound of one measurement's budget, ms (spec §4: `max_timeout_per_iteration_s = 1.0`). */
+/** Upper bound of one measurement's budget, ms (Python: `max_timeout_per_iteration_s = 1.0`). */
 export const MAX_TIMEOUT_PER_ITERATION_MS = 1000;
-/** Default `min_nearest_neighbors_to_retrieve` (spec §4). */
+/** Default `min_nearest_neighbors_to_retrieve`. */
 export const DEFAULT_MIN_NEAREST_NEIGHBORS = 20;
-/** Queries for the coverage step: the first min(ntotal, 100) reconstructed vectors (spec §4.2). */
+/** Queries for the coverage step: the first min(ntotal, 100) reconstructed vectors. */
 export const COVERAGE_QUERIES = 100;
-/** Queries for the coarse latency search: first min(ntotal, 4000) (spec §4.3). */
+/** Queries for the coarse latency search: first min(ntotal, 4000). */
 export const COARSE_QUERIES = 4000;
-/** Queries for the precise back-off: first min(ntotal, 50000) (spec §4.3). */
+/** Queries for the precise back-off: first min(ntotal, 50000). */
 export const PRECISE_QUERIES = 50_000;
 
-/** nprobe never exceeds this for quantized IVF families (spec §4.1: min(6144, c)). */
+/** nprobe never exceeds this for quantized IVF families (Python: min(6144, c)). */
 const NPROBE_CAP = 6144;
-/** Python's `min_ef_search = 32`; the IVF_HNSW range starts at nprobe = 32 // 2 (spec §4). */
+/** Python's `min_ef_search = 32`; the IVF_HNSW range starts at nprobe = 32 // 2. */
 const MIN_EF_SEARCH = 32;
-/** efSearch range of HNSW indices: 16 … 2^14 − 1 (spec §4.1). */
+/** efSearch range of HNSW indices: 16 … 2^14 − 1. */
 const EF_SEARCH_LO = 16;
 const EF_SEARCH_HI = 2 ** 14 - 1;
-/** HNSW coarse quantizers search efSearch = 2 × nprobe (spec §4.1). */
+/** HNSW coarse quantizers search efSearch = 2 × nprobe. */
 const EF_PER_NPROBE = 2;
-/** `ht=2048` disables polysemous Hamming filtering of IVF-PQ (spec §4.1). */
+/** `ht=2048` disables polysemous Hamming filtering of IVF-PQ. */
 const HT_DISABLED = 2048;
-/** Precision-phase budget boost (spec §4.1): 6, or 12 for HNSW coarse quantizers. */
+/** Precision-phase budget boost: 6, or 12 for HNSW coarse quantizers. */
 const BOOST = 6;
 const BOOST_HNSW_COARSE = 12;
 
 // ---------------------------------------------------------------------------------------------
-// Family table (spec §4.1)
+// Family table
 
 /** A tunable search parameter: values `lo..hi` (inclusive) and how to write one as a ParameterSpace string. */
 export interface TunableParameter {
@@ -80,7 +80,7 @@ export interface TunableParameter {
   name: "nprobe" | "efSearch";
   /** inclusive range of the searched value, never empty */
   values: { lo: number; hi: number };
-  /** precision-phase budget multiplier (spec §4.3) */
+  /** precision-phase budget multiplier */
   boost: number;
   /** nlist of IVF families (from the index when given, else from the key) */
   nlist?: number;
@@ -107,7 +107,7 @@ const CODEC_SQ = /^SQ(4|6|8|fp16|bf16|8_direct|8_direct_signed)$/;
 const REFINE = /^(RFlat|Refine\(.*\))$/;
 
 /**
- * The searched parameter of an index key (spec §4.1), fixed where Python misclassifies:
+ * The searched parameter of an index key, fixed where Python misclassifies:
  *
  * | key (after OPQ/PCA/Pad… transforms) | parameter string | range | boost |
  * |---|---|---|---|
@@ -217,7 +217,7 @@ function codecKind(component: string): "Flat" | "PQ" | "PQfs" | "SQ" | null {
 // Small helpers
 
 /**
- * Coverage target (spec §4.2): 0.99, or 0.95 × the best coverage when even the largest value covers
+ * Coverage target: 0.99, or 0.95 × the best coverage when even the largest value covers
  * less than 0.99 (e.g. IVF lists too short to hold k neighbours).
  *
  * @example coverageTarget(1) // 0.99; coverageTarget(0.5) // 0.475
@@ -227,7 +227,7 @@ export function coverageTarget(maxCoverage: number): number {
 }
 
 /**
- * Neighbours asked for the coverage step (spec §4.2): `min(k, ntotal)` — Python warns and clamps when
+ * Neighbours asked for the coverage step: `min(k, ntotal)` — Python warns and clamps when
  * `min_nearest_neighbors_to_retrieve` exceeds the index size.
  *
  * @example clampK(20, 5) // 5
@@ -237,7 +237,7 @@ export function clampK(k: number, ntotal: number): number {
 }
 
 /**
- * Budget of one latency measurement in ms (spec §4.3): `min(1 s, 15 × bound)` for the coarse phase and
+ * Budget of one latency measurement in ms: `min(1 s, 15 × bound)` for the coarse phase and
  * `min(1 s, boost × 15 × bound)` for the precise phase.
  *
  * @example measurementBudgetMs("coarse", 10, 6) // 150
@@ -253,7 +253,7 @@ export function measurementBudgetMs(
 }
 
 /**
- * Lower-bound search on a monotone predicate over ranks 0..n−1 (spec §4.4): the first rank where
+ * Lower-bound search on a monotone predicate over ranks 0..n−1: the first rank where
  * `isOk` holds, or `n` when none does. Evaluates `isOk` ⌈log2(n+1)⌉ times at most, never at n.
  *
  * @example await discreteBinarySearch((r) => r >= 3, 10) // 3
@@ -273,7 +273,7 @@ export async function discreteBinarySearch(
 }
 
 /**
- * The ranks the precision phase visits from `best` (spec §4.3): each step removes
+ * The ranks the precision phase visits from `best`: each step removes
  * `max(1, floor((1 − 0.95) × rank))`, computed as Python does (1 − 0.95 is 0.050000000000000044), down
  * to 0.
  *
@@ -295,7 +295,7 @@ const MAX_STALE_STEPS = 3;
 
 /**
  * Largest value in `lo..hi` whose `measure` is below `bound`, for a non-decreasing `measure` — the same
- * answer as Python's lower-bound search for the first too-slow value minus one (spec §4.3), found with
+ * answer as Python's lower-bound search for the first too-slow value minus one, found with
  * fewer measurements:
  * - `hi` first (small indices are fast at any value: 1 call), then `lo` (all too slow: 2 calls);
  * - then a bracket [within, too slow] narrowed where the line through the bracket's measured ends
@@ -356,7 +356,7 @@ export async function largestWithinBound(
 // ---------------------------------------------------------------------------------------------
 // Tuning
 
-/** Latency phases (spec §4.3): the coarse binary search and the precise back-off with a longer budget. */
+/** Latency phases: the coarse binary search and the precise back-off with a longer budget. */
 export type LatencyPhase = "coarse" | "precise";
 
 /** One measurement, in call order. */
@@ -419,7 +419,7 @@ export interface TuningResult {
 
 /**
  * Finds the largest value of `family` whose measured single-query latency is below `maxLatencyMs`,
- * never going below the smallest value that meets the coverage target (spec §4.2, §4.3).
+ * never going below the smallest value that meets the coverage target.
  *
  * @example
  * const family = tunableParameter("IVF1024,Flat");
@@ -487,7 +487,7 @@ export async function tuneParameters(options: TuneOptions): Promise<TuningResult
   // Python: too slow when measured >= bound, so "within the bound" is strictly below it.
   const tooSlow = async (value: number, phase: LatencyPhase) => (await latency(value, phase)) >= maxLatencyMs;
 
-  // Step 1 (§4.2): smallest value whose coverage meets the target. Skipped when k = 0 (empty index).
+  // Step 1: smallest value whose coverage meets the target. Skipped when k = 0 (empty index).
   let minValue = lo;
   if (k > 0) {
     // The smallest value usually covers fully already (HNSW, long IVF lists), and then the target is
@@ -510,12 +510,12 @@ export async function tuneParameters(options: TuneOptions): Promise<TuningResult
     onProgress?.({ type: "phase-done", phase: "coverage", value: minValue });
   }
 
-  // Step 2 (§4.3): largest value whose coarse latency is below the bound, within minValue … hi.
+  // Step 2: largest value whose coarse latency is below the bound, within minValue … hi.
   const coarse = await largestWithinBound((v) => latency(v, "coarse"), minValue, hi, maxLatencyMs);
   let best = coarse.value;
   onProgress?.({ type: "phase-done", phase: "coarse", value: best });
 
-  // Precision phase (§4.3): re-measure with the longer budget and back off in 5 % steps while too slow.
+  // Precision phase: re-measure with the longer budget and back off in 5 % steps while too slow.
   // Python walks the steps one by one; we gallop then bisect over the same sequence.
   let reachedMinimum = false;
   let latencyMs = latencyCache.coarse.get(best);
