@@ -10,7 +10,17 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { GpuResources, gpuSupport, Index, type Metric, nativeNonFiniteScan, numGpus, setNumThreads } from "../../ffi/faiss.ts";
+import {
+  GpuResources,
+  gpuSupport,
+  hasCapability,
+  Index,
+  type Metric,
+  nativeNonFiniteScan,
+  numGpus,
+  setNumThreads,
+} from "../../ffi/faiss.ts";
+import { faissLibrary } from "../../ffi/library.ts";
 import { useNonFiniteScan } from "../io/float.ts";
 import { releaseNow } from "../release.ts";
 import { type EmbeddingsInput, openEmbeddings } from "../io/input.ts";
@@ -136,6 +146,13 @@ export async function buildIndex(
     throw new BuildError(`nb_indices_to_keep: only 1 is supported (N-part output needs distributed mode), got ${nbIndicesToKeep}`);
   }
   if (o.useGpu) assertGpuSupport();
+  if (o.nbCores != null && !hasCapability("threads")) {
+    // An explicit thread count must not be dropped silently; OpenMP reads OMP_NUM_THREADS at start-up with any library.
+    throw new BuildError(
+      `nb_cores: the loaded FAISS library (${faissLibrary().path}) cannot set the thread count (autofaiss_set_num_threads missing); ` +
+        `leave nb_cores unset and set OMP_NUM_THREADS=${o.nbCores} in the environment instead`,
+    );
+  }
   const indexPath = o.indexPath === undefined ? BUILD_DEFAULTS.indexPath : o.indexPath;
   const infosPath = o.indexInfosPath === undefined ? BUILD_DEFAULTS.indexInfosPath : o.indexInfosPath;
   if (saveOnDisk && (indexPath === null || infosPath === null)) {
