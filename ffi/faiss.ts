@@ -442,10 +442,10 @@ export class Index extends Handle {
    */
   toGpu(res: GpuResources, device = 0): Index {
     const p = this.ptr("faiss_index_cpu_to_gpu");
-    if (!(res instanceof GpuResources)) throw badArgument("faiss_index_cpu_to_gpu", "resources must be a GpuResources");
     if (!Number.isInteger(device) || device < 0) {
       throw badArgument("faiss_index_cpu_to_gpu", `device must be an integer >= 0, got ${device}`);
     }
+    if (!(res instanceof GpuResources)) throw badArgument("faiss_index_cpu_to_gpu", "resources must be a GpuResources");
     const gpu = outPointer("faiss_index_cpu_to_gpu", (out) => [res._ptr("faiss_index_cpu_to_gpu"), device, p, out]);
     res._acquire();
     return new Index(gpu, res);
