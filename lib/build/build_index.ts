@@ -10,16 +10,7 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import {
-  GpuResources,
-  gpuSupport,
-  hasCapability,
-  Index,
-  type Metric,
-  nativeNonFiniteScan,
-  numGpus,
-  setNumThreads,
-} from "../../ffi/faiss.ts";
+import { GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus, setNumThreads } from "../../ffi/faiss.ts";
 import { faissLibrary } from "../../ffi/library.ts";
 import { useNonFiniteScan } from "../io/float.ts";
 import { releaseNow } from "../release.ts";
