@@ -20,7 +20,7 @@ const INFO_KEYS = [
 ];
 
 function assertSaneInfos(infos: IndexInfos, n: number, d: number, indexPath: string | null) {
-  assert.deepEqual(Object.keys(infos), INFO_KEYS, "every key of spec §5.1, in Python's order");
+  assert.deepEqual(Object.keys(infos), INFO_KEYS, "every key of Python's index_infos.json, in Python's order");
   assert.equal(infos["nb vectors"], n);
   assert.equal(infos["vectors dimension"], d);
   assert.equal(infos.index_path, indexPath);
@@ -60,7 +60,7 @@ describe("build_index end to end", () => {
       indexPath, indexInfosPath: infosPath, metricType: "l2", maxIndexMemoryUsage: "1G", currentMemoryAvailable: "2G",
     });
     try {
-      assert.equal(infos.index_key, "HNSW15", "n < 10,000 → HNSW15 (spec §2.3 rule 2)");
+      assert.equal(infos.index_key, "HNSW15", "n < 10,000 → HNSW15 (Python's small-set rule)");
       assert.match(infos.index_param, /^efSearch=\d+$/);
       assertSaneInfos(infos, 6000, d, indexPath);
       assert.deepEqual(JSON.parse(readFileSync(infosPath, "utf8")), infos, "index_infos.json holds the returned infos");
@@ -88,7 +88,7 @@ describe("build_index end to end", () => {
       const f = /^(\t*)>>> Finished "(.*)" in \d+\.\d{4} secs$/.exec(m);
       return f ? [`${f[1]!.length} ${f[2]}`] : [];
     });
-    // Python's order (spec §5.2), except that selection runs before the memory check: the check
+    // Python's order, except that selection runs before the memory check: the check
     // estimates the key that selection picked (a deliberate fix).
     assert.deepEqual(finished, [
       "0 Reading total number of vectors and dimension",

@@ -10,7 +10,7 @@ import {
   trainingMemoryBytes,
 } from "../lib/plan/index_metadata.ts";
 
-describe("parsePythonIndexKey (spec §2.5 regex order)", () => {
+describe("parsePythonIndexKey (Python's regex order)", () => {
   const cases: Array<[string, ReturnType<typeof parsePythonIndexKey>]> = [
     ["OPQ256_768,IVF16384,PQ256x8", { type: "OPQ_IVF_PQ", params: { mOpq: 256, outD: 768, ncentroids: 16384, pq: 256, nbits: 8 } }],
     ["OPQ16_64,IVF256,PQ16x4fs", { type: "OPQ_IVF_PQ", params: { mOpq: 16, outD: 64, ncentroids: 256, pq: 16, nbits: 4 } }],
@@ -34,7 +34,7 @@ describe("parsePythonIndexKey (spec §2.5 regex order)", () => {
   }
 });
 
-describe("pythonEstimatedIndexSizeBytes (spec §2.5, exact)", () => {
+describe("pythonEstimatedIndexSizeBytes (Python's model, exact)", () => {
   const cases: Array<[string, number, number, boolean, number]> = [
     ["Flat", 500, 128, false, 4 * 500 * 128],
     ["HNSW15", 5000, 128, false, 4 * 5000 * 128 + 8 * 5000 * 15],
@@ -206,7 +206,7 @@ describe("estimatedIndexSizeBytes (corrected model; each case names the fix it s
   });
 });
 
-describe("training memory (spec §2.6)", () => {
+describe("training memory (Python's heuristic)", () => {
   const opq = (d: number, outD: number, m: number, t: number) => {
     const n = Math.min(65536, t);
     const dd = Math.max(d, outD);

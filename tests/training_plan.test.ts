@@ -30,7 +30,7 @@ describe("needsTraining / nbClustersOfKey", () => {
     assert.throws(() => nbClustersOfKey("HNSW32"), { message: 'training plan: index key "HNSW32" has no IVF<c> or IMI<a>x<b> part' }));
 });
 
-describe("optimalTrainSize (spec §3.2, Appendix A footer)", () => {
+describe("optimalTrainSize (Python get_optimal_train_size)", () => {
   for (const pythonCompatible of [true, false]) {
     const o = { pythonCompatible };
     const mode = pythonCompatible ? "python-compatible" : "default";
@@ -57,7 +57,7 @@ describe("optimalTrainSize (spec §3.2, Appendix A footer)", () => {
   });
 });
 
-describe("optimalBatchSize (spec §3.3)", () => {
+describe("optimalBatchSize (Python get_optimal_batch_size)", () => {
   const cases: Array<[number, number, number]> = [
     [512, 32 * GiB, 488_281], [64, 2 * GiB, 3_906_250], [512, parseMemory("1M"), 512], [100, 400, 1], [100, 0, 1], [3, 1e9, 83_333_333],
   ];
@@ -74,7 +74,7 @@ describe("addCallRows: FAISS sees at most ADD_CALL_BYTES of input per add call",
   }
 });
 
-describe("memoryAvailableForAdding (spec §3.3, one-decimal round trip)", () => {
+describe("memoryAvailableForAdding (one-decimal round trip)", () => {
   test("32G − 1G index → 31.0GB", () =>
     assert.deepEqual(memoryAvailableForAdding(32 * GiB, GiB), { bytes: 31 * GiB, text: "31.0GB", clamped: false }));
   test("precision is lost to one decimal: 2.04 GiB → 2.0GB", () =>
@@ -87,7 +87,7 @@ describe("memoryAvailableForAdding (spec §3.3, one-decimal round trip)", () => 
     assert.deepEqual(memoryAvailableForAdding(GiB, GiB), { bytes: 0, text: "0.0B", clamped: false }));
 });
 
-describe("estimateMemoryForIndexCreation (spec §3.4)", () => {
+describe("estimateMemoryForIndexCreation (Python estimate_memory_required_for_index_creation)", () => {
   const py = { pythonCompatible: true };
   test("(1000, 512, HNSW15) → 2,384,800 with the Python estimate", () =>
     assert.equal(estimateMemoryForIndexCreation(1000, 512, "HNSW15", py), 2_384_800));
@@ -134,7 +134,7 @@ describe("estimateMemoryForIndexCreation (spec §3.4)", () => {
   });
 });
 
-describe("headroomOk (spec §1.3 step 4)", () => {
+describe("headroomOk (index budget leaves 10 % of RAM free)", () => {
   const cases: Array<[string, string, number, boolean]> = [
     ["4G", "4G", 1, false], // the README example fails
     ["32G", "16G", 1, true],
@@ -148,7 +148,7 @@ describe("headroomOk (spec §1.3 step 4)", () => {
   }
 });
 
-describe("constructionTimeEstimate (spec §3.6)", () => {
+describe("constructionTimeEstimate (Python get_estimated_construction_time_infos)", () => {
   test("1e8×512", () => {
     const t = constructionTimeEstimate(1e8, 512);
     assert.equal(t.text, "-> Train: 16.7 minutes\n-> Add: 9.5 minutes\nTotal: 26.2 minutes");

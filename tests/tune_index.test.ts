@@ -1,5 +1,5 @@
 /**
- * `autofaiss tune_index` through the CLI (spec §1.4): logs, the written index and its persisted
+ * `autofaiss tune_index` through the CLI: logs, the written index and its persisted
  * parameters, index_param applied verbatim, unknown families, and the errors a user can hit.
  */
 import { after, before, describe, test } from "node:test";

@@ -26,7 +26,7 @@ import {
 
 describe("tunableParameter", () => {
   const cases: [key: string, family: string, name: string, lo: number, hi: number, boost: number, v: number, param: string][] = [
-    // spec §4.1 rows
+    // one row per family of the tunableParameter table
     ["HNSW32", "HNSW", "efSearch", 16, 16383, 6, 40, "efSearch=40"],
     ["HNSW15", "HNSW", "efSearch", 16, 16383, 6, 16, "efSearch=16"],
     ["IVF512,Flat", "IVF,Flat", "nprobe", 1, 512, 6, 7, "nprobe=7"],
@@ -119,7 +119,7 @@ describe("tunableParameter", () => {
 // Small helpers
 
 describe("helpers", () => {
-  test("coverageTarget and clampK (spec §4.2)", () => {
+  test("coverageTarget and clampK", () => {
     assert.equal(coverageTarget(1), 0.99);
     assert.equal(coverageTarget(0.99), 0.99);
     assert.equal(coverageTarget(0.5), 0.475);
@@ -129,7 +129,7 @@ describe("helpers", () => {
     assert.equal(clampK(20, 0), 0);
   });
 
-  test("measurementBudgetMs (spec §4.3)", () => {
+  test("measurementBudgetMs", () => {
     assert.equal(measurementBudgetMs("coarse", 10, 6), 150);
     assert.equal(measurementBudgetMs("precise", 10, 6), 900);
     assert.equal(measurementBudgetMs("precise", 10, 12), 1000);
@@ -137,7 +137,7 @@ describe("helpers", () => {
     assert.equal(measurementBudgetMs("coarse", 100, 6, 5000), 1500);
   });
 
-  test("discreteBinarySearch: lower bound, O(log n) calls, never evaluates n (spec §4.4)", async () => {
+  test("discreteBinarySearch: lower bound, O(log n) calls, never evaluates n", async () => {
     for (let n = 0; n <= 40; n++) {
       for (let t = 0; t <= n; t++) {
         let calls = 0;
@@ -212,7 +212,7 @@ async function tune(
   return { result, events, ks };
 }
 
-/** Reference: §4.2/§4.3 by definition, with the coverage fix and the back-off walked step by step to rank 0. */
+/** Reference: the coverage step and the latency search by definition, with the coverage fix and the back-off walked step by step to rank 0. */
 function reference(lo: number, hi: number, C: Curve, Lc: Curve, Lp: Curve, bound: number) {
   const maxC = C(hi);
   const target = maxC < 0.99 ? 0.95 * maxC : 0.99;
@@ -475,7 +475,7 @@ describe("latency statistics", () => {
     assert.throws(() => quantileLinear([1], 1.5), { message: "latency: quantile must be in [0, 1] (got 1.5)" });
   });
 
-  test("speedTestSearches cycles the queries to at least 2000 searches (spec §4.3)", () => {
+  test("speedTestSearches cycles the queries to at least 2000 searches", () => {
     assert.equal(speedTestSearches(1000), 2000);
     assert.equal(speedTestSearches(3000), 3000);
     assert.equal(speedTestSearches(3), 2001);
