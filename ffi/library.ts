@@ -3,6 +3,10 @@
  *   1. AUTOFAISS_FAISS_LIB — any upstream libfaiss_c.so (CPU or GPU build); extensions optional;
  *   2. the library embedded in the compiled binary (registered by the compile entry point);
  *   3. the local build, native/build/libfaiss_c.so.
+ * Our builds come in two variants: AVX2 (FAISS compiled with -mavx2 -mfma -mf16c -mpopcnt) and
+ * GENERIC (Debian's libfaiss.a, any x86-64 CPU). Without AUTOFAISS_FAISS_LIB the variant is picked
+ * from the CPU's flags in /proc/cpuinfo; the AVX2 library comes first when the CPU runs it, and the
+ * GENERIC one is the fallback. AUTOFAISS_FAISS_VARIANT=generic|avx2 forces one (no fallback).
  * A failure lists every path tried and why it was rejected.
  */
 import { createHash } from "node:crypto";
@@ -15,6 +19,8 @@ import { currentRuntime, type FfiRuntime, type OpenedLibrary } from "./runtime.t
 import { SYMBOLS } from "./symbols.ts";
 
 export const ENV_LIBRARY = "AUTOFAISS_FAISS_LIB";
+/** Forces one of our two variants ("generic" or "avx2") instead of the CPU-based choice. */
+export const ENV_VARIANT = "AUTOFAISS_FAISS_VARIANT";
 
 const EMBEDDED_KEY = Symbol.for("autofaiss.embeddedFaissLibrary");
 
@@ -26,6 +32,8 @@ export interface Preload {
 
 interface Embedded {
   path: string;
+  /** The AVX2 variant of the same library, when the binary embeds one. */
+  avx2?: string;
   preload: readonly Preload[];
 }
 
@@ -34,10 +42,12 @@ interface Embedded {
  * libraries it needs that a bare system lacks (libgomp.so.1: not in a Debian minbase root). Those are
  * loaded first, so the loader binds the FAISS library's DT_NEEDED entries to them by SONAME.
  *
- * @example registerEmbeddedLibrary(faissPath, { preload: [{ path: gompPath, symbol: "omp_get_max_threads" }] });
+ * `path` is the GENERIC library, `opts.avx2` the AVX2 one (loaded instead when the CPU supports it).
+ *
+ * @example registerEmbeddedLibrary(faissPath, { avx2: faissAvx2Path, preload: [{ path: gompPath, symbol: "omp_get_max_threads" }] });
  */
-export function registerEmbeddedLibrary(path: string, opts: { preload?: readonly Preload[] } = {}): void {
-  const embedded: Embedded = { path, preload: opts.preload ?? [] };
+export function registerEmbeddedLibrary(path: string, opts: { avx2?: string; preload?: readonly Preload[] } = {}): void {
+  const embedded: Embedded = { path, avx2: opts.avx2, preload: opts.preload ?? [] };
   (globalThis as Record<symbol, unknown>)[EMBEDDED_KEY] = embedded;
 }
 
@@ -45,34 +55,119 @@ function embeddedLibrary(): Embedded | undefined {
   return (globalThis as Record<symbol, unknown>)[EMBEDDED_KEY] as Embedded | undefined;
 }
 
-export function localBuildPath(): string {
+/** The local build of a variant: native/build/libfaiss_c.so (GENERIC) or libfaiss_c_avx2.so. */
+export function localBuildPath(variant: Variant = "generic"): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return resolve(here, "..", "native", "build", "libfaiss_c.so");
+  return resolve(here, "..", "native", "build", variant === "avx2" ? "libfaiss_c_avx2.so" : "libfaiss_c.so");
+}
+
+/** Which of our two FAISS builds: AVX2 (FAISS_OPT_LEVEL=avx2) or GENERIC (no SIMD beyond SSE2). */
+export type Variant = "generic" | "avx2";
+
+/**
+ * The CPU flags the AVX2 variant needs: FAISS's faiss_avx2 target is compiled with
+ * -mavx2 -mfma -mf16c -mpopcnt, so the compiler may emit any of them anywhere in it.
+ */
+export const AVX2_CPU_FLAGS = ["avx2", "fma", "f16c", "popcnt"] as const;
+
+export interface VariantChoice {
+  variant: Variant;
+  /** Why, for `--version`: e.g. "CPU has avx2, fma, f16c, popcnt". */
+  reason: string;
+  /** Set by AUTOFAISS_FAISS_VARIANT: only that variant may load. */
+  forced: boolean;
+}
+
+/**
+ * Picks the variant from the text of /proc/cpuinfo (null: it could not be read) and the value of
+ * AUTOFAISS_FAISS_VARIANT. Pure; the first "flags" line is used (Linux lists the flags common to
+ * all cores on each). Forcing "avx2" on a CPU without it is an error: the library would die on its
+ * first AVX2 instruction (SIGILL).
+ *
+ * @example chooseVariant("flags\t\t: fpu sse2 avx2 fma f16c popcnt\n").variant // "avx2"
+ */
+export function chooseVariant(cpuinfo: string | null, requested?: string): VariantChoice {
+  let cpu: { ok: boolean; reason: string };
+  const line = cpuinfo?.split("\n").find((l) => /^flags\s*:/.test(l));
+  if (cpuinfo === null) cpu = { ok: false, reason: "/proc/cpuinfo could not be read" };
+  else if (line === undefined) cpu = { ok: false, reason: "/proc/cpuinfo has no flags line" };
+  else {
+    const flags = new Set(line.slice(line.indexOf(":") + 1).trim().split(/\s+/));
+    const missing = AVX2_CPU_FLAGS.filter((f) => !flags.has(f));
+    cpu = missing.length > 0
+      ? { ok: false, reason: `CPU lacks ${missing.join(", ")}` }
+      : { ok: true, reason: `CPU has ${AVX2_CPU_FLAGS.join(", ")}` };
+  }
+  if (requested === undefined || requested === "") {
+    return { variant: cpu.ok ? "avx2" : "generic", reason: cpu.reason, forced: false };
+  }
+  if (requested === "generic") return { variant: "generic", reason: `${ENV_VARIANT}=generic`, forced: true };
+  if (requested === "avx2") {
+    if (!cpu.ok) throw new Error(`faiss library: ${ENV_VARIANT}=avx2, but ${cpu.reason} (expected unset or generic on this CPU)`);
+    return { variant: "avx2", reason: `${ENV_VARIANT}=avx2; ${cpu.reason}`, forced: true };
+  }
+  throw new Error(`faiss library: ${ENV_VARIANT} is "${requested}" (expected generic or avx2)`);
+}
+
+function cpuVariant(env: Record<string, string | undefined>): VariantChoice {
+  let cpuinfo: string | null = null;
+  try {
+    cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  } catch {
+    // chooseVariant(null) says so, and picks GENERIC.
+  }
+  return chooseVariant(cpuinfo, env[ENV_VARIANT]);
 }
 
 export interface Candidate {
   source: "env" | "embedded" | "local";
   path: string;
+  /** Our variant, or undefined for AUTOFAISS_FAISS_LIB (any library). */
+  variant?: Variant;
 }
 
-export function libraryCandidates(env: Record<string, string | undefined> = process.env): Candidate[] {
+/**
+ * The paths to try, in order. With `choice.variant === "avx2"` each of our locations offers its AVX2
+ * library before its GENERIC one; a forced variant offers only that one.
+ */
+export function libraryCandidates(
+  env: Record<string, string | undefined> = process.env,
+  choice: VariantChoice = cpuVariant(env),
+): Candidate[] {
   const out: Candidate[] = [];
   const fromEnv = env[ENV_LIBRARY];
   if (fromEnv) out.push({ source: "env", path: resolve(fromEnv) });
+  const avx2 = choice.variant === "avx2";
+  const generic = !(avx2 && choice.forced);
   const embedded = embeddedLibrary();
-  if (embedded) out.push({ source: "embedded", path: embedded.path });
-  out.push({ source: "local", path: localBuildPath() });
+  if (embedded) {
+    if (avx2) {
+      out.push({ source: "embedded", path: embedded.avx2 ?? "(no AVX2 library embedded)", variant: "avx2" });
+    }
+    if (generic) out.push({ source: "embedded", path: embedded.path, variant: "generic" });
+  }
+  if (avx2) out.push({ source: "local", path: localBuildPath("avx2"), variant: "avx2" });
+  if (generic) out.push({ source: "local", path: localBuildPath("generic"), variant: "generic" });
   return out;
 }
 
-let opened: (OpenedLibrary & { source: Candidate["source"] }) | undefined;
+export interface LoadedLibrary extends OpenedLibrary {
+  source: Candidate["source"];
+  /** undefined: a library from AUTOFAISS_FAISS_LIB, whatever it was built with. */
+  variant?: Variant;
+  /** Why this library: the CPU check, and the AVX2 paths that failed before a GENERIC fallback. */
+  reason: string;
+}
+
+let opened: LoadedLibrary | undefined;
 
 /** The opened library (opened once per process). */
-export function faissLibrary(): OpenedLibrary & { source: Candidate["source"] } {
+export function faissLibrary(): LoadedLibrary {
   if (opened) return opened;
   const runtime = currentRuntime();
+  const choice = cpuVariant(process.env);
   const tried: string[] = [];
-  for (const c of libraryCandidates()) {
+  for (const c of libraryCandidates(process.env, choice)) {
     // An explicit AUTOFAISS_FAISS_LIB that fails is an error, not a reason to fall back silently.
     const explicit = c.source === "env";
     if (!isBunfs(c.path) && !existsSync(c.path)) {
@@ -84,7 +179,12 @@ export function faissLibrary(): OpenedLibrary & { source: Candidate["source"] } 
       if (c.source === "embedded") {
         for (const p of embeddedLibrary()!.preload) preload(runtime, p);
       }
-      opened = { ...runtime.open(c.source === "embedded" ? realFile(c.path) : c.path, SYMBOLS), source: c.source };
+      const lib = runtime.open(c.source === "embedded" ? realFile(c.path) : c.path, SYMBOLS);
+      opened = { ...lib, source: c.source, variant: c.variant, reason: loadReason(c, choice, tried) };
+      if (c.variant === "generic" && choice.variant === "avx2") {
+        // Runs, but 2-4x slower on PQ/HNSW work than this CPU allows: never silently.
+        console.warn(`faiss library: using the GENERIC variant: ${opened.reason}`);
+      }
       return opened;
     } catch (e) {
       tried.push(`${c.path} (${c.source}): ${(e as Error).message}`);
@@ -95,6 +195,13 @@ export function faissLibrary(): OpenedLibrary & { source: Candidate["source"] } 
     `faiss library: could not load libfaiss_c.so on ${runtime.name}; tried:\n  ${tried.join("\n  ")}\n` +
       `build it with "bun tasks/build_native.ts" or set ${ENV_LIBRARY} to a FAISS C API library`,
   );
+}
+
+function loadReason(c: Candidate, choice: VariantChoice, tried: readonly string[]): string {
+  if (c.source === "env") return `${ENV_LIBRARY} is set`;
+  if (c.variant === choice.variant) return choice.reason;
+  // The CPU runs AVX2 but no AVX2 library loaded: say why, so a slow fallback is never silent.
+  return `${choice.reason}, but ${tried.join("; ")}`;
 }
 
 function preload(runtime: FfiRuntime, p: Preload): void {
