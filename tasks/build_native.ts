@@ -11,7 +11,7 @@
  *                             [--out=native/build/libfaiss_c.so] [--no-test]
  * --out names the GENERIC library; the AVX2 one is written next to it with an `_avx2` suffix.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { faissAvx2Archive } from "./build_faiss.ts";
@@ -54,6 +54,17 @@ function run(cmd: string, argv: string[]): string {
   return execFileSync(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
 }
 
+function runAsync(cmd: string, argv: string[]): Promise<void> {
+  console.log(`$ ${cmd} ${argv.join(" ")}`);
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, argv, { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", fail);
+    child.on("exit", (code, signal) =>
+      code === 0 ? ok() : fail(new Error(`build_native: ${cmd} -o ${argv[argv.indexOf("-o") + 1]} failed (${signal ?? `exit ${code}`})`))
+    );
+  });
+}
+
 function requireFile(path: string, hint: string): void {
   if (!existsSync(path)) throw new Error(`build_native: missing ${path} (${hint})`);
 }
@@ -84,8 +95,10 @@ const VARIANTS: Variant[] = [
 ].filter((v) => variantArg === "both" || v.name === variantArg) as Variant[];
 
 mkdirSync(dirname(out), { recursive: true });
-for (const v of VARIANTS) {
-  run("g++", [
+// The variants compile and link in parallel (one g++ per core): a cached tasks/setup.sh is mostly this.
+const archives = VARIANTS.map((v) => v.faissArchive()); // may build FAISS first: before the parallel part
+await Promise.all(VARIANTS.map((v, i) =>
+  runAsync("g++", [
     ...FLAGS.optimize,
     ...v.cxxflags,
     ...(blas === "openmp" ? ["-DAUTOFAISS_BLAS_OPENMP"] : []),
@@ -93,11 +106,13 @@ for (const v of VARIANTS) {
     ...FLAGS.shared,
     "-o", v.out,
     join(root, "native/faiss_c.cpp"),
-    v.faissArchive(),
+    archives[i],
     blasArchive,
     ...FLAGS.staticRuntime,
     ...FLAGS.noUndefined,
-  ]);
+  ])
+));
+for (const v of VARIANTS) {
   console.log(`built ${v.name} ${v.out} (${(statSync(v.out).size / 2 ** 20).toFixed(1)} MiB)`);
   console.log(run("ldd", [v.out]).trimEnd());
 }
