@@ -7,14 +7,15 @@
  * the load average before and after.
  *
  *   bun tasks/bench_avx2.ts [--cases=hnsw_add,ivfpq_train,ivfpq_add,pq4fs_search] [--repeat=2]
- *                           [--hnsw_n=20000] [--queries=1000]
+ *                           [--hnsw_n=20000] [--ivf_n=60000] [--queries=1000]
  *
  * Data: Fashion-MNIST (Debian's dataset-fashion-mnist): 60,000 × 784 train images as the base, the
  * 10,000 test images as queries (pixel values 0..255, as ann-benchmarks).
  * Cases (FAISS threads: all cores, as a build uses them):
  *   hnsw_add      HNSW32: add the first --hnsw_n base vectors (one call; graph construction = fvec_L2sqr)
- *   ivfpq_train   IVF1024,PQ28x8 (dsub 28, polysemous training off as in autofaiss): train on the base
- *   ivfpq_add     the same trained index: add the 60,000 (quantizer assignment + PQ compute_codes)
+ *   ivfpq_train   IVF1024,PQ28x8 (dsub 28, polysemous training off as in autofaiss): train on the first
+ *                 --ivf_n base vectors (at least 39,936: FAISS wants 39 points per centroid)
+ *   ivfpq_add     the same trained index: add the --ivf_n (quantizer assignment + PQ compute_codes)
  *   pq4fs_search  PQ56x4fs (fast-scan, dsub 14): search the 10,000 queries, k = 10
  */
 import { spawnSync } from "node:child_process";
@@ -47,7 +48,7 @@ if (childCase !== "") {
   const base = readIdxImages("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
   const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
   const d = base.dim;
-  const n = which === "hnsw_add" ? Math.min(Number(arg("hnsw_n", "20000")), base.rows) : base.rows;
+  const n = Math.min(Number(which === "hnsw_add" ? arg("hnsw_n", "20000") : which === "ivfpq_train" ? arg("ivf_n", "60000") : base.rows), base.rows);
   const x = base.vectors.subarray(0, n * d);
   const q = test.vectors.subarray(0, nq * d);
   const time = (fn: () => void) => {
