@@ -5,8 +5,11 @@
  *   3. the local build, native/build/libfaiss_c.so.
  * Our builds come in two variants: AVX2 (FAISS compiled with -mavx2 -mfma -mf16c -mpopcnt) and
  * GENERIC (Debian's libfaiss.a, any x86-64 CPU). Without AUTOFAISS_FAISS_LIB the variant is picked
- * from the CPU's flags in /proc/cpuinfo; the AVX2 library comes first when the CPU runs it, and the
+ * from the CPU's features, asked of a tiny native probe (libautofaiss_cpu.so, next to the libraries:
+ * it needs only the FFI permission the library needs anyway; /proc/cpuinfo is the fallback, which
+ * Deno refuses without --allow-all). The AVX2 library comes first when the CPU runs it, and the
  * GENERIC one is the fallback. AUTOFAISS_FAISS_VARIANT=generic|avx2 forces one (no fallback).
+ * Loading GENERIC on a CPU that could run AVX2, or without knowing, prints one warning saying why.
  * A failure lists every path tried and why it was rejected.
  */
 import { createHash } from "node:crypto";
@@ -16,7 +19,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { currentRuntime, type FfiRuntime, type OpenedLibrary } from "./runtime.ts";
-import { SYMBOLS } from "./symbols.ts";
+import { CPU_SYMBOLS, SYMBOLS } from "./symbols.ts";
 
 export const ENV_LIBRARY = "AUTOFAISS_FAISS_LIB";
 /** Forces one of our two variants ("generic" or "avx2") instead of the CPU-based choice. */
@@ -34,6 +37,8 @@ interface Embedded {
   path: string;
   /** The AVX2 variant of the same library, when the binary embeds one. */
   avx2?: string;
+  /** The CPU probe (libautofaiss_cpu.so), when the binary embeds one. */
+  cpu?: string;
   preload: readonly Preload[];
 }
 
@@ -42,12 +47,16 @@ interface Embedded {
  * libraries it needs that a bare system lacks (libgomp.so.1: not in a Debian minbase root). Those are
  * loaded first, so the loader binds the FAISS library's DT_NEEDED entries to them by SONAME.
  *
- * `path` is the GENERIC library, `opts.avx2` the AVX2 one (loaded instead when the CPU supports it).
+ * `path` is the GENERIC library, `opts.avx2` the AVX2 one (loaded instead when the CPU supports it),
+ * `opts.cpu` the CPU probe that decides.
  *
- * @example registerEmbeddedLibrary(faissPath, { avx2: faissAvx2Path, preload: [{ path: gompPath, symbol: "omp_get_max_threads" }] });
+ * @example registerEmbeddedLibrary(faissPath, { avx2: faissAvx2Path, cpu: probePath, preload: [{ path: gompPath, symbol: "omp_get_max_threads" }] });
  */
-export function registerEmbeddedLibrary(path: string, opts: { avx2?: string; preload?: readonly Preload[] } = {}): void {
-  const embedded: Embedded = { path, avx2: opts.avx2, preload: opts.preload ?? [] };
+export function registerEmbeddedLibrary(
+  path: string,
+  opts: { avx2?: string; cpu?: string; preload?: readonly Preload[] } = {},
+): void {
+  const embedded: Embedded = { path, avx2: opts.avx2, cpu: opts.cpu, preload: opts.preload ?? [] };
   (globalThis as Record<symbol, unknown>)[EMBEDDED_KEY] = embedded;
 }
 
@@ -59,6 +68,11 @@ function embeddedLibrary(): Embedded | undefined {
 export function localBuildPath(variant: Variant = "generic"): string {
   const here = dirname(fileURLToPath(import.meta.url));
   return resolve(here, "..", "native", "build", variant === "avx2" ? "libfaiss_c_avx2.so" : "libfaiss_c.so");
+}
+
+/** The local build of the CPU probe: native/build/libautofaiss_cpu.so (native/cpu_features.c). */
+export function localProbePath(): string {
+  return resolve(dirname(localBuildPath()), "libautofaiss_cpu.so");
 }
 
 /** Which of our two FAISS builds: AVX2 (FAISS_OPT_LEVEL=avx2) or GENERIC (no SIMD beyond SSE2). */
@@ -76,47 +90,92 @@ export interface VariantChoice {
   reason: string;
   /** Set by AUTOFAISS_FAISS_VARIANT: only that variant may load. */
   forced: boolean;
+  /** Said once on stderr when the library loads: GENERIC chosen without knowing the CPU. */
+  warning?: string;
 }
 
 /**
- * Picks the variant from the text of /proc/cpuinfo (null: it could not be read) and the value of
- * AUTOFAISS_FAISS_VARIANT. Pure; the first "flags" line is used (Linux lists the flags common to
- * all cores on each). Forcing "avx2" on a CPU without it is an error: the library would die on its
- * first AVX2 instruction (SIGILL).
- *
- * @example chooseVariant("flags\t\t: fpu sse2 avx2 fma f16c popcnt\n").variant // "avx2"
+ * What the loader learnt about the CPU: the flags it has (of AVX2_CPU_FLAGS; `note` says where from
+ * when not from the probe), or why it could not tell.
  */
-export function chooseVariant(cpuinfo: string | null, requested?: string): VariantChoice {
-  let cpu: { ok: boolean; reason: string };
-  const line = cpuinfo?.split("\n").find((l) => /^flags\s*:/.test(l));
-  if (cpuinfo === null) cpu = { ok: false, reason: "/proc/cpuinfo could not be read" };
-  else if (line === undefined) cpu = { ok: false, reason: "/proc/cpuinfo has no flags line" };
-  else {
-    const flags = new Set(line.slice(line.indexOf(":") + 1).trim().split(/\s+/));
+export type CpuFeatures = { flags: readonly string[]; note?: string } | { unknown: string };
+
+/**
+ * The flags set in autofaiss_cpu_features()'s bit set (bit i is AVX2_CPU_FLAGS[i]).
+ *
+ * @example probeFlags(0b1011) // ["avx2", "fma", "popcnt"]
+ */
+export function probeFlags(bits: number): string[] {
+  return AVX2_CPU_FLAGS.filter((_, i) => (bits & (1 << i)) !== 0);
+}
+
+/**
+ * The flags of /proc/cpuinfo's first "flags" line (Linux lists the flags common to all cores on
+ * each); throws when there is none.
+ *
+ * @example cpuinfoFlags("flags\t\t: fpu sse2 avx2\n") // ["fpu", "sse2", "avx2"]
+ */
+export function cpuinfoFlags(cpuinfo: string): string[] {
+  const line = cpuinfo.split("\n").find((l) => /^flags\s*:/.test(l));
+  if (line === undefined) throw new Error("/proc/cpuinfo has no flags line");
+  return line.slice(line.indexOf(":") + 1).trim().split(/\s+/);
+}
+
+/**
+ * Picks the variant from the CPU's features and the value of AUTOFAISS_FAISS_VARIANT. Pure. Forcing
+ * "avx2" on a CPU known to lack it is an error: the library would die on its first AVX2 instruction
+ * (SIGILL). On a CPU whose features are unknown, GENERIC is the safe choice, with a warning (it is
+ * 2.6x to 22x slower where AVX2 would have run, measured by tasks/bench_avx2.ts), and forcing
+ * "avx2" is the user's call.
+ *
+ * @example chooseVariant({ flags: ["avx2", "fma", "f16c", "popcnt"] }).variant // "avx2"
+ */
+export function chooseVariant(cpu: CpuFeatures, requested?: string): VariantChoice {
+  let ok: boolean | undefined; // undefined: unknown
+  let reason: string;
+  let warning: string | undefined;
+  if ("unknown" in cpu) {
+    reason = `CPU features unknown: ${cpu.unknown}`;
+    warning = `faiss library: using the GENERIC variant: cannot tell whether this CPU has ${AVX2_CPU_FLAGS.join(", ")} ` +
+      `(${cpu.unknown}); ${ENV_VARIANT}=avx2 loads the faster AVX2 variant on a CPU that has them`;
+  } else {
+    const flags = new Set(cpu.flags);
     const missing = AVX2_CPU_FLAGS.filter((f) => !flags.has(f));
-    cpu = missing.length > 0
-      ? { ok: false, reason: `CPU lacks ${missing.join(", ")}` }
-      : { ok: true, reason: `CPU has ${AVX2_CPU_FLAGS.join(", ")}` };
+    ok = missing.length === 0;
+    reason = (ok ? `CPU has ${AVX2_CPU_FLAGS.join(", ")}` : `CPU lacks ${missing.join(", ")}`) +
+      (cpu.note ? ` (${cpu.note})` : "");
   }
   if (requested === undefined || requested === "") {
-    return { variant: cpu.ok ? "avx2" : "generic", reason: cpu.reason, forced: false };
+    if (warning !== undefined) return { variant: "generic", reason, forced: false, warning };
+    return { variant: ok ? "avx2" : "generic", reason, forced: false };
   }
   if (requested === "generic") return { variant: "generic", reason: `${ENV_VARIANT}=generic`, forced: true };
   if (requested === "avx2") {
-    if (!cpu.ok) throw new Error(`faiss library: ${ENV_VARIANT}=avx2, but ${cpu.reason} (expected unset or generic on this CPU)`);
-    return { variant: "avx2", reason: `${ENV_VARIANT}=avx2; ${cpu.reason}`, forced: true };
+    if (ok === false) throw new Error(`faiss library: ${ENV_VARIANT}=avx2, but ${reason} (expected unset or generic on this CPU)`);
+    return { variant: "avx2", reason: `${ENV_VARIANT}=avx2; ${reason}`, forced: true };
   }
   throw new Error(`faiss library: ${ENV_VARIANT} is "${requested}" (expected generic or avx2)`);
 }
 
-function cpuVariant(env: Record<string, string | undefined>): VariantChoice {
-  let cpuinfo: string | null = null;
+/**
+ * Asks the CPU probe (the embedded one, else the local build); if it cannot be loaded, reads
+ * /proc/cpuinfo; if that fails too, says why both failed.
+ */
+export function detectCpu(runtime: FfiRuntime): CpuFeatures {
+  const path = embeddedLibrary()?.cpu ?? localProbePath();
+  let probeError: string;
   try {
-    cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    // chooseVariant(null) says so, and picks GENERIC.
+    if (!isBunfs(path) && !existsSync(path)) throw new Error("not found");
+    const probe = runtime.open(realFile(path), CPU_SYMBOLS);
+    return { flags: probeFlags(probe.fns.autofaiss_cpu_features() as number) };
+  } catch (e) {
+    probeError = `CPU probe ${path}: ${(e as Error).message}`;
   }
-  return chooseVariant(cpuinfo, env[ENV_VARIANT]);
+  try {
+    return { flags: cpuinfoFlags(readFileSync("/proc/cpuinfo", "utf8")), note: `from /proc/cpuinfo; ${probeError}` };
+  } catch (e) {
+    return { unknown: `${probeError}; /proc/cpuinfo: ${(e as Error).message}` };
+  }
 }
 
 export interface Candidate {
@@ -127,16 +186,16 @@ export interface Candidate {
 }
 
 /**
- * The paths to try, in order. With `choice.variant === "avx2"` each of our locations offers its AVX2
- * library before its GENERIC one; a forced variant offers only that one.
+ * The paths to try, in order. AUTOFAISS_FAISS_LIB, when set, is the only one (a library the user
+ * named that fails is an error, not a reason to load another; no variant is chosen for it). Else,
+ * with `choice.variant === "avx2"` each of our locations offers its AVX2 library before its GENERIC
+ * one; a forced variant offers only that one.
  */
-export function libraryCandidates(
-  env: Record<string, string | undefined> = process.env,
-  choice: VariantChoice = cpuVariant(env),
-): Candidate[] {
-  const out: Candidate[] = [];
+export function libraryCandidates(env: Record<string, string | undefined>, choice: VariantChoice | undefined): Candidate[] {
   const fromEnv = env[ENV_LIBRARY];
-  if (fromEnv) out.push({ source: "env", path: resolve(fromEnv) });
+  if (fromEnv) return [{ source: "env", path: resolve(fromEnv) }];
+  if (choice === undefined) throw new Error(`faiss library: no variant chosen and ${ENV_LIBRARY} is not set`);
+  const out: Candidate[] = [];
   const avx2 = choice.variant === "avx2";
   const generic = !(avx2 && choice.forced);
   const embedded = embeddedLibrary();
@@ -165,14 +224,12 @@ let opened: LoadedLibrary | undefined;
 export function faissLibrary(): LoadedLibrary {
   if (opened) return opened;
   const runtime = currentRuntime();
-  const choice = cpuVariant(process.env);
+  const env = process.env;
+  const choice = env[ENV_LIBRARY] ? undefined : chooseVariant(detectCpu(runtime), env[ENV_VARIANT]);
   const tried: string[] = [];
-  for (const c of libraryCandidates(process.env, choice)) {
-    // An explicit AUTOFAISS_FAISS_LIB that fails is an error, not a reason to fall back silently.
-    const explicit = c.source === "env";
+  for (const c of libraryCandidates(env, choice)) {
     if (!isBunfs(c.path) && !existsSync(c.path)) {
       tried.push(`${c.path} (${c.source}): not found`);
-      if (explicit) break;
       continue;
     }
     try {
@@ -181,7 +238,8 @@ export function faissLibrary(): LoadedLibrary {
       }
       const lib = runtime.open(c.source === "embedded" ? realFile(c.path) : c.path, SYMBOLS);
       opened = { ...lib, source: c.source, variant: c.variant, reason: loadReason(c, choice, tried) };
-      if (c.variant === "generic" && choice.variant === "avx2") {
+      if (choice?.warning !== undefined) console.warn(choice.warning);
+      else if (c.variant === "generic" && choice?.variant === "avx2") {
         // It works, but tasks/bench_avx2.ts measured it 2.6x (HNSW32 add) to 22x (PQ x4fs search)
         // slower than the AVX2 variant on an AVX2 CPU: never silently.
         console.warn(`faiss library: using the GENERIC variant: ${opened.reason}`);
@@ -189,7 +247,6 @@ export function faissLibrary(): LoadedLibrary {
       return opened;
     } catch (e) {
       tried.push(`${c.path} (${c.source}): ${(e as Error).message}`);
-      if (explicit) break;
     }
   }
   throw new Error(
@@ -198,8 +255,8 @@ export function faissLibrary(): LoadedLibrary {
   );
 }
 
-function loadReason(c: Candidate, choice: VariantChoice, tried: readonly string[]): string {
-  if (c.source === "env") return `${ENV_LIBRARY} is set`;
+function loadReason(c: Candidate, choice: VariantChoice | undefined, tried: readonly string[]): string {
+  if (c.source === "env" || choice === undefined) return `${ENV_LIBRARY} is set`;
   if (c.variant === choice.variant) return choice.reason;
   // The CPU runs AVX2 but no AVX2 library loaded: say why, so a slow fallback is never silent.
   return `${choice.reason}, but ${tried.join("; ")}`;

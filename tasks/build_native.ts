@@ -4,7 +4,9 @@
  *   native/build/libfaiss_c.so       GENERIC: Debian's libfaiss.a, runs on any x86-64 CPU;
  *   native/build/libfaiss_c_avx2.so  AVX2: the same FAISS source built with FAISS_OPT_LEVEL=avx2
  *                                    (tasks/build_faiss.ts, cached outside the repo; built on first use).
- * ffi/library.ts loads the AVX2 one when the CPU has AVX2, FMA, F16C and POPCNT.
+ * and, for the loader, the CPU probe:
+ *   native/build/libautofaiss_cpu.so autofaiss_cpu_features() (native/cpu_features.c), no dependencies.
+ * ffi/library.ts asks the probe, then loads the AVX2 one when the CPU has AVX2, FMA, F16C and POPCNT.
  * Then compiles the C test (native/test_capi.c) and runs it against each variant unless --no-test.
  *
  *   bun tasks/build_native.ts [--variant=both|generic|avx2] [--blas=openmp|pthread]
@@ -75,6 +77,9 @@ const blasArchive = BLAS_ARCHIVES[blas];
 if (!blasArchive) throw new Error(`build_native: --blas must be openmp or pthread, got "${blas}"`);
 requireFile(blasArchive, `apt-get install libopenblas-${blas}-dev`);
 
+/** The CPU probe's path next to the GENERIC library (ffi/library.ts looks for it there). */
+const cpuProbe = join(dirname(out), "libautofaiss_cpu.so");
+
 /** The AVX2 library's path next to the GENERIC one: libfaiss_c.so → libfaiss_c_avx2.so. */
 function avx2Path(generic: string): string {
   return generic.replace(/(\.so)?$/, "_avx2$1");
@@ -97,21 +102,30 @@ const VARIANTS: Variant[] = [
 mkdirSync(dirname(out), { recursive: true });
 // The variants compile and link in parallel (one g++ per core): a cached tasks/setup.sh is mostly this.
 const archives = VARIANTS.map((v) => v.faissArchive()); // may build FAISS first: before the parallel part
-await Promise.all(VARIANTS.map((v, i) =>
-  runAsync("g++", [
-    ...FLAGS.optimize,
-    ...v.cxxflags,
-    ...(blas === "openmp" ? ["-DAUTOFAISS_BLAS_OPENMP"] : []),
-    ...FLAGS.visibility,
-    ...FLAGS.shared,
-    "-o", v.out,
-    join(root, "native/faiss_c.cpp"),
-    archives[i],
-    blasArchive,
-    ...FLAGS.staticRuntime,
-    ...FLAGS.noUndefined,
-  ])
-));
+await Promise.all([
+  // The probe runs before any FAISS library is chosen: plain C, no libc calls, libgcc's CPU model
+  // linked in, so it loads anywhere (-z defs proves nothing is left to resolve).
+  runAsync("gcc", [
+    "-O2", "-Wall", "-Werror", "-std=c11", "-fPIC", "-fvisibility=hidden", ...FLAGS.shared,
+    "-o", cpuProbe, join(root, "native/cpu_features.c"), "-static-libgcc", "-Wl,-z,defs",
+  ]),
+  ...VARIANTS.map((v, i) =>
+    runAsync("g++", [
+      ...FLAGS.optimize,
+      ...v.cxxflags,
+      ...(blas === "openmp" ? ["-DAUTOFAISS_BLAS_OPENMP"] : []),
+      ...FLAGS.visibility,
+      ...FLAGS.shared,
+      "-o", v.out,
+      join(root, "native/faiss_c.cpp"),
+      archives[i],
+      blasArchive,
+      ...FLAGS.staticRuntime,
+      ...FLAGS.noUndefined,
+    ])
+  ),
+]);
+console.log(`built CPU probe ${cpuProbe}`);
 for (const v of VARIANTS) {
   console.log(`built ${v.name} ${v.out} (${(statSync(v.out).size / 2 ** 20).toFixed(1)} MiB)`);
   console.log(run("ldd", [v.out]).trimEnd());
