@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { warn } from "./capabilities.ts";
 import { currentRuntime, type FfiRuntime, type OpenedLibrary } from "./runtime.ts";
 import { CPU_SYMBOLS, SYMBOLS } from "./symbols.ts";
 
@@ -238,11 +239,12 @@ export function faissLibrary(): LoadedLibrary {
       }
       const lib = runtime.open(c.source === "embedded" ? realFile(c.path) : c.path, SYMBOLS);
       opened = { ...lib, source: c.source, variant: c.variant, reason: loadReason(c, choice, tried) };
-      if (choice?.warning !== undefined) console.warn(choice.warning);
+      // Through the capability warnings' sink: stderr, or the command's log while a command runs.
+      if (choice?.warning !== undefined) warn(choice.warning);
       else if (c.variant === "generic" && choice?.variant === "avx2") {
         // It works, but tasks/bench_avx2.ts measured it 2.6x (HNSW32 add) to 22x (PQ x4fs search)
         // slower than the AVX2 variant on an AVX2 CPU: never silently.
-        console.warn(`faiss library: using the GENERIC variant: ${opened.reason}`);
+        warn(`faiss library: using the GENERIC variant: ${opened.reason}`);
       }
       return opened;
     } catch (e) {

@@ -268,7 +268,7 @@ describe("each variant in a child process", () => {
       assert.deepEqual(JSON.parse(r.stdout), ["generic", `CPU features unknown: ${unknown}`]);
       assert.equal(
         r.stderr,
-        `faiss library: using the GENERIC variant: cannot tell whether this CPU has avx2, fma, f16c, popcnt (${unknown}); ` +
+        `autofaiss: warning: faiss library: using the GENERIC variant: cannot tell whether this CPU has avx2, fma, f16c, popcnt (${unknown}); ` +
           "AUTOFAISS_FAISS_VARIANT=avx2 loads the faster AVX2 variant on a CPU that has them\n",
       );
     } else {
@@ -289,7 +289,7 @@ describe("each variant in a child process", () => {
     assert.equal(r.status, 0, r.stderr);
     const reason = `${HOST_CPU.reason}, but /nonexistent/libfaiss_c_avx2.so (embedded): not found`;
     assert.deepEqual(JSON.parse(r.stdout), ["embedded", localBuildPath("generic"), "generic", reason]);
-    assert.equal(r.stderr, `faiss library: using the GENERIC variant: ${reason}\n`);
+    assert.equal(r.stderr, `autofaiss: warning: faiss library: using the GENERIC variant: ${reason}\n`);
   });
 
   test("AUTOFAISS_FAISS_VARIANT=bogus: FAISS is unavailable, with the reason", () => {
