@@ -126,7 +126,7 @@ export function cpuinfoFlags(cpuinfo: string): string[] {
  * Picks the variant from the CPU's features and the value of AUTOFAISS_FAISS_VARIANT. Pure. Forcing
  * "avx2" on a CPU known to lack it is an error: the library would die on its first AVX2 instruction
  * (SIGILL). On a CPU whose features are unknown, GENERIC is the safe choice, with a warning (it is
- * 2.6x to 22x slower where AVX2 would have run, measured by tasks/bench_avx2.ts), and forcing
+ * 1.5x (IVF-PQ add) to 22x (PQ x4fs search) slower where AVX2 would have run, measured by tasks/bench_avx2.ts), and forcing
  * "avx2" is the user's call.
  *
  * @example chooseVariant({ flags: ["avx2", "fma", "f16c", "popcnt"] }).variant // "avx2"
@@ -242,7 +242,7 @@ export function faissLibrary(): LoadedLibrary {
       // Through the capability warnings' sink: stderr, or the command's log while a command runs.
       if (choice?.warning !== undefined) warn(choice.warning);
       else if (c.variant === "generic" && choice?.variant === "avx2") {
-        // It works, but tasks/bench_avx2.ts measured it 2.6x (HNSW32 add) to 22x (PQ x4fs search)
+        // It works, but tasks/bench_avx2.ts measured it 1.5x (IVF-PQ add) to 22x (PQ x4fs search)
         // slower than the AVX2 variant on an AVX2 CPU: never silently.
         warn(`faiss library: using the GENERIC variant: ${opened.reason}`);
       }
