@@ -126,8 +126,8 @@ export function cpuinfoFlags(cpuinfo: string): string[] {
  * Picks the variant from the CPU's features and the value of AUTOFAISS_FAISS_VARIANT. Pure. Forcing
  * "avx2" on a CPU known to lack it is an error: the library would die on its first AVX2 instruction
  * (SIGILL). On a CPU whose features are unknown, GENERIC is the safe choice, with a warning (it is
- * 1.5x (IVF-PQ add) to 22x (PQ x4fs search) slower where AVX2 would have run, measured by tasks/bench_avx2.ts), and forcing
- * "avx2" is the user's call.
+ * 1.5x (IVF-PQ add) to 22x (PQ x4fs search) slower where AVX2 would have run, measured by
+ * tasks/bench_avx2.ts), and forcing "avx2" is the user's call.
  *
  * @example chooseVariant({ flags: ["avx2", "fma", "f16c", "popcnt"] }).variant // "avx2"
  */
