@@ -86,6 +86,14 @@ export function setWarningSink(next: WarningSink | null): WarningSink {
   return previous;
 }
 
+/**
+ * Reports a warning that is not about a missing capability through the same sink: ffi/library.ts's
+ * GENERIC fallbacks, said when the library is opened (once per process).
+ */
+export function warn(message: string): void {
+  sink(message);
+}
+
 /** Reports `name` as missing once per process; later calls do nothing. */
 export function warnMissingCapability(name: CapabilityName, path: string, missing: readonly string[]): void {
   if (warned.has(name)) return;

@@ -220,3 +220,11 @@ export const METRIC_L2 = 1;
 export const FAISS_IO_FLAG_MMAP = 1;
 export const FAISS_IO_FLAG_READ_ONLY = 2;
 export const CXX_IO_FLAG_MMAP = 0x646f0008; // faiss/index_io.h: IO_FLAG_SKIP_IVF_DATA | 0x646f0000
+
+/**
+ * The CPU probe, native/build/libautofaiss_cpu.so (native/cpu_features.c): a library of its own,
+ * opened by ffi/library.ts before it chooses which FAISS variant to open.
+ */
+export const CPU_SYMBOLS = {
+  autofaiss_cpu_features: { args: [], returns: "i32" }, // int autofaiss_cpu_features(void): bit 0 avx2, 1 fma, 2 f16c, 3 popcnt
+} as const satisfies Record<string, SymbolSpec>;

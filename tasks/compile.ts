@@ -1,7 +1,9 @@
 /**
  * Compiles the CLI into one executable that needs nothing but glibc: the Bun runtime, the bundled
- * TypeScript, native/build/libfaiss_c.so and the libgomp.so.1 it links against (a Debian minbase
- * system has no libgomp1), plus the version and build info `--version` prints.
+ * TypeScript, both variants of our FAISS library (native/build/libfaiss_c.so, GENERIC, and
+ * libfaiss_c_avx2.so, AVX2; ffi/library.ts loads one of them from the CPU's flags, which it asks
+ * of the CPU probe libautofaiss_cpu.so, embedded too) and the libgomp.so.1 they link against (a Debian minbase system has no libgomp1), plus the version and
+ * build info `--version` prints.
  *
  *   bun tasks/compile.ts [--outfile=dist/autofaiss]      # bun build --compile (the shipped binary)
  *   deno run -A tasks/compile.ts --deno [--outfile=dist/autofaiss-deno]
@@ -25,6 +27,8 @@ const args = Object.fromEntries(
 const useDeno = args.deno === "true";
 const outfile = resolve(root, args.outfile ?? (useDeno ? "dist/autofaiss-deno" : "dist/autofaiss"));
 const faissLib = join(root, "native/build/libfaiss_c.so");
+const faissAvx2Lib = join(root, "native/build/libfaiss_c_avx2.so");
+const cpuProbe = join(root, "native/build/libautofaiss_cpu.so");
 const stage = join(root, ".cache/compile", useDeno ? "deno" : "bun");
 
 /** Shared libraries a bare glibc system provides; anything else the library needs must be embedded. */
@@ -53,8 +57,8 @@ function run(cmd: string, argv: string[], opts: { capture?: boolean } = {}): str
   return execFileSync(cmd, argv, { cwd: root, stdio: ["ignore", opts.capture ? "pipe" : "inherit", "inherit"], encoding: "utf8" }) ?? "";
 }
 
-/** `ldd` of the library: its non-glibc dependencies, which must be exactly libgomp.so.1. */
-function gompPath(): string {
+/** `ldd` of a library: its non-glibc dependencies, which must be exactly libgomp.so.1. */
+function gompPath(faissLib: string): string {
   const deps = run("ldd", [faissLib], { capture: true })
     .split("\n")
     .map((l) => l.trim().match(/^(\S+)(?:\s+=>\s+(\S+))?/))
@@ -95,12 +99,14 @@ function bunEntry(build: string): string {
 // native libraries into the executable, syntax Deno cannot load.
 import process from "node:process";
 import faissLib from "./libfaiss_c.so" with { type: "file" };
+import faissAvx2Lib from "./libfaiss_c_avx2.so" with { type: "file" };
+import cpuProbe from "./libautofaiss_cpu.so" with { type: "file" };
 import gompLib from "./${GOMP.soname}" with { type: "file" };
 import { registerEmbeddedLibrary } from "${spec(join(root, "ffi/library.ts"))}";
 import { faissVersionLines } from "${spec(join(root, "lib/cli/version.ts"))}";
 import { main } from "${spec(join(root, "lib/cli/main.ts"))}";
 
-registerEmbeddedLibrary(faissLib, { preload: [{ path: gompLib, symbol: ${JSON.stringify(GOMP.symbol)} }] });
+registerEmbeddedLibrary(faissLib, { avx2: faissAvx2Lib, cpu: cpuProbe, preload: [{ path: gompLib, symbol: ${JSON.stringify(GOMP.symbol)} }] });
 process.exitCode = await main(process.argv.slice(2), {
   versionProviders: [faissVersionLines, () => [${JSON.stringify(build)}]],
 });
@@ -118,6 +124,8 @@ import { main } from "${spec(join(root, "lib/cli/main.ts"))}";
 
 const here = import.meta.dirname!;
 registerEmbeddedLibrary(join(here, "libfaiss_c.so"), {
+  avx2: join(here, "libfaiss_c_avx2.so"),
+  cpu: join(here, "libautofaiss_cpu.so"),
   preload: [{ path: join(here, "${GOMP.soname}"), symbol: ${JSON.stringify(GOMP.symbol)} }],
 });
 process.exitCode = await main(process.argv.slice(2), {
@@ -126,17 +134,20 @@ process.exitCode = await main(process.argv.slice(2), {
 `;
 }
 
-if (!existsSync(faissLib)) run(join(root, "node_modules/.bin/bun"), ["tasks/build_native.ts", "--no-test"]);
-const gomp = gompPath();
+if (![faissLib, faissAvx2Lib, cpuProbe].every(existsSync)) run(join(root, "node_modules/.bin/bun"), ["tasks/build_native.ts", "--no-test"]);
+const gomp = gompPath(faissLib);
+if (gompPath(faissAvx2Lib) !== gomp) throw new Error(`compile: ${faissLib} and ${faissAvx2Lib} resolve ${GOMP.soname} differently`);
 
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 copyFileSync(faissLib, join(stage, "libfaiss_c.so"));
+copyFileSync(faissAvx2Lib, join(stage, "libfaiss_c_avx2.so"));
+copyFileSync(cpuProbe, join(stage, "libautofaiss_cpu.so"));
 copyFileSync(gomp, join(stage, GOMP.soname));
 const entry = join(stage, "entry.ts");
 const build = buildLine();
 writeFileSync(entry, useDeno ? denoEntry(build) : bunEntry(build));
-console.log(`wrote ${relative(root, entry)} (embeds ${relative(root, faissLib)} and ${gomp})`);
+console.log(`wrote ${relative(root, entry)} (embeds ${relative(root, faissLib)}, ${relative(root, faissAvx2Lib)}, ${relative(root, cpuProbe)} and ${gomp})`);
 
 mkdirSync(dirname(outfile), { recursive: true });
 const started = performance.now();
@@ -146,6 +157,8 @@ if (useDeno) {
       ...DENO_FLAGS.compile,
       ...DENO_FLAGS.permissions,
       "--include", join(stage, "libfaiss_c.so"),
+      "--include", join(stage, "libfaiss_c_avx2.so"),
+      "--include", join(stage, "libautofaiss_cpu.so"),
       "--include", join(stage, GOMP.soname),
       "--output", outfile,
       entry,

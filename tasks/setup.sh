@@ -2,15 +2,19 @@
 # Installs everything a fresh Debian 12 machine needs, then builds the native FAISS library.
 #   apt: the compiler, FAISS (static lib + C API headers), static OpenBLAS (both variants),
 #        python3-faiss (test oracle), Fashion-MNIST (sample data), GNU time (benchmarks),
-#        debootstrap (the compiled binary's bare-system test, tests/compile_chroot.test.ts);
+#        debootstrap (the compiled binary's bare-system test, tests/compile_chroot.test.ts),
+#        cmake, ninja, dpkg-dev, xz-utils (the AVX2 FAISS, built from Debian's source);
 #   npm: bun, deno and the libraries, pinned by package-lock.json.
-# Safe to run again: it only installs what is missing.
+# Then compiles FAISS's AVX2 variant once (tasks/build_faiss.ts; minutes, cached in
+# ~/.cache/autofaiss/faiss-<key>/) and links both library variants (tasks/build_native.ts).
+# Safe to run again: it only installs what is missing, and a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   g++ libfaiss-dev libopenblas-dev libopenblas-openmp-dev libopenblas-pthread-dev
   python3-faiss python3-numpy dataset-fashion-mnist time ca-certificates debootstrap
+  cmake ninja-build dpkg-dev xz-utils
 )
 
 missing=()
@@ -31,6 +35,9 @@ if ! command -v npm >/dev/null; then
 fi
 echo "+ npm ci"
 npm ci --no-audit --no-fund --loglevel=error
+
+echo "+ bun tasks/build_faiss.ts"
+node_modules/.bin/bun tasks/build_faiss.ts
 
 echo "+ bun tasks/build_native.ts --no-test"
 node_modules/.bin/bun tasks/build_native.ts --no-test

@@ -18,6 +18,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Index } from "../ffi/faiss.ts";
+import { chooseVariant } from "../ffi/library.ts";
+import { hostAvx2Flags } from "./helpers/cpu.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { bruteForce, clusteredData, recallAtK } from "./helpers/data.ts";
 
@@ -49,9 +51,10 @@ function privileged(cmd: string, args: string[], timeout?: number): string {
   return r.stdout;
 }
 
-/** `autofaiss <args>` inside the root, with an empty environment but PATH. */
-function inChroot(args: string[]) {
-  const argv = [CHROOT, "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", `${WORK}/autofaiss`, ...args];
+/** `autofaiss <args>` inside the root, with an empty environment but PATH and `env`. */
+function inChroot(args: string[], env: Record<string, string> = {}) {
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const argv = [CHROOT, "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", ...vars, `${WORK}/autofaiss`, ...args];
   const r = isRoot ? sh("chroot", argv) : sh("sudo", ["-n", "chroot", ...argv]);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -137,26 +140,32 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     assert.deepEqual(extractedLibraries(), [], "no embedded library extracted");
   });
 
-  test("--version prints the tool, the embedded FAISS, its compile options and the build", () => {
+  test("--version prints the tool, the embedded FAISS variant the CPU runs, its compile options and the build", () => {
     const r = inChroot(["--version"]);
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split("\n");
-    assert.equal(lines.length, 5, r.stdout);
+    assert.equal(lines.length, 6, r.stdout);
     assert.equal(lines[0], `autofaiss ${VERSION}`);
-    assert.match(lines[1], /^faiss \d+\.\d+\.\d+ \(embedded: \/\$bunfs\/root\/libfaiss_c-\w+\.so\)$/);
-    assert.match(lines[2], /^faiss compile options: \S/);
-    assert.equal(lines[3], "faiss GPU support: no (faiss_index_cpu_to_gpu missing)");
-    assert.match(lines[4], /^build: bun \d+\.\d+\.\d+, linux-x64, commit \w+/);
-    assert.equal(extractedLibraries().length, 2, "libfaiss_c.so and libgomp.so.1 extracted to /tmp");
+    // The choice the host's /proc/cpuinfo implies; the reason has no "(from /proc/cpuinfo; …)" note,
+    // so the embedded CPU probe answered.
+    const { variant, reason } = chooseVariant({ flags: hostAvx2Flags() });
+    const file = variant === "avx2" ? "libfaiss_c_avx2" : "libfaiss_c";
+    assert.match(lines[1], new RegExp(`^faiss \\d+\\.\\d+\\.\\d+ \\(embedded: /\\$bunfs/root/${file}-\\w+\\.so\\)$`));
+    assert.equal(lines[2], `faiss compile options: OPTIMIZE ${variant === "avx2" ? "AVX2" : "GENERIC"}`);
+    assert.equal(lines[3], `faiss variant: ${variant.toUpperCase()} (${reason})`);
+    assert.equal(lines[4], "faiss GPU support: no (faiss_index_cpu_to_gpu missing)");
+    assert.match(lines[5], /^build: bun \d+\.\d+\.\d+, linux-x64, commit \w+/);
+    assert.equal(r.stderr, "");
+    assert.equal(extractedLibraries().length, 3, "the CPU probe, one libfaiss_c variant and libgomp.so.1 extracted to /tmp");
   });
 
   /** build_index inside the root; returns index_infos.json and the index read back outside. */
-  function build(name: string, extra: string[]) {
+  function build(name: string, extra: string[], env: Record<string, string> = {}) {
     const r = inChroot([
       "build_index", `--embeddings=${WORK}/data`, `--index_path=${WORK}/${name}/knn.index`,
       `--index_infos_path=${WORK}/${name}/index_infos.json`, "--metric_type=l2",
       "--max_index_memory_usage=100M", "--current_memory_available=1G", ...extra,
-    ]);
+    ], env);
     assert.equal(r.status, 0, r.stderr);
     const infos = JSON.parse(readFileSync(join(HOST_WORK, name, "index_infos.json"), "utf8"));
     assert.equal(infos.index_path, `${WORK}/${name}/knn.index`);
@@ -183,6 +192,22 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     const { infos, index } = build("ivf", ["--index_key=IVF32,Flat"]);
     using _ = index;
     assert.equal(infos.index_key, "IVF32,Flat");
+    index.setParameters("nprobe=32");
+    const queries = vectors.subarray(0, 30 * d);
+    const found = index.search(queries, 5);
+    assert.deepEqual(
+      Array.from({ length: 30 }, (_, q) => Array.from(found.labels.subarray(q * 5, q * 5 + 5), Number)),
+      bruteForce(vectors, queries, d, 5, "l2").labels,
+    );
+  });
+
+  test("AUTOFAISS_FAISS_VARIANT=generic: the embedded GENERIC library (the one CPUs without AVX2 get) trains and searches exactly", () => {
+    const env = { AUTOFAISS_FAISS_VARIANT: "generic" };
+    const lines = inChroot(["--version"], env).stdout.trimEnd().split("\n");
+    assert.match(lines[1], /^faiss \d+\.\d+\.\d+ \(embedded: \/\$bunfs\/root\/libfaiss_c-\w+\.so\)$/);
+    assert.deepEqual(lines.slice(2, 4), ["faiss compile options: OPTIMIZE GENERIC", "faiss variant: GENERIC (AUTOFAISS_FAISS_VARIANT=generic)"]);
+    const { index } = build("ivf-generic", ["--index_key=IVF32,Flat"], env);
+    using _ = index;
     index.setParameters("nprobe=32");
     const queries = vectors.subarray(0, 30 * d);
     const found = index.search(queries, 5);

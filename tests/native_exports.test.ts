@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { localBuildPath } from "../ffi/library.ts";
-import { SYMBOLS } from "../ffi/symbols.ts";
+import { localBuildPath, localProbePath } from "../ffi/library.ts";
+import { CPU_SYMBOLS, SYMBOLS } from "../ffi/symbols.ts";
 import { GPU_SYMBOLS } from "../ffi/faiss.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -42,6 +42,14 @@ describe("native exports", () => {
   test("every CPU symbol of the JS table is exported (the GPU ones are upstream-only)", () => {
     const gpu = new Set<string>(GPU_SYMBOLS);
     assert.deepEqual(Object.keys(SYMBOLS).filter((n) => !gpu.has(n) && !exported.includes(n)), []);
+  });
+
+  test("the AVX2 variant exports exactly what the GENERIC one does", () => {
+    assert.deepEqual(exportedFunctions(localBuildPath("avx2")), exported);
+  });
+
+  test("the CPU probe exports autofaiss_cpu_features only: the loader's CPU_SYMBOLS", () => {
+    assert.deepEqual(exportedFunctions(localProbePath()), Object.keys(CPU_SYMBOLS));
   });
 
   test("the parser sees a call it should and skips one in a comment", () => {

@@ -27,7 +27,7 @@ export async function versionLines(providers: readonly VersionProvider[] = []): 
 
 /**
  * The FAISS lines of `--version`: the loaded library's version, where it was found, its compile
- * options and whether it has the GPU functions. FAISS is imported here, when `--version` runs, so
+ * options, which variant (AVX2 or GENERIC) was loaded and why, and whether it has the GPU functions. FAISS is imported here, when `--version` runs, so
  * help and usage errors never load it; a library that cannot be loaded gives one
  * "faiss: unavailable (…)" line instead of failing `--version`.
  *
@@ -44,7 +44,8 @@ export async function faissVersionLines(): Promise<string[]> {
     if (info === null) {
       return [`faiss: version unknown (${lib.source}: ${lib.path}; an upstream library without autofaiss_build_info)`, gpu];
     }
-    return [`faiss ${info.faissVersion} (${lib.source}: ${lib.path})`, `faiss compile options: ${info.compileOptions}`, gpu];
+    const variant = `faiss variant: ${lib.variant === undefined ? "none chosen" : lib.variant.toUpperCase()} (${lib.reason})`;
+    return [`faiss ${info.faissVersion} (${lib.source}: ${lib.path})`, `faiss compile options: ${info.compileOptions}`, variant, gpu];
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     return [`faiss: unavailable (${message.replace(/\s*\n\s*/g, "; ").trim()})`];
