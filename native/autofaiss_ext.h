@@ -69,6 +69,13 @@ int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* appli
  *  the cost of reading the data, where a JavaScript loop costs about as much as the read. */
 int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index);
 
+/* ---- N-part indices (issue 13) ---- */
+
+/** Sets (and builds from the inverted lists) the direct map that reconstruct(id) needs:
+ *  type 0 none, 1 array (8 bytes per vector; FAISS requires ids 0..ntotal-1), 2 hash table (any
+ *  ids: the parts of a split index hold ids that do not start at 0). Serialized with the index. */
+int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type);
+
 #ifdef __cplusplus
 }
 #endif

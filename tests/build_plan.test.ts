@@ -35,6 +35,7 @@ const SETTINGS: BuildSettings = {
   distributed: null,
   nbIndicesToKeep: 1,
   trainSeed: 7,
+  trainedIndexPath: null,
 };
 
 describe("planBuild", () => {

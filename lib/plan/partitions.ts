@@ -1,0 +1,97 @@
+/**
+ * build_partitioned_indexes as pure decisions: validation of the options (Python's ValueErrors as
+ * one-line messages), where each partition's index goes, which partitions are big (split into
+ * parts) and the order results are returned in (big partitions first, then small, as Python).
+ */
+import { partPaths } from "./parts.ts";
+
+/** Options that decide the plan (the rest are passed through to each build). */
+export interface PartitionedOptions {
+  partitions: readonly string[];
+  outputRootDir: string | null;
+  embeddingColumnName: string | null;
+  indexKey: string | null;
+  indexPath: string | null;
+  nbSplitsPerBigIndex: number;
+  bigIndexThreshold: number;
+}
+
+/**
+ * The first problem with the options, or null. Python raises the same checks as ValueError (its
+ * message for nb_splits_per_big_index wrongly names nb_indices_to_keep; ours names the option).
+ */
+export function partitionedOptionsError(o: PartitionedOptions): string | null {
+  if (o.partitions.length === 0) return "partitions: expected a non-empty list of partition folders";
+  const blank = o.partitions.findIndex((p) => p.trim() === "");
+  if (blank >= 0) return `partitions: item ${blank} is empty (expected a folder)`;
+  if (!o.outputRootDir) return `output_root_dir can't be None or empty; Got ${JSON.stringify(o.outputRootDir)}`;
+  if (!o.embeddingColumnName) return `embedding_column_name can't be None or empty; Got ${JSON.stringify(o.embeddingColumnName)}`;
+  if (!Number.isInteger(o.nbSplitsPerBigIndex) || o.nbSplitsPerBigIndex < 1) {
+    return `nb_splits_per_big_index: expected an integer >= 1, got ${o.nbSplitsPerBigIndex}`;
+  }
+  if (!Number.isInteger(o.bigIndexThreshold) || o.bigIndexThreshold < 1) return `big_index_threshold: expected an integer >= 1, got ${o.bigIndexThreshold}`;
+  if (o.indexPath && !o.indexKey) return "index_path: a pre-trained index needs index_key (its factory string) too";
+  const names = o.partitions.map(partitionName);
+  const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
+  if (dup >= 0) {
+    return `partitions: ${o.partitions[names.indexOf(names[dup])]} and ${o.partitions[dup]} both end in "${names[dup]}" (each partition's output folder is named by its last path component)`;
+  }
+  return null;
+}
+
+/** Last path component of a partition path: `s3://b/emb/partnerId=123/` → `partnerId=123`. */
+export function partitionName(path: string): string {
+  const trimmed = path.replace(/[/\\]+$/, "");
+  return trimmed.slice(Math.max(trimmed.lastIndexOf("/"), trimmed.lastIndexOf("\\")) + 1);
+}
+
+/** What to build for one partition. */
+export interface PartitionJob {
+  partition: string;
+  name: string;
+  rows: number;
+  big: boolean;
+  /** Number of part files (1 for small partitions and for big ones when nb_splits_per_big_index = 1). */
+  parts: number;
+  /** `<root>/<name>/knn.index` (parts add 01 …) and `<root>/<name>/index_infos.json`. */
+  indexPath: string;
+  infosPath: string;
+  /** `<root>/<name>/ids`, written only with id columns. */
+  idsPath: string;
+  /** The files that will be written, in order. */
+  indexFiles: string[];
+}
+
+/**
+ * One job per partition, big partitions (rows ≥ threshold) first in input order, then the small
+ * ones in input order: the order Python returns metrics in.
+ *
+ * @example planPartitions([{ partition: "p/a", rows: 1 }, { partition: "p/b", rows: 3 }], "out", 3, 2)
+ * // [b (big, parts 2), a (small)]
+ */
+export function planPartitions(
+  counts: readonly { partition: string; rows: number }[],
+  outputRootDir: string,
+  bigIndexThreshold: number,
+  nbSplitsPerBigIndex: number,
+): PartitionJob[] {
+  const root = outputRootDir.replace(/[/\\]+$/, "");
+  const jobs = counts.map(({ partition, rows }): PartitionJob => {
+    const name = partitionName(partition);
+    const big = rows >= bigIndexThreshold;
+    const parts = big ? Math.max(1, Math.min(nbSplitsPerBigIndex, rows)) : 1;
+    const indexPath = `${root}/${name}/knn.index`;
+    return {
+      partition,
+      name,
+      rows,
+      big,
+      parts,
+      indexPath,
+      infosPath: `${root}/${name}/index_infos.json`,
+      idsPath: `${root}/${name}/ids`,
+      indexFiles: parts === 1 ? [indexPath] : partPaths(indexPath, parts),
+    };
+  });
+  return [...jobs.filter((j) => j.big), ...jobs.filter((j) => !j.big)];
+}
