@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { Index, type Metric } from "../../ffi/faiss.ts";
 import { EmbeddingReadError } from "../io/errors.ts";
 import { lookupIds } from "../io/ids_lookup.ts";
+import { recoverPublish } from "../output/publish.ts";
 import { openQueryFile, parseJsonQueries, queriesFormat, readStdinText } from "../io/queries.ts";
 import { resolvePartNames } from "../plan/parts.ts";
 import { PartMerger, type PartResult } from "../measure/merge_parts.ts";
@@ -99,6 +100,8 @@ async function* queryChunks(o: SearchOptions, rowsPerChunk: (d: number) => numbe
  */
 export async function searchIndex(o: SearchOptions): Promise<{ queries: number; parts: number }> {
   if (!Number.isInteger(o.k) || o.k < 1) throw new SearchError(`k: expected an integer >= 1, got ${o.k}`);
+  // A build killed while publishing left a journal: finish it, so the files read are one complete set.
+  recoverPublish(path.resolve(o.indexPath));
   const files = indexFiles(o.indexPath);
   queriesFormat(o.queries); // a bad extension fails before any index is read
   let total = 0;
