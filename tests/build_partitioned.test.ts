@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { parquetReadObjects } from "hyparquet";
 import { Index } from "../ffi/faiss.ts";
 import type { IndexInfos } from "../lib/commands/build_index.ts";
-import { buildPartitionedIndexes } from "../lib/commands/build_partitioned_indexes.ts";
+import { buildPartitionedIndexes, type ChildBuild } from "../lib/commands/build_partitioned_indexes.ts";
 import { searchIndex } from "../lib/commands/search.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { FileSource } from "../lib/io/source.ts";
-import { partitionName, planPartitions } from "../lib/plan/partitions.ts";
+import { admits, concurrentBuilds, partitionName, partitionReservation, planPartitions, threadsPerBuild } from "../lib/plan/partitions.ts";
 import { rowsOf, writeParquet } from "./fixtures/io/parquet.ts";
 import { runCli } from "./helpers/cli.ts";
 import { bruteForce, clusteredData } from "./helpers/data.ts";
@@ -47,7 +48,7 @@ describe("plan", () => {
     assert.equal(partitionName("s3://bucket/emb/partnerId=123/"), "partnerId=123");
     assert.equal(partitionName("emb/a"), "a");
     const jobs = planPartitions(
-      [{ partition: "p/a", rows: 1 }, { partition: "p/b", rows: 3 }, { partition: "p/c", rows: 2 }, { partition: "p/d", rows: 9 }],
+      [{ partition: "p/a", rows: 1, dim: 4 }, { partition: "p/b", rows: 3, dim: 4 }, { partition: "p/c", rows: 2, dim: 4 }, { partition: "p/d", rows: 9, dim: 4 }],
       "out/",
       3,
       2,
@@ -55,6 +56,31 @@ describe("plan", () => {
     assert.deepEqual(jobs.map((j) => [j.name, j.big, j.parts]), [["b", true, 2], ["d", true, 2], ["a", false, 1], ["c", false, 1]]);
     assert.deepEqual(jobs[0].indexFiles, ["out/b/knn.index01", "out/b/knn.index02"]);
     assert.deepEqual([jobs[2].indexFiles, jobs[2].infosPath, jobs[2].idsPath], [["out/a/knn.index"], "out/a/index_infos.json", "out/a/ids"]);
+  });
+});
+
+describe("sharing the machine between concurrent small-partition builds", () => {
+  test("builds at once: bounded by cores, maximum_nb_threads and the partitions; threads shared evenly", () => {
+    assert.equal(concurrentBuilds(2, 256, 5), 2);
+    assert.equal(concurrentBuilds(8, 3, 5), 3);
+    assert.equal(concurrentBuilds(8, 256, 2), 2);
+    assert.equal(concurrentBuilds(1, 256, 0), 1);
+    assert.equal(threadsPerBuild(8, 3), 2);
+    assert.equal(threadsPerBuild(2, 2), 1);
+    assert.equal(threadsPerBuild(1, 4), 1);
+  });
+
+  test("reservation: build memory + 256 MiB of batch room, at most the budget; admission keeps the sum within the budget", () => {
+    const MiB = 2 ** 20;
+    assert.equal(partitionReservation(10 * MiB, 1024 * MiB), 266 * MiB);
+    assert.equal(partitionReservation(900 * MiB, 1024 * MiB), 1024 * MiB);
+    const budget = 600 * MiB;
+    // nothing running: always starts, even a reservation of the whole budget
+    assert.equal(admits({ running: 0, reserved: 0, slots: 2, reservation: budget, currentMemoryAvailable: budget }), true);
+    assert.equal(admits({ running: 1, reserved: 300 * MiB, slots: 2, reservation: 300 * MiB, currentMemoryAvailable: budget }), true);
+    assert.equal(admits({ running: 1, reserved: 300 * MiB, slots: 2, reservation: 300 * MiB + 1, currentMemoryAvailable: budget }), false);
+    // no free slot
+    assert.equal(admits({ running: 2, reserved: 2, slots: 2, reservation: 1, currentMemoryAvailable: budget }), false);
   });
 });
 
@@ -134,6 +160,59 @@ describe("build_partitioned_indexes", () => {
     }
   });
 
+  test("small partitions are built at once in child processes: two builds overlap in time, each with cores / 2 threads", async () => {
+    const d = 16;
+    const partitions = [0, 1].map((i) => at("conc", `part=${i}`));
+    partitions.forEach((p, i) => {
+      mkdirSync(p, { recursive: true });
+      writeNpy(join(p, "0.npy"), clusteredData(3000, d, 10, 60 + i), d);
+    });
+    const runs: ChildBuild[] = [];
+    const infos = await buildPartitionedIndexes(partitions, {
+      outputRootDir: at("conc-out"), fileFormat: "npy", indexKey: "IVF16,Flat", metricType: "l2", nbCores: 2,
+      maxIndexMemoryUsage: "1G", currentMemoryAvailable: "4G", onChildBuild: (r) => runs.push(r),
+    });
+    assert.deepEqual(infos.map((i) => (i as IndexInfos)["nb vectors"]), [3000, 3000]);
+    assert.deepEqual(runs.map((r) => r.partition).sort(), partitions);
+    assert.equal(new Set(runs.map((r) => r.pid)).size, 2);
+    assert.ok(runs.every((r) => r.pid !== process.pid && r.threads === 1));
+    const [a, b] = runs;
+    assert.ok(a.startMs < b.endMs && b.startMs < a.endMs, `builds did not overlap: ${JSON.stringify(runs)}`);
+    for (const p of partitions) {
+      using index = Index.read(join(at("conc-out"), p.split("/").at(-1)!, "knn.index"));
+      assert.equal(index.ntotal, 3000);
+    }
+  });
+
+  test("a memory budget that admits one build at a time: the child builds run one after another", async () => {
+    const partitions = [0, 1].map((i) => at("conc", `part=${i}`)); // written by the previous test
+    const runs: ChildBuild[] = [];
+    // each reservation is the partition's build memory (under 1 MB here) + 256 MiB of batch room:
+    // one fits in 400 MiB, two do not
+    await buildPartitionedIndexes(partitions, {
+      outputRootDir: at("seq-out"), fileFormat: "npy", indexKey: "IVF16,Flat", metricType: "l2", nbCores: 2,
+      maxIndexMemoryUsage: "100M", currentMemoryAvailable: "400M", onChildBuild: (r) => runs.push(r),
+    });
+    assert.equal(runs.length, 2);
+    assert.ok(runs.every((r) => r.reservation > 256 * 2 ** 20 && r.reservation < 257 * 2 ** 20), JSON.stringify(runs));
+    const [first, second] = runs.sort((x, y) => x.startMs - y.startMs);
+    assert.ok(second.startMs >= first.endMs, `builds overlapped: ${JSON.stringify(runs)}`);
+  });
+
+  test("through the CLI with --nb_cores=1 (one build at a time, in this process): the list of infos as JSON on stdout", async () => {
+    const partitions = [0, 1].map((i) => at("conc", `part=${i}`)); // written by the tests above
+    const r = await runCli(
+      "build_partitioned_indexes", `[${partitions.join(",")}]`, at("cli-out"), "--file_format=npy", "--index_key=IVF4,Flat",
+      "--metric_type=l2", "--nb_cores=1", "--max_index_memory_usage=100M", "--current_memory_available=1G",
+    );
+    assert.equal(r.code, 0, r.err);
+    const infos = JSON.parse(r.out) as IndexInfos[];
+    assert.deepEqual(infos.map((i) => [i.index_path, i.index_key, i["nb vectors"]]), [
+      [at("cli-out", "part=0", "knn.index"), "IVF4,Flat", 3000],
+      [at("cli-out", "part=1", "knn.index"), "IVF4,Flat", 3000],
+    ]);
+  });
+
   test("validation errors are one line, before any build", async () => {
     const cases: Array<[Parameters<typeof buildPartitionedIndexes>[1], string[], string]> = [
       [{ outputRootDir: at("v") }, [], "partitions: expected a non-empty list of partition folders"],
@@ -141,6 +220,7 @@ describe("build_partitioned_indexes", () => {
       [{ outputRootDir: at("v"), embeddingColumnName: "" }, ["a"], 'embedding_column_name can\'t be None or empty; Got ""'],
       [{ outputRootDir: at("v"), nbSplitsPerBigIndex: 0 }, ["a"], "nb_splits_per_big_index: expected an integer >= 1, got 0"],
       [{ outputRootDir: at("v"), bigIndexThreshold: 0 }, ["a"], "big_index_threshold: expected an integer >= 1, got 0"],
+      [{ outputRootDir: at("v"), maximumNbThreads: 0 }, ["a"], "maximum_nb_threads: expected an integer >= 1, got 0"],
       [{ outputRootDir: at("v"), indexPath: "t.index" }, ["a"], "index_path: a pre-trained index needs index_key (its factory string) too"],
       [{ outputRootDir: at("v") }, ["x/a", "y/a/"], 'partitions: x/a and y/a/ both end in "a" (each partition\'s output folder is named by its last path component)'],
     ];

@@ -25,6 +25,7 @@ export async function run(p: BuildPartitionedIndexesParams, ctx: CommandContext)
     shouldBeMemoryMappable: p.should_be_memory_mappable,
     nbSplitsPerBigIndex: p.nb_splits_per_big_index,
     bigIndexThreshold: p.big_index_threshold,
+    maximumNbThreads: p.maximum_nb_threads,
     fileFormat: p.file_format,
     reporter: cliReporter(ctx),
   });

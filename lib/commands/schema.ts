@@ -197,8 +197,8 @@ export const BUILD_PARTITIONED_INDEXES = [
   p.should_be_memory_mappable,
   { name: "temp_root_dir", type: "string", default: SPARK_TMP, help: "Folder for intermediate results" },
   p.verbose,
-  { name: "nb_splits_per_big_index", type: "int", default: 1, min: 1, help: "Split each big index into N files" },
-  { name: "big_index_threshold", type: "int", default: 5_000_000, min: 1, help: "Partitions with more vectors than this are big" },
+  { name: "nb_splits_per_big_index", type: "int", default: 1, min: 1, help: "Split each big partition's index into N files knn.index01 …" },
+  { name: "big_index_threshold", type: "int", default: 5_000_000, min: 1, help: "Partitions with at least this many vectors are big: split into nb_splits_per_big_index parts" },
   { name: "maximum_nb_threads", type: "int", default: 256, min: 1, help: "Maximum number of small partitions built at once (also bounded by the cores and current_memory_available)" },
   // Extension (not in Python, which reads parquet only): after Python's parameters.
   { name: "file_format", type: "string", default: "parquet", choices: ["npy", "parquet"], help: 'Partition file format: "parquet" (Python\'s only one) or "npy"' },

@@ -1,7 +1,9 @@
 /**
  * build_partitioned_indexes as pure decisions: validation of the options (Python's ValueErrors as
  * one-line messages), where each partition's index goes, which partitions are big (split into
- * parts) and the order results are returned in (big partitions first, then small, as Python).
+ * parts), the order results are returned in (big partitions first, then small, as Python), and
+ * how small partitions share the machine when built concurrently (threads per build, memory
+ * reservations, admission).
  */
 import { partPaths } from "./parts.ts";
 
@@ -14,6 +16,7 @@ export interface PartitionedOptions {
   indexPath: string | null;
   nbSplitsPerBigIndex: number;
   bigIndexThreshold: number;
+  maximumNbThreads: number;
 }
 
 /**
@@ -30,6 +33,7 @@ export function partitionedOptionsError(o: PartitionedOptions): string | null {
     return `nb_splits_per_big_index: expected an integer >= 1, got ${o.nbSplitsPerBigIndex}`;
   }
   if (!Number.isInteger(o.bigIndexThreshold) || o.bigIndexThreshold < 1) return `big_index_threshold: expected an integer >= 1, got ${o.bigIndexThreshold}`;
+  if (!Number.isInteger(o.maximumNbThreads) || o.maximumNbThreads < 1) return `maximum_nb_threads: expected an integer >= 1, got ${o.maximumNbThreads}`;
   if (o.indexPath && !o.indexKey) return "index_path: a pre-trained index needs index_key (its factory string) too";
   const names = o.partitions.map(partitionName);
   const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
@@ -50,6 +54,8 @@ export interface PartitionJob {
   partition: string;
   name: string;
   rows: number;
+  /** vector dimension */
+  dim: number;
   big: boolean;
   /** Number of part files (1 for small partitions and for big ones when nb_splits_per_big_index = 1). */
   parts: number;
@@ -66,17 +72,17 @@ export interface PartitionJob {
  * One job per partition, big partitions (rows ≥ threshold) first in input order, then the small
  * ones in input order: the order Python returns metrics in.
  *
- * @example planPartitions([{ partition: "p/a", rows: 1 }, { partition: "p/b", rows: 3 }], "out", 3, 2)
+ * @example planPartitions([{ partition: "p/a", rows: 1, dim: 8 }, { partition: "p/b", rows: 3, dim: 8 }], "out", 3, 2)
  * // [b (big, parts 2), a (small)]
  */
 export function planPartitions(
-  counts: readonly { partition: string; rows: number }[],
+  counts: readonly { partition: string; rows: number; dim: number }[],
   outputRootDir: string,
   bigIndexThreshold: number,
   nbSplitsPerBigIndex: number,
 ): PartitionJob[] {
   const root = outputRootDir.replace(/[/\\]+$/, "");
-  const jobs = counts.map(({ partition, rows }): PartitionJob => {
+  const jobs = counts.map(({ partition, rows, dim }): PartitionJob => {
     const name = partitionName(partition);
     const big = rows >= bigIndexThreshold;
     const parts = big ? Math.max(1, Math.min(nbSplitsPerBigIndex, rows)) : 1;
@@ -85,6 +91,7 @@ export function planPartitions(
       partition,
       name,
       rows,
+      dim,
       big,
       parts,
       indexPath,
@@ -94,4 +101,49 @@ export function planPartitions(
     };
   });
   return [...jobs.filter((j) => j.big), ...jobs.filter((j) => !j.big)];
+}
+
+/**
+ * Memory reserved for a small partition's build on top of the memory its index needs
+ * (`neededToBuild`: the index plus Python's add overhead, or the training memory): room for the add
+ * batches, whose size the build derives from the memory it is given. 256 MiB holds a batch of
+ * 65,536 vectors of dimension 1024 in float32, four times over.
+ */
+export const PARTITION_BATCH_RESERVE = 256 * 2 ** 20;
+
+/**
+ * The memory one concurrent small-partition build may use: what its index needs plus
+ * {@link PARTITION_BATCH_RESERVE}, at most the whole budget. The build is given this as its
+ * `current_memory_available`, so its batches stay inside it.
+ *
+ * @example partitionReservation(10 * 2 ** 20, 2 ** 30) === 266 * 2 ** 20
+ */
+export function partitionReservation(neededToBuild: number, currentMemoryAvailable: number): number {
+  return Math.min(currentMemoryAvailable, neededToBuild + PARTITION_BATCH_RESERVE);
+}
+
+/**
+ * How many small partitions are built at once: at most one per core, at most
+ * `maximum_nb_threads`, at most the number of small partitions, at least one.
+ */
+export function concurrentBuilds(cores: number, maximumNbThreads: number, smallPartitions: number): number {
+  return Math.max(1, Math.min(Math.floor(cores), maximumNbThreads, smallPartitions));
+}
+
+/** FAISS threads of each concurrent build: the cores shared evenly, at least one. */
+export function threadsPerBuild(cores: number, builds: number): number {
+  return Math.max(1, Math.floor(cores / builds));
+}
+
+/**
+ * Whether the next small partition (reserving `reservation` bytes) may start now, with `running`
+ * builds holding `reserved` bytes: a free slot, and its reservation fits beside the running
+ * ones within `currentMemoryAvailable`. With nothing running it always starts (its reservation
+ * is at most the whole budget), so every partition is eventually built.
+ *
+ * @example admits({ running: 1, reserved: 300, slots: 2, reservation: 300, currentMemoryAvailable: 500 }) === false
+ */
+export function admits(a: { running: number; reserved: number; slots: number; reservation: number; currentMemoryAvailable: number }): boolean {
+  if (a.running === 0) return true;
+  return a.running < a.slots && a.reserved + a.reservation <= a.currentMemoryAvailable;
 }
