@@ -11,7 +11,8 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { GpuResources, gpuSupport, hasSymbol, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { faissLibrary } from "../../ffi/library.ts";
 import { releaseNow } from "../free_buffers.ts";
 import { changedInput, type EmbeddingsInput, type InputSnapshot, openEmbeddings, snapshotInputs } from "../io/input.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
@@ -174,10 +175,17 @@ export async function buildIndex(
   const s = buildSettings(options);
   checkBuildOptions(s);
   if (s.useGpu) assertGpuSupport();
-  if (s.nbIndicesToKeep > 1 && s.makeDirectMap && !hasSymbol("autofaiss_ivf_set_direct_map")) {
+  if (s.nbIndicesToKeep > 1 && s.makeDirectMap && !hasCapability("hashDirectMap")) {
     throw new BuildError(
       `nb_indices_to_keep=${s.nbIndicesToKeep} with make_direct_map needs a hash direct map (parts whose ids do not start at 0), ` +
         `which the loaded FAISS library lacks (autofaiss_ivf_set_direct_map); use native/build/libfaiss_c.so`,
+    );
+  }
+  if (s.nbCores != null && !hasCapability("threads")) {
+    // An explicit thread count must not be dropped silently; OpenMP reads OMP_NUM_THREADS at start-up with any library.
+    throw new BuildError(
+      `nb_cores: the loaded FAISS library (${faissLibrary().path}) cannot set the thread count (autofaiss_set_num_threads missing); ` +
+        `leave nb_cores unset and set OMP_NUM_THREADS=${s.nbCores} in the environment instead`,
     );
   }
   checkOutputPaths(s);
