@@ -19,6 +19,7 @@
  */
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
+import process from "node:process";
 import { Index } from "../../ffi/faiss.ts";
 import { BuildError, buildIndex, type BuildIndexOptions, buildSettings, type IndexInfos } from "./build_index.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
@@ -209,7 +210,9 @@ async function buildSmall(
 function runChild(child: { command: string; args: string[] }, job: PartitionJob, options: BuildIndexOptions): Promise<ChildResult & { pid: number }> {
   const payload: ChildJob = { embeddings: job.partition, options };
   return new Promise((resolveRun, reject) => {
-    const proc = spawn(child.command, [...child.args, JSON.stringify(payload)], { stdio: ["ignore", "pipe", "pipe"] });
+    // OMP_NUM_THREADS bounds the child's FAISS threads with any FAISS library (nb_cores needs our extension)
+    const env = { ...process.env, OMP_NUM_THREADS: String(options.nbCores ?? 1) };
+    const proc = spawn(child.command, [...child.args, JSON.stringify(payload)], { stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     let err = "";
     proc.stdout!.setEncoding("utf8").on("data", (t: string) => (out += t));
