@@ -20,7 +20,7 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import process from "node:process";
-import { Index } from "../../ffi/faiss.ts";
+import { hasCapability, Index } from "../../ffi/faiss.ts";
 import { BuildError, buildIndex, type BuildIndexOptions, buildSettings, type IndexInfos } from "./build_index.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { openEmbeddings } from "../io/input.ts";
@@ -170,7 +170,8 @@ async function buildSmall(
       // the key is fixed: the index budget no longer matters, and the headroom rule must not refuse the reservation
       maxIndexMemoryUsage: undefined,
       currentMemoryAvailable: `${reservation}B`,
-      nbCores: threads,
+      // without thread control in the library, nb_cores is an error; OMP_NUM_THREADS (set below) still holds
+      nbCores: hasCapability("threads") ? threads : undefined,
     };
     return { job, at, reservation, childOptions };
   });
@@ -188,7 +189,7 @@ async function buildSmall(
         running++;
         reserved += p.reservation;
         log.info(`Building the index of ${p.job.partition} (${p.job.rows} vectors) in a child process (${threads} thread(s), ${formatMemory(p.reservation)} reserved)`);
-        runChild(child, p.job, p.childOptions).then((r) => {
+        runChild(child, p.job, p.childOptions, threads).then((r) => {
           results[p.at] = r.infos;
           o.onChildBuild?.({ partition: p.job.partition, pid: r.pid, threads, reservation: p.reservation, startMs: r.startMs, endMs: r.endMs });
         }, (e: Error) => {
@@ -207,11 +208,11 @@ async function buildSmall(
 }
 
 /** Runs one partition's build in a child process; rejects with its one-line error. */
-function runChild(child: { command: string; args: string[] }, job: PartitionJob, options: BuildIndexOptions): Promise<ChildResult & { pid: number }> {
+function runChild(child: { command: string; args: string[] }, job: PartitionJob, options: BuildIndexOptions, threads: number): Promise<ChildResult & { pid: number }> {
   const payload: ChildJob = { embeddings: job.partition, options };
   return new Promise((resolveRun, reject) => {
     // OMP_NUM_THREADS bounds the child's FAISS threads with any FAISS library (nb_cores needs our extension)
-    const env = { ...process.env, OMP_NUM_THREADS: String(options.nbCores ?? 1) };
+    const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
     const proc = spawn(child.command, [...child.args, JSON.stringify(payload)], { stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     let err = "";
