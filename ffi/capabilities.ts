@@ -50,6 +50,11 @@ export const CAPABILITIES = {
     lost: "fast-scan PQ indices (PQ<m>x4fs) search with FAISS's reservoir when k > 20, which aborts the process " +
       "when many quantized distances tie (FAISS 1.7.3 without AVX2)",
   },
+  hashDirectMap: {
+    symbols: ["autofaiss_ivf_set_direct_map"],
+    lost: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
+      "nb_indices_to_keep > 1 with make_direct_map is refused",
+  },
   openmpGuards: {
     symbols: ["autofaiss_build_info"],
     lost: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +

@@ -589,6 +589,20 @@ export class Index extends Handle {
       throw badArgument(callName, `range [${i0}, ${i0 + n}) is outside [0, ${total})`);
     }
   }
+
+  // ---- N-part indices (issue 13) ----
+
+  /**
+   * The stored vector of id `id`, for indices whose ids are not 0..ntotal-1 (the parts of a split
+   * index, which hold global ids): FAISS's direct map checks the id and names a missing one.
+   */
+  reconstructId(id: number): Float32Array {
+    const p = this.ptr("faiss_Index_reconstruct");
+    if (!Number.isSafeInteger(id) || id < 0) throw badArgument("faiss_Index_reconstruct", `id must be a non-negative integer, got ${id}`);
+    const out = new Float32Array(this.d);
+    call("faiss_Index_reconstruct", p, id, out);
+    return out;
+  }
 }
 
 /** The IVF layer of an Index. It does not own its pointer: the parent Index does. */
@@ -643,7 +657,21 @@ export class IvfView {
     other.owner._assertMutable("faiss_IndexIVF_merge_from");
     call("faiss_IndexIVF_merge_from", this.p("faiss_IndexIVF_merge_from"), other.p("faiss_IndexIVF_merge_from"), addId);
   }
+
+  // ---- N-part indices (issue 13) ----
+
+  /**
+   * Builds a hash-table direct map (id → list offset), which `reconstruct` needs and which, unlike
+   * `makeDirectMap`'s array, accepts ids that do not run 0..ntotal-1 (the parts of a split index).
+   * Needs our library's `autofaiss_ivf_set_direct_map`; an upstream libfaiss_c.so lacks it.
+   */
+  makeHashDirectMap(): void {
+    call("autofaiss_ivf_set_direct_map", this.p("autofaiss_ivf_set_direct_map"), DIRECT_MAP_HASHTABLE);
+  }
 }
+
+/** faiss::DirectMap::Hashtable (faiss/invlists/DirectMap.h). */
+const DIRECT_MAP_HASHTABLE = 2;
 
 /** A FaissParameterSpace: applies "name=value,…" strings to an index. */
 export class ParameterSpace extends Handle {

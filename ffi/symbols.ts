@@ -206,6 +206,13 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+
+  // ---- N-part indices (issue 13) ----
+  autofaiss_ivf_set_direct_map: {
+    args: ["handle", "i32"], // int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type)
+    returns: "i32",
+    optional: true,
+  },
 } as const satisfies Record<string, SymbolSpec>;
 
 export type SymbolName = keyof typeof SYMBOLS;

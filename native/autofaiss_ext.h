@@ -31,8 +31,9 @@ extern "C" {
  *     faiss_IndexIVF_merge_from return an error instead of aborting the process where FAISS 1.7.3
  *     would throw inside an OpenMP region (reconstruct of an index without reconstruct, changes to
  *     read-only / memory-mapped inverted lists); autofaiss_invlists_class added.
- *  3: autofaiss_fast_scan_use_heap added. */
-#define AUTOFAISS_EXT_ABI 3
+ *  3: autofaiss_fast_scan_use_heap added.
+ *  4: autofaiss_ivf_set_direct_map added (hash-table direct map for the parts of a split index). */
+#define AUTOFAISS_EXT_ABI 4
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -91,6 +92,13 @@ int autofaiss_fast_scan_use_heap(FaissIndex* index, int* applied);
  *  readers refuse such values (they poison k-means); this SIMD scan keeps that check far below
  *  the cost of reading the data, where a JavaScript loop costs about as much as the read. */
 int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index);
+
+/* ---- N-part indices (issue 13) ---- */
+
+/** Sets (and builds from the inverted lists) the direct map that reconstruct(id) needs:
+ *  type 0 none, 1 array (8 bytes per vector; FAISS requires ids 0..ntotal-1), 2 hash table (any
+ *  ids: the parts of a split index hold ids that do not start at 0). Serialized with the index. */
+int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type);
 
 #ifdef __cplusplus
 }

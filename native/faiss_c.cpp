@@ -627,3 +627,15 @@ extern "C" __attribute__((visibility("hidden"))) void _gfortran_concat_string(
     std::memcpy(dest, s2, len2);
     std::memset(dest + len2, ' ', destlen - len2);
 }
+
+// ---- N-part indices (issue 13) ----
+
+EXPORT int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type) {
+    try {
+        require(type == faiss::DirectMap::NoMap || type == faiss::DirectMap::Array ||
+                        type == faiss::DirectMap::Hashtable,
+                "direct map type must be 0 (none), 1 (array) or 2 (hash table)");
+        IVF(ivf)->set_direct_map_type(static_cast<faiss::DirectMap::Type>(type));
+    }
+    CATCH_AND_HANDLE
+}

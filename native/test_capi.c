@@ -333,6 +333,40 @@ static void test_fast_scan_heap(void) {
     free(x);
 }
 
+/* Direct maps of an IVF part whose ids start past 0: the array map is refused, the hash map works
+ * and survives a write/read round trip. */
+static void test_direct_map_types(void) {
+    const int d = 8, n = 200;
+    float* x = make_data(n, d);
+    FaissIndex* idx = NULL;
+    OK(faiss_index_factory(&idx, d, "IVF4,Flat", METRIC_L2));
+    OK(faiss_Index_train(idx, n, x));
+    idx_t ids[200];
+    for (int i = 0; i < n; i++) ids[i] = 1000 + i;
+    OK(faiss_Index_add_with_ids(idx, n, x, ids));
+    FaissIndexIVF* ivf = faiss_IndexIVF_cast(idx);
+    CHECK(ivf != NULL);
+    FAILS_WITH(autofaiss_ivf_set_direct_map(ivf, 1), "direct map supported only for seuquential ids"); /* FAISS's spelling */
+    FAILS_WITH(autofaiss_ivf_set_direct_map(ivf, 3), "direct map type must be");
+    OK(autofaiss_ivf_set_direct_map(ivf, 2));
+    float back[8];
+    OK(faiss_Index_reconstruct(idx, 1017, back));
+    CHECK(memcmp(back, x + 17 * d, sizeof back) == 0);
+    char path[] = "/tmp/autofaiss_capi_dm_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    OK(faiss_write_index_fname(idx, path));
+    FaissIndex* again = NULL;
+    OK(faiss_read_index_fname(path, 0, &again));
+    unlink(path);
+    OK(faiss_Index_reconstruct(again, 1199, back));
+    CHECK(memcmp(back, x + 199 * d, sizeof back) == 0);
+    faiss_Index_free(again);
+    faiss_Index_free(idx);
+    free(x);
+}
+
 /* polysemous switch: applied to PQ and IVFPQ (also under a pre-transform), not to other indices */
 static void test_polysemous(void) {
     const char* keys[] = {"PQ4x8", "IVF4,PQ4x8", "OPQ4_16,IVF4,PQ4x8", "IVF4,Flat", "HNSW8"};
@@ -445,6 +479,7 @@ static void test_openmp_guards(void) {
 }
 
 int main(void) {
+    test_direct_map_types();
     test_first_nonfinite();
     test_errors_and_ext();
     test_flat_and_io();

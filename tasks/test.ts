@@ -17,6 +17,7 @@ export const SYSTEM_TESTS = [
   "tests/compile_chroot.test.ts", // compiles the binary and runs it in a bare debootstrap root (root, minutes)
   "tests/tuning_real.test.ts", // the tuner on real FAISS indices, latencies re-measured against the bound
   "tests/size_estimate_real.test.ts", // trains real indices of each family to compare with the size model
+  "tests/mmap_rss.test.ts", // builds a 156 MB index and compares resident memory with and without mmap (the kernel's paging)
 ];
 
 const root = resolve(import.meta.dirname ?? ".", "..");

@@ -36,6 +36,7 @@ const SETTINGS: BuildSettings = {
   distributed: null,
   nbIndicesToKeep: 1,
   trainSeed: 7,
+  trainedIndexPath: null,
 };
 
 describe("planBuild", () => {
@@ -73,6 +74,37 @@ describe("planBuild", () => {
     assert.ok(plan.decisions.includes("The index needs no training"));
   });
 
+  test("nb_indices_to_keep=3: three parts with contiguous rows and README names, IVF only, headroom rule skipped", () => {
+    // 1G of 1G would fail the 10% headroom rule for one index; N parts skip it (Python does too)
+    const s = { ...SETTINGS, nbIndicesToKeep: 3, indexKey: null, maxIndexMemoryUsage: "1G" };
+    const plan = planBuild(s, { count: 2000, dimension: 16 });
+    assert.deepEqual(plan.parts, [
+      { indexPath: "/out/knn.index01", indexInfosPath: "/out/index_infos.json01", rows: { start: 0, end: 667 } },
+      { indexPath: "/out/knn.index02", indexInfosPath: "/out/index_infos.json02", rows: { start: 667, end: 1334 } },
+      { indexPath: "/out/knn.index03", indexInfosPath: "/out/index_infos.json03", rows: { start: 1334, end: 2000 } },
+    ]);
+    // parts hold global ids (add_with_ids): the key is an IVF one even where HNSW or Flat would be chosen
+    assert.match(plan.indexKey, /IVF/);
+    assert.equal(planBuild({ ...s, nbIndicesToKeep: 1, maxIndexMemoryUsage: "100M" }, { count: 2000, dimension: 16 }).indexKey.includes("IVF"), false);
+    assert.deepEqual(plan.decisions.slice(-3), [
+      "Part 1 of 3: rows [0, 667) -> /out/knn.index01",
+      "Part 2 of 3: rows [667, 1334) -> /out/knn.index02",
+      "Part 3 of 3: rows [1334, 2000) -> /out/knn.index03",
+    ]);
+    // the pre-check counts the largest part: less memory than one index of the same rows
+    const one = planBuild({ ...SETTINGS, indexKey: "IVF16,Flat" }, { count: 1_000_000, dimension: 16 });
+    const four = planBuild({ ...SETTINGS, indexKey: "IVF16,Flat", nbIndicesToKeep: 4 }, { count: 1_000_000, dimension: 16 });
+    assert.ok(four.memory.neededToBuild < one.memory.neededToBuild, `${four.memory.neededToBuild} < ${one.memory.neededToBuild}`);
+    // never more parts than vectors
+    const capped = planBuild({ ...SETTINGS, nbIndicesToKeep: 8 }, { count: 3, dimension: 16 });
+    assert.deepEqual(capped.parts.map((p) => p.indexPath), ["/out/knn.index01", "/out/knn.index02", "/out/knn.index03"]);
+    assert.ok(capped.decisions.includes("nb_indices_to_keep=8 but there are only 3 vectors: writing 3 parts"));
+    // one index: one part, the index itself
+    assert.deepEqual(planBuild(SETTINGS, { count: 2000, dimension: 16 }).parts, [
+      { indexPath: "/out/knn.index", indexInfosPath: "/out/index_infos.json", rows: { start: 0, end: 2000 } },
+    ]);
+  });
+
   test("refusals are BuildErrors with the build's messages", () => {
     const data = { count: 2000, dimension: 16 };
     assert.throws(() => planBuild({ ...SETTINGS, metricType: "cosine" }, data), {
@@ -83,6 +115,10 @@ describe("planBuild", () => {
       name: "BuildError",
       message: "You do not have enough memory to build this index, please increase current_memory_available or decrease " +
         "max_index_memory_usage (max_index_memory_usage=1.0GB must leave 10% of current_memory_available=1.0GB free)",
+    });
+    assert.throws(() => planBuild({ ...SETTINGS, nbIndicesToKeep: 0 }, data), { message: "nb_indices_to_keep: expected an integer >= 1, got 0" });
+    assert.throws(() => planBuild({ ...SETTINGS, nbIndicesToKeep: 2, saveOnDisk: false }, data), {
+      message: "nb_indices_to_keep=2 writes 2 index files: save_on_disk must be true",
     });
     assert.throws(() => planBuild({ ...SETTINGS, indexPath: null }, data), {
       message: "index_path and index_infos_path are required when save_on_disk is true",
@@ -171,5 +207,20 @@ describe("build_index --dry_run", () => {
     using lsh = Index.factory(16, "LSH", "l2");
     lsh.add(new Float32Array(2000 * 16).map((_, i) => Math.sin(i)));
     assert.equal(plan.memory.estimatedIndexSize, lsh.serializedSize());
+  });
+
+  test("--nb_indices_to_keep: the plan lists the parts and their row ranges", () => {
+    const out = join(dir, "out");
+    const r = dryRun(
+      [join(dir, "emb"), `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "infos.json")}`,
+        "--index_key=IVF16,Flat", "--current_memory_available=1G", "--max_index_memory_usage=100M", "--metric_type=l2",
+        "--nb_indices_to_keep=2"],
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).parts, [
+      { indexPath: join(out, "knn.index01"), indexInfosPath: join(out, "infos.json01"), rows: { start: 0, end: 1000 } },
+      { indexPath: join(out, "knn.index02"), indexInfosPath: join(out, "infos.json02"), rows: { start: 1000, end: 2000 } },
+    ]);
+    assert.equal(existsSync(out), false, "the output folder was created");
   });
 });

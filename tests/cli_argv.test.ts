@@ -263,7 +263,7 @@ describe("command schemas (spec §1.3–§1.6, seed README)", () => {
       "partitions", "output_root_dir", "embedding_column_name", "index_key", "index_path", "id_columns",
       "max_index_query_time_ms", "max_index_memory_usage", "min_nearest_neighbors_to_retrieve", "current_memory_available",
       "use_gpu", "metric_type", "nb_cores", "make_direct_map", "should_be_memory_mappable", "temp_root_dir", "verbose",
-      "nb_splits_per_big_index", "big_index_threshold", "maximum_nb_threads",
+      "nb_splits_per_big_index", "big_index_threshold", "maximum_nb_threads", "file_format",
     ]);
     const { values } = parseArgs(BUILD_PARTITIONED_INDEXES, ["[p1,p2]", "out"]);
     assert.deepEqual(values.partitions, ["p1", "p2"]);

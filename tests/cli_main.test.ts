@@ -38,6 +38,22 @@ describe("help", () => {
       assert.ok(r.out.startsWith(`autofaiss ${PKG_VERSION}: build FAISS k-NN indices`), r.out);
       for (const c of COMMANDS) assert.ok(r.out.split("\n").includes(`  ${c.name.padEnd(27)}${c.summary}`), c.name);
     }
+    assert.deepEqual(COMMANDS.map((c) => c.name), ["build_index", "tune_index", "score_index", "build_partitioned_indexes", "search"]);
+  });
+
+  test("search --help and build_partitioned_indexes --help: usage and the flags", async () => {
+    const s = await run("search", "--help");
+    assert.equal(s.code, 0);
+    assert.ok(s.out.startsWith("Usage: autofaiss search --index_path=STRING --queries=STRING [--flag=value ...]\n"), s.out);
+    for (const line of ["  --k=INT  (default: 10)", "  --ids_path=STRING  (default: None)", "  --mmap | --nommap  (default: False)"]) {
+      assert.ok(s.out.split("\n").includes(line), line);
+    }
+    const b = await run("build_partitioned_indexes", "--help");
+    assert.equal(b.code, 0);
+    assert.ok(b.out.startsWith("Usage: autofaiss build_partitioned_indexes --partitions=[A,B] --output_root_dir=STRING [--flag=value ...]\n"), b.out);
+    for (const line of ['  --file_format=npy|parquet  (default: "parquet")', "  --maximum_nb_threads=INT  (default: 256)", "  --nb_splits_per_big_index=INT  (default: 1)"]) {
+      assert.ok(b.out.split("\n").includes(line), line);
+    }
   });
 
   test("build_index --help lists every flag with its type or choices and its default", async () => {
@@ -126,14 +142,13 @@ describe("--version", () => {
 
 describe("errors: one line, non-zero exit", () => {
   const cases: Array<[string[], string]> = [
-    [["buid_index"], 'autofaiss: error: unknown command "buid_index" (did you mean build_index? commands: build_index, tune_index, score_index, build_partitioned_indexes)'],
-    [["index"], 'autofaiss: error: unknown command "index" (commands: build_index, tune_index, score_index, build_partitioned_indexes)'],
-    [["--embeddings=x"], "autofaiss: error: expected a command before --embeddings=x (commands: build_index, tune_index, score_index, build_partitioned_indexes)"],
+    [["buid_index"], 'autofaiss: error: unknown command "buid_index" (did you mean build_index? commands: build_index, tune_index, score_index, build_partitioned_indexes, search)'],
+    [["index"], 'autofaiss: error: unknown command "index" (commands: build_index, tune_index, score_index, build_partitioned_indexes, search)'],
+    [["--embeddings=x"], "autofaiss: error: expected a command before --embeddings=x (commands: build_index, tune_index, score_index, build_partitioned_indexes, search)"],
     [["build_index"], "autofaiss build_index: error: missing required flag --embeddings"],
     [["build_index", "emb", "--max_index_memory_usage=100"], "autofaiss build_index: error: max_index_memory_usage: expected a memory string like 16G or 512MB, got 100"],
     [["build_index", "emb", "--index_pth=x"], "autofaiss build_index: error: unknown flag --index_pth (did you mean --index_path?)"],
     [["build_index", "emb", "--metric_type=cosine"], "autofaiss build_index: error: metric_type: expected one of ip, l2, got cosine"],
-    [["build_partitioned_indexes", "[p]", "out"], "autofaiss build_partitioned_indexes: not built yet"],
   ];
   for (const [argv, line] of cases) {
     test(argv.join(" "), async () => {

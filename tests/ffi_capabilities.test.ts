@@ -68,6 +68,8 @@ const LOST = {
   indexBuffers: "indices are copied to and from memory through a temporary file",
   fastScanHeap: "fast-scan PQ indices (PQ<m>x4fs) search with FAISS's reservoir when k > 20, which aborts the process " +
     "when many quantized distances tie (FAISS 1.7.3 without AVX2)",
+  hashDirectMap: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
+    "nb_indices_to_keep > 1 with make_direct_map is refused",
   openmpGuards: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +
     "for indices whose reconstruct fails unless they are plain IVF indices",
 };

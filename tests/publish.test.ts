@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parquetReadObjects } from "hyparquet";
 import { Index } from "../ffi/faiss.ts";
 import { buildIndex } from "../lib/commands/build_index.ts";
+import { indexFiles } from "../lib/commands/search.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { acquireOutputLock, KILL_AT_STEP_ENV, lockPathFor, recoverPublish, removeDeadTemporaries } from "../lib/output/publish.ts";
 import { silentReporter } from "../lib/reporter.ts";
@@ -115,6 +116,65 @@ describe("publish: kill -9 at every step", () => {
       }
       await check(current, step);
     }
+  });
+});
+
+describe("publish: N parts as one unit", () => {
+  test("kill -9 at every step between a 3-part build and a single index: one complete set, never a mix or a stale part", async () => {
+    const out = join(dir, "parts", "out");
+    const indexPath = join(out, "knn.index");
+    const infosPath = join(out, "infos.json");
+    const idsPath = join(out, "ids");
+    const versions = { a: { rows: 300, parts: 3 }, b: { rows: 500, parts: 1 } };
+    const build = (tag: "a" | "b", env: Record<string, string> = {}) => {
+      writeVersion(join(dir, "parts", "emb"), versions[tag].rows, tag);
+      return cli([
+        "build_index", join(dir, "parts", "emb"), `--index_path=${indexPath}`, `--index_infos_path=${infosPath}`, `--ids_path=${idsPath}`,
+        "--file_format=parquet", "--id_columns=id", "--index_key=IVF2,Flat", "--index_param=nprobe=2", "--metric_type=l2",
+        `--nb_indices_to_keep=${versions[tag].parts}`,
+      ], env);
+    };
+    const check = async (tag: "a" | "b", step: number) => {
+      const { rows, parts } = versions[tag];
+      const what = `after a kill at step ${step}: version ${tag}`;
+      const suffixes = parts === 1 ? [""] : ["01", "02", "03"];
+      assert.deepEqual(readdirSync(out).sort(), ["ids", ...suffixes.map((x) => `infos.json${x}`), ...suffixes.map((x) => `knn.index${x}`)], what);
+      // what `search --index_path` resolves: exactly this version's files
+      assert.deepEqual(indexFiles(indexPath), suffixes.map((x) => indexPath + x), what);
+      let total = 0;
+      for (const x of suffixes) {
+        using index = Index.read(indexPath + x);
+        assert.equal(JSON.parse(readFileSync(infosPath + x, "utf8"))["nb vectors"], index.ntotal, what);
+        total += index.ntotal;
+      }
+      assert.equal(total, rows, what);
+      assert.deepEqual(await idsOf(idsPath), Array.from({ length: rows }, (_, i) => `${tag}-${i}`), what);
+    };
+
+    assert.equal(build("a").status, 0);
+    await check("a", -1);
+    let current: "a" | "b" = "a";
+    // Steps: 0 temporaries written, 1 journal written, 2-3 ids folder, then one per rename or
+    // deletion, 12 journal removed, 13 past the end. Single -> 3 parts: 3 infos, 3 parts, 2
+    // deletions (knn.index, infos.json); 3 parts -> single: 1 infos, 1 index, 6 deletions. The
+    // builds alternate direction, so each step is hit in one direction or the other.
+    let completed = 0;
+    for (let step = 0; step <= 13; step++) {
+      const target: "a" | "b" = current === "a" ? "b" : "a";
+      const r = build(target, { [KILL_AT_STEP_ENV]: String(step) });
+      if (r.status === 0) {
+        completed++;
+        current = target;
+      } else {
+        assert.equal(r.signal, "SIGKILL", `step ${step}: ${r.stderr}`);
+        recoverPublish(indexPath);
+        acquireOutputLock(indexPath)();
+        removeDeadTemporaries([indexPath, infosPath, idsPath]);
+        if (step >= 1) current = target;
+      }
+      await check(current, step);
+    }
+    assert.ok(completed >= 1, "the last steps are past the end: some builds completed");
   });
 });
 

@@ -43,6 +43,11 @@ export async function run(p: BuildIndexParams, ctx: CommandContext): Promise<num
   }
   const { index, infos } = await ctx.log.timed("Launching the whole pipeline", 0, () =>
     buildIndex(p.embeddings, { ...buildOptions(p, ctx), reporter: cliReporter(ctx) }));
+  if (index === null) {
+    // N parts (nb_indices_to_keep > 1): one recap per part, like Python's dict of infos by path.
+    for (const partInfos of Object.values(infos)) ctx.log.summary(partInfos as unknown as Record<string, unknown>, INT_FIELDS);
+    return 0;
+  }
   index.free();
   ctx.log.summary(infos as unknown as Record<string, unknown>, INT_FIELDS);
   return 0;

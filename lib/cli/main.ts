@@ -46,7 +46,8 @@ export const HANDLER_MODULES: Record<CommandName, (() => Promise<CommandModule>)
   build_index: () => import("./build_index_command.ts"),
   tune_index: () => import("./tune_index_command.ts"),
   score_index: () => import("./score_index_command.ts"),
-  build_partitioned_indexes: undefined,
+  build_partitioned_indexes: () => import("./build_partitioned_indexes_command.ts"),
+  search: () => import("./search_command.ts"),
 };
 
 const HELP = new Set(["-h", "--help"]);

@@ -11,7 +11,7 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { GpuResources, gpuSupport, hasCapability, Index, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
 import { faissLibrary } from "../../ffi/library.ts";
 import { releaseNow } from "../free_buffers.ts";
 import { changedInput, type EmbeddingsInput, type InputSnapshot, openEmbeddings, snapshotInputs } from "../io/input.ts";
@@ -24,6 +24,7 @@ import {
   checkBuildOptions,
   checkOutputPaths,
   chooseIndexKey,
+  type PlannedPart,
   completePlan,
   creationMemory,
   creationMemoryLine,
@@ -40,7 +41,8 @@ import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
-import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries } from "../output/publish.ts";
+import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries, staleOutputs } from "../output/publish.ts";
+import { addParts } from "./build_parts.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { BUILD_DEFAULTS } from "./defaults.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
@@ -75,6 +77,11 @@ export interface BuildIndexOptions {
   distributed?: string | null;
   nbIndicesToKeep?: number;
   trainSeed?: number;
+  /**
+   * A trained, empty index file to fill instead of training one (build_partitioned_indexes'
+   * `index_path`); `indexKey` must name its factory string. Its dimension and metric must match.
+   */
+  trainedIndexPath?: string | null;
   /** Logs, timed steps and progress bars; silent by default. */
   reporter?: BuildReporter;
 }
@@ -123,6 +130,7 @@ export function buildSettings(o: BuildIndexOptions): BuildSettings {
     distributed: o.distributed ?? d.distributed,
     nbIndicesToKeep: o.nbIndicesToKeep ?? d.nb_indices_to_keep,
     trainSeed: o.trainSeed ?? TRAIN_SEED,
+    trainedIndexPath: o.trainedIndexPath ? resolve(o.trainedIndexPath) : null,
   };
 }
 
@@ -159,17 +167,35 @@ function checkKeyWithFaiss(indexKey: string, data: DataShape, metric: "ip" | "l2
 }
 
 /**
+ * What buildIndex returns: the index and its infos; or, for an N-part build (nb_indices_to_keep > 1
+ * and more than one vector), no index and the infos of every part by part path, as Python's
+ * `(None, {path: infos})`.
+ */
+export type BuildIndexResult = { index: Index; infos: IndexInfos } | { index: null; infos: Record<string, IndexInfos> };
+
+/**
  * Builds, tunes and (unless saveOnDisk is false) writes an index. The caller owns the returned index.
  * FAISS's thread count is set to `nbCores` for the build and restored afterwards.
  */
 export async function buildIndex(
   embeddings: EmbeddingsInput,
+  options?: BuildIndexOptions & { nbIndicesToKeep?: 1 },
+): Promise<{ index: Index; infos: IndexInfos }>;
+export async function buildIndex(embeddings: EmbeddingsInput, options: BuildIndexOptions): Promise<BuildIndexResult>;
+export async function buildIndex(
+  embeddings: EmbeddingsInput,
   options: BuildIndexOptions = {},
-): Promise<{ index: Index; infos: IndexInfos }> {
+): Promise<BuildIndexResult> {
   const log = options.reporter ?? silentReporter;
   const s = buildSettings(options);
   checkBuildOptions(s);
   if (s.useGpu) assertGpuSupport();
+  if (s.nbIndicesToKeep > 1 && s.makeDirectMap && !hasCapability("hashDirectMap")) {
+    throw new BuildError(
+      `nb_indices_to_keep=${s.nbIndicesToKeep} with make_direct_map needs a hash direct map (parts whose ids do not start at 0), ` +
+        `which the loaded FAISS library lacks (autofaiss_ivf_set_direct_map); use native/build/libfaiss_c.so`,
+    );
+  }
   if (s.nbCores != null && !hasCapability("threads")) {
     // An explicit thread count must not be dropped silently; OpenMP reads OMP_NUM_THREADS at start-up with any library.
     throw new BuildError(
@@ -199,6 +225,7 @@ function claimOutputs(s: BuildSettings, log: BuildReporter): () => void {
   const release = acquireOutputLock(s.indexPath!);
   try {
     for (const path of recoverPublish(s.indexPath!)) log.warning(`finished publishing ${path}, interrupted by a killed build`);
+    // the parts' temporaries (`.knn.index01.tmp-<pid>`) are matched from the base names
     const finals = [s.indexPath!, s.indexInfosPath!, ...(s.idsPath ? [s.idsPath] : [])];
     for (const path of removeDeadTemporaries(finals)) log.warning(`removed ${path}, left by a killed build`);
   } catch (e) {
@@ -214,7 +241,7 @@ async function buildLocked(
   s: BuildSettings,
   budgets: MemoryBudgets,
   log: BuildReporter,
-): Promise<{ index: Index; infos: IndexInfos }> {
+): Promise<BuildIndexResult> {
   return await withFaissThreads(s.nbCores ?? 0, async () => {
     log.info(`Using ${s.nbCores ?? navigatorCores()} omp threads (processes), consider increasing --nb_cores if you have more`);
     await using embs = await log.timed("Reading total number of vectors and dimension", 0, () =>
@@ -244,27 +271,40 @@ async function buildLocked(
   });
 }
 
-/** Creates, trains and fills the index of `plan`, then tunes, measures and saves it. */
+/**
+ * Creates, trains and fills the index of `plan`, then tunes, measures and saves it. With N parts,
+ * the trained empty index is cloned for each part in turn, which is filled with its rows (global
+ * ids), tuned, measured, written and freed before the next: one part in memory at a time. All
+ * outputs are published together at the end.
+ */
 async function runPlan(
   plan: BuildPlan,
   s: BuildSettings,
   embs: EmbeddingCollection,
   inputs: InputSnapshot,
   log: BuildReporter,
-): Promise<{ index: Index; infos: IndexInfos }> {
+): Promise<BuildIndexResult> {
   const { indexKey, dimension: d } = plan;
   // The outputs are written beside their final paths and published together at the end.
   const publication = s.saveOnDisk ? new Publication(s.indexPath!) : null;
+  const split = plan.parts.length > 1;
   // "Creating the index" spans instantiation, training and adding, as in Python's log.
   let index: Index | undefined;
   try {
+    let ids: IdsWriter | null = null;
     await log.timed("Creating the index", 1, async () => {
-      index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, plan.metricType));
+      index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () =>
+        s.trainedIndexPath ? readTrainedIndex(s.trainedIndexPath, d, plan.metricType) : Index.factory(d, indexKey, plan.metricType));
       // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
       index.setPolysemousTraining(false);
+      if (split && index.ivf() === null) {
+        throw new BuildError(
+          `nb_indices_to_keep=${s.nbIndicesToKeep}: index_key "${indexKey}" cannot store global ids (add_with_ids); use an IVF key such as IVF1,Flat`,
+        );
+      }
       log.info(`The index size will be approximately ${formatMemory(plan.memory.estimatedIndexSize)}`);
 
-      if (!index.isTrained || plan.training.needed) {
+      if (!s.trainedIndexPath && (!index.isTrained || plan.training.needed)) {
         const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
         const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
         log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
@@ -277,7 +317,8 @@ async function runPlan(
 
       log.info(`The memory available for adding the vectors is ${plan.memory.availableForAddingText}(total available - used by the index)`);
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
-      const ids = await prepareIds(embs, s.idsPath, publication, log);
+      ids = await prepareIds(embs, s.idsPath, publication, log);
+      if (split) return; // the parts are filled one at a time below
       await log.timed("-> Adding the vectors to the index", 2, async () => {
         const bar = log.progress("Adding", plan.vectors, "vectors");
         for await (const batch of embs.batches(plan.adding.readBatchRows, { reuse: true })) {
@@ -287,12 +328,54 @@ async function runPlan(
         bar.finish();
       });
     });
-    return await finishIndex(index!, plan, s, embs, log, (infos) => publish(publication!, index!, infos, s, inputs));
+    if (!split) {
+      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
+      if (publication) commitOutputs(publication, s, plan, inputs);
+      return { index: index!, infos };
+    }
+    const byPath: Record<string, IndexInfos> = {};
+    await addParts({
+      trained: index!,
+      embs,
+      parts: plan.parts,
+      readBatchRows: plan.adding.readBatchRows,
+      addCallRows: plan.adding.addCallRows,
+      ids,
+      log,
+      finish: async (part, planned) => {
+        const infos = await finishIndex(part, plan, planned, s, embs, log, (infos) => writeOutputs(publication!, part, planned, infos));
+        byPath[planned.indexPath!] = infos;
+      },
+    });
+    index!.free();
+    index = undefined;
+    commitOutputs(publication!, s, plan, inputs);
+    return { index: null, infos: byPath };
   } catch (e) {
     publication?.abort();
     index?.free();
     throw e;
   }
+}
+
+/** Reads a pre-trained empty index and checks it fits the data; the caller owns it. */
+function readTrainedIndex(path: string, d: number, metric: Metric): Index {
+  let index: Index;
+  try {
+    index = Index.read(path);
+  } catch (e) {
+    throw new BuildError(`index_path: ${path}: cannot read the pre-trained index (${(e as Error).message})`);
+  }
+  const problem = !index.isTrained ? "is not trained"
+    : index.ntotal !== 0 ? `already holds ${index.ntotal} vectors (expected an empty trained index)`
+    : index.d !== d ? `has dimension ${index.d}, the embeddings ${d}`
+    : index.metric !== metric ? `has metric ${index.metric}, expected ${metric}`
+    : null;
+  if (problem !== null) {
+    index.free();
+    throw new BuildError(`index_path: ${path}: the pre-trained index ${problem}`);
+  }
+  return index;
 }
 
 /** The memory budgets recorded in a plan. */
@@ -305,21 +388,27 @@ function planBudgets(plan: BuildPlan) {
   };
 }
 
-/** Tuning, fast metrics and saving, on the built index. */
+/** Tuning, fast metrics and saving, on the built index or part holding `part.rows`. */
 async function finishIndex(
   index: Index,
   plan: BuildPlan,
+  part: PlannedPart,
   s: BuildSettings,
   embs: EmbeddingCollection,
   log: BuildReporter,
   save: (infos: IndexInfos) => void,
-): Promise<{ index: Index; infos: IndexInfos }> {
-  const { vectors: n, dimension: d, indexKey } = plan;
-  if (s.makeDirectMap) index.ivf()?.makeDirectMap();
+): Promise<IndexInfos> {
+  const { dimension: d, indexKey } = plan;
+  if (s.makeDirectMap) {
+    // FAISS's array direct map needs ids 0..ntotal-1: the later parts of a split index get a hash map.
+    if (part.rows.start === 0) index.ivf()?.makeDirectMap();
+    else index.ivf()?.makeHashDirectMap();
+  }
 
+  const n = part.rows.end - part.rows.start;
   const probeRows = Math.min(n, Math.max(TUNING_QUERIES, FAST_METRICS_QUERIES));
-  const probe = (await embs.read(0, probeRows)).vectors;
-  const indexParam = await log.timed(`Computing best hyperparameters for index ${s.indexPath ?? indexKey}`, 1, async () => {
+  const probe = (await embs.read(part.rows.start, part.rows.start + probeRows)).vectors;
+  const indexParam = await log.timed(`Computing best hyperparameters for index ${part.indexPath ?? indexKey}`, 1, async () => {
     if (s.indexParam != null) {
       index.setParameters(s.indexParam);
       return s.indexParam;
@@ -336,12 +425,12 @@ async function finishIndex(
 
   const metrics = await log.timed("Compute fast metrics", 1, () =>
     fastMetrics(index, probe.subarray(0, Math.min(n, FAST_METRICS_QUERIES) * d)));
-  const infos: IndexInfos = { index_key: indexKey, index_param: indexParam, index_path: s.indexPath, ...metrics };
+  const infos: IndexInfos = { index_key: indexKey, index_param: indexParam, index_path: part.indexPath, ...metrics };
 
   if (s.saveOnDisk) {
     await log.timed("Saving the index on local disk", 1, () => save(infos));
   }
-  return { index, infos };
+  return infos;
 }
 
 /** Fails fast, before any data is read, when --use_gpu cannot work with the loaded library. */
@@ -371,18 +460,27 @@ function trainOnGpu(index: Index, vectors: Float32Array): Index {
   return trained;
 }
 
-/**
- * Writes the index and index_infos.json beside their final paths and publishes them with the ids
- * folder as one unit, unless an input file changed since the build read it.
- */
-function publish(publication: Publication, index: Index, infos: IndexInfos, s: BuildSettings, inputs: InputSnapshot): void {
-  const temporary = publication.file("index_path", s.indexPath!);
+/** Writes one index (or part) and its index_infos.json beside their final paths. */
+function writeOutputs(publication: Publication, index: Index, part: PlannedPart, infos: IndexInfos): void {
+  const temporary = publication.file("index_path", part.indexPath!);
   try {
     index.write(temporary);
   } catch (e) {
-    throw new PublishError(`index_path: cannot write ${s.indexPath} (temporary ${temporary}): ${(e as Error).message}`);
+    throw new PublishError(`index_path: cannot write ${part.indexPath} (temporary ${temporary}): ${(e as Error).message}`);
   }
-  publication.writeFile("index_infos_path", s.indexInfosPath!, writeJsonPython(infos));
+  publication.writeFile("index_infos_path", part.indexInfosPath!, writeJsonPython(infos));
+}
+
+/**
+ * Publishes everything written, with the ids folder, as one unit, unless an input file changed
+ * since the build read it; an earlier build's outputs that a reader would mix with these (a single
+ * index beside new parts, parts beyond the new count) are deleted in the same publication.
+ */
+function commitOutputs(publication: Publication, s: BuildSettings, plan: BuildPlan, inputs: InputSnapshot): void {
+  const indexFinals = plan.parts.map((p) => p.indexPath!);
+  const infosFinals = plan.parts.map((p) => p.indexInfosPath!);
+  for (const stale of staleOutputs(s.indexPath!, indexFinals)) publication.remove("index_path", stale);
+  for (const stale of staleOutputs(s.indexInfosPath!, infosFinals)) publication.remove("index_infos_path", stale);
   publication.commit(() => {
     const changed = changedInput(inputs);
     if (changed) throw new BuildError(changed);

@@ -4,7 +4,7 @@
  *
  * @example BUILD_DEFAULTS.max_index_memory_usage // "32GB"
  */
-import { BUILD_INDEX, type ParamSpec, SCORE_INDEX, TUNE_INDEX, type ValueOf } from "./schema.ts";
+import { BUILD_INDEX, BUILD_PARTITIONED_INDEXES, type ParamSpec, SCORE_INDEX, SEARCH, TUNE_INDEX, type ValueOf } from "./schema.ts";
 
 /** `{ name: default }` for every parameter of schema `S` that has a default. */
 export type DefaultsOf<S extends readonly ParamSpec[]> = {
@@ -21,3 +21,5 @@ export function defaultsOf<S extends readonly ParamSpec[]>(schema: S): DefaultsO
 export const BUILD_DEFAULTS = defaultsOf(BUILD_INDEX);
 export const TUNE_DEFAULTS = defaultsOf(TUNE_INDEX);
 export const SCORE_DEFAULTS = defaultsOf(SCORE_INDEX);
+export const PARTITIONED_DEFAULTS = defaultsOf(BUILD_PARTITIONED_INDEXES);
+export const SEARCH_DEFAULTS = defaultsOf(SEARCH);

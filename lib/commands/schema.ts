@@ -139,7 +139,7 @@ export const BUILD_INDEX = [
   },
   { name: "temporary_indices_folder", type: "string", default: SPARK_TMP, help: 'Folder for temporary small indices (distributed="pyspark" only)' },
   p.verbose,
-  { name: "nb_indices_to_keep", type: "int", default: 1, min: 1, help: "Split the final index into at most N files knn.index01 … (distributed only)" },
+  { name: "nb_indices_to_keep", type: "int", default: 1, min: 1, help: "Split the final index into at most N files knn.index01 … (with index_infos.json01 …), one in memory at a time" },
   // Extension (not in Python): after Python's parameters, so positional arguments keep their meaning.
   {
     name: "dry_run", type: "bool", default: false,
@@ -197,9 +197,22 @@ export const BUILD_PARTITIONED_INDEXES = [
   p.should_be_memory_mappable,
   { name: "temp_root_dir", type: "string", default: SPARK_TMP, help: "Folder for intermediate results" },
   p.verbose,
-  { name: "nb_splits_per_big_index", type: "int", default: 1, min: 1, help: "Split each big index into N files" },
-  { name: "big_index_threshold", type: "int", default: 5_000_000, min: 1, help: "Partitions with more vectors than this are big" },
-  { name: "maximum_nb_threads", type: "int", default: 256, min: 1, help: "Maximum number of partitions built in parallel" },
+  { name: "nb_splits_per_big_index", type: "int", default: 1, min: 1, help: "Split each big partition's index into N files knn.index01 …" },
+  { name: "big_index_threshold", type: "int", default: 5_000_000, min: 1, help: "Partitions with at least this many vectors are big: split into nb_splits_per_big_index parts" },
+  { name: "maximum_nb_threads", type: "int", default: 256, min: 1, help: "Maximum number of small partitions built at once (also bounded by the cores and current_memory_available)" },
+  // Extension (not in Python, which reads parquet only): after Python's parameters.
+  { name: "file_format", type: "string", default: "parquet", choices: ["npy", "parquet"], help: 'Partition file format: "parquet" (Python\'s only one) or "npy"' },
+] as const satisfies readonly ParamSpec[];
+
+/** `autofaiss search` (not in Python): k-NN of query vectors in one index or its N parts. */
+export const SEARCH = [
+  { name: "index_path", type: "string", required: true, help: "Index file, or the base name of N parts (P gives P01 … PNN)" },
+  { name: "queries", type: "string", required: true, help: "Query vectors: a .npy or .parquet file, or - for JSON arrays on stdin" },
+  { name: "k", type: "int", default: 10, min: 1, help: "Number of neighbours per query" },
+  { ...p.index_param, help: 'Search parameters applied before searching, e.g. "nprobe=16"; None = those saved in the file' },
+  { name: "ids_path", type: "string?", default: null, help: "The build's ids mapping folder: print original ids instead of row numbers" },
+  { name: "mmap", type: "bool", default: false, help: "Memory-map the index (IVF only): inverted lists stay on disk" },
+  p.verbose,
 ] as const satisfies readonly ParamSpec[];
 
 /** The TypeScript type a parameter type parses to. */
@@ -220,6 +233,7 @@ export type BuildIndexParams = ParamsOf<typeof BUILD_INDEX>;
 export type TuneIndexParams = ParamsOf<typeof TUNE_INDEX>;
 export type ScoreIndexParams = ParamsOf<typeof SCORE_INDEX>;
 export type BuildPartitionedIndexesParams = ParamsOf<typeof BUILD_PARTITIONED_INDEXES>;
+export type SearchParams = ParamsOf<typeof SEARCH>;
 
 /** One command: name, one-line summary, schema, and the issue that tracks it until it is built. */
 export interface CommandSpec {
@@ -229,7 +243,7 @@ export interface CommandSpec {
   readonly issue?: number;
 }
 
-export type CommandName = "build_index" | "tune_index" | "score_index" | "build_partitioned_indexes";
+export type CommandName = "build_index" | "tune_index" | "score_index" | "build_partitioned_indexes" | "search";
 
 /** The commands in Python's order (`autofaiss.external.quantize.main`). */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -237,9 +251,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "tune_index", summary: "Find the search parameters of an existing index under a latency bound", params: TUNE_INDEX, issue: 5 },
   { name: "score_index", summary: "Measure an index: size, latency, reconstruction error and recall against exact neighbours", params: SCORE_INDEX, issue: 5 },
   {
-    name: "build_partitioned_indexes", summary: "Build one index per parquet partition (PySpark in Python)",
+    name: "build_partitioned_indexes", summary: "Build one index per partition folder, big ones split in parts (PySpark in Python)",
     params: BUILD_PARTITIONED_INDEXES,
   },
+  // Not in Python: searching one index or the N parts of a split build.
+  { name: "search", summary: "Search an index or its N parts for the k nearest neighbours of query vectors (JSON lines)", params: SEARCH },
 ];
 
 /** Look a command up by name. */

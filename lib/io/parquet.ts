@@ -488,3 +488,11 @@ export function parquetFileBytes(columns: ParquetColumn[]): ArrayBuffer {
     rowGroupSize: Math.max(1, rows),
   });
 }
+
+/** Every row of a small parquet file (e.g. an ids mapping file) as objects keyed by column name. */
+export async function readParquetRows(source: ByteSource): Promise<Record<string, unknown>[]> {
+  const metadata = await parquetMetadataAsync(source);
+  let rows: Record<string, unknown>[] = [];
+  await parquetRead({ file: source, metadata, compressors, rowFormat: "object", onComplete: (r: Record<string, unknown>[]) => (rows = r) });
+  return rows;
+}

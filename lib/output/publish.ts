@@ -17,6 +17,11 @@
  * the previous complete outputs or the new complete ones. In the microseconds of step 3 itself, a
  * reader that bypasses this tool (Python) can see some files renamed and others not.
  *
+ * A build of N parts (`knn.index01 …`, `index_infos.json01 …`) publishes all of them, with the ids
+ * folder, as the same one unit; outputs of an earlier build of another shape that a reader would take
+ * for part of this one (a lone `knn.index` beside new parts, or parts beyond the new count) are
+ * listed in the journal too and deleted after the renames ({@link staleOutputs}).
+ *
  * One build at a time per index path: {@link acquireOutputLock} takes `.<index name>.lock`
  * (holding the owner's pid); a second build fails at once naming that pid, and a lock whose
  * process is gone is taken over.
@@ -25,6 +30,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, 
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { temporaryPathFor, writeFileAtomic } from "../io/atomic_file.ts";
+import { resolvePartNames } from "../plan/parts.ts";
 
 /** A publication failure the user can act on: the message names the path. */
 export class PublishError extends Error {
@@ -34,9 +40,12 @@ export class PublishError extends Error {
 /** Test hook: kill the process (SIGKILL) right after this publish step (0-based). */
 export const KILL_AT_STEP_ENV = "AUTOFAISS_TEST_KILL_AT_PUBLISH_STEP";
 
-/** One output: a file or a folder, written at `temporary`, renamed to `final` on publish. */
+/**
+ * One output: a file or a folder, written at `temporary`, renamed to `final` on publish; or
+ * (`remove`) a stale file of an earlier build, deleted on publish (`temporary` is unused: "").
+ */
 export interface PublishEntry {
-  kind: "file" | "dir";
+  kind: "file" | "dir" | "remove";
   /** `index_path`, `index_infos_path`, `ids_path`: named in errors */
   option: string;
   temporary: string;
@@ -152,7 +161,8 @@ export function removeDeadTemporaries(finals: readonly string[]): string[] {
   const removed: string[] = [];
   for (const final of finals) {
     const dir = dirname(final);
-    const prefix = `.${basename(final)}.`;
+    // `.knn.index.tmp-<pid>`, and the parts' `.knn.index01.tmp-<pid>` (a dead build's part count is unknown)
+    const prefix = `.${basename(final)}`;
     let names: string[];
     try {
       names = readdirSync(dir);
@@ -161,7 +171,7 @@ export function removeDeadTemporaries(finals: readonly string[]): string[] {
     }
     for (const name of names) {
       if (!name.startsWith(prefix)) continue;
-      const m = /^(?:tmp|old)-(\d+)$/.exec(name.slice(prefix.length));
+      const m = /^(?:\d{2,})?\.(?:tmp|old)-(\d+)$/.exec(name.slice(prefix.length));
       if (!m || processAlive(Number(m[1]))) continue;
       rmSync(join(dir, name), { recursive: true, force: true });
       removed.push(join(dir, name));
@@ -173,6 +183,11 @@ export function removeDeadTemporaries(finals: readonly string[]): string[] {
 /** Runs the renames of `journal` that are not done yet (idempotent), calling `step` after each. */
 function rollForward(journal: Journal, step: () => void): void {
   for (const e of journal.entries) {
+    if (e.kind === "remove") {
+      rmSync(e.final, { force: true });
+      step();
+      continue;
+    }
     if (e.kind === "file") {
       if (existsSync(e.temporary)) renameSync(e.temporary, e.final);
       step();
@@ -252,6 +267,11 @@ export class Publication {
     return temporary;
   }
 
+  /** Registers `final`, a stale output of an earlier build, for deletion when publishing. */
+  remove(option: string, final: string): void {
+    this.entries.push({ kind: "remove", option, temporary: "", final });
+  }
+
   /** Writes `content` at the temporary path of file output `final`. */
   writeFile(option: string, final: string, content: string | Uint8Array): void {
     const temporary = this.file(option, final);
@@ -282,9 +302,16 @@ export class Publication {
       if (killAt !== undefined && Number(killAt) === stepNo) process.kill(process.pid, "SIGKILL");
       stepNo++;
     };
-    const entries = [...this.entries.filter((e) => e.final !== this.indexPath), ...this.entries.filter((e) => e.final === this.indexPath)];
+    // infos and ids first, then the index file(s), then the deletions of stale outputs
+    const isIndex = (e: PublishEntry) => e.kind === "file" && e.option === "index_path";
+    const entries = [
+      ...this.entries.filter((e) => e.kind !== "remove" && !isIndex(e)),
+      ...this.entries.filter(isIndex),
+      ...this.entries.filter((e) => e.kind === "remove"),
+    ];
     try {
       for (const e of entries) {
+        if (e.kind === "remove") continue;
         try {
           syncTree(e.temporary);
         } catch (err) {
@@ -325,6 +352,28 @@ export class Publication {
   abort(): void {
     if (this.#done) return;
     this.#done = true;
-    for (const e of this.entries) rmSync(e.temporary, { recursive: true, force: true });
+    for (const e of this.entries) if (e.kind !== "remove") rmSync(e.temporary, { recursive: true, force: true });
   }
+}
+
+/**
+ * The files an earlier build left at `base` (an index or infos path) that are not among `finals`
+ * and that a reader would take for this build's output: `base` itself, and the set of parts
+ * `base01 …` as `autofaiss search --index_path=base` would resolve it (so an unrelated
+ * `knn.index2024` is left alone). Only files whose names the part rules recognise are returned.
+ */
+export function staleOutputs(base: string, finals: readonly string[]): string[] {
+  const dir = dirname(base);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const keep = new Set(finals);
+  const stale: string[] = [];
+  if (names.includes(basename(base))) stale.push(base);
+  const parts = resolvePartNames(basename(base), names.filter((n) => n !== basename(base)));
+  if (parts.kind === "parts") stale.push(...parts.suffixes.map((sfx) => base + sfx));
+  return stale.filter((p) => !keep.has(p));
 }

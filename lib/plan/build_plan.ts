@@ -26,6 +26,7 @@ import {
 } from "./training_plan.ts";
 import { estimatedIndexSizeBytes } from "./index_metadata.ts";
 import { formatMemory, parseMemory } from "./units.ts";
+import { effectivePartCount, partPaths, partRanges, type RowRange } from "./parts.ts";
 
 /** A build_index failure the user can act on: the CLI prints its message on one line. */
 export class BuildError extends Error {
@@ -56,6 +57,15 @@ export interface BuildSettings {
   nbIndicesToKeep: number;
   /** seed of the uniform training sample */
   trainSeed: number;
+  /** a trained, empty index file to fill instead of training (build_partitioned_indexes' index_path) */
+  trainedIndexPath: string | null;
+}
+
+/** One output file of a build: the index (or part) and its infos, holding rows `[start, end)`. */
+export interface PlannedPart {
+  indexPath: string | null;
+  indexInfosPath: string | null;
+  rows: RowRange;
 }
 
 /** The shape of the embeddings, read from the files' headers. */
@@ -123,6 +133,12 @@ export interface BuildPlan {
   threads: number | null;
   tuning: { maxIndexQueryTimeMs: number; minNearestNeighborsToRetrieve: number };
   outputs: { saveOnDisk: boolean; indexPath: string | null; indexInfosPath: string | null; idsPath: string | null };
+  /**
+   * The index files written, in order: one (the index itself) or the N parts of
+   * `nb_indices_to_keep` (`knn.index01 …`, capped at the number of vectors), each holding a
+   * contiguous range of rows under their global row numbers.
+   */
+  parts: PlannedPart[];
   /** Python's rough estimate (log only) */
   constructionTimeSeconds: { train: number; add: number; total: number };
   /** the INFO lines the build logs about these decisions, in order */
@@ -136,8 +152,11 @@ export function checkBuildOptions(s: BuildSettings): "ip" | "l2" {
   if (s.distributed) {
     throw new BuildError(`distributed: "${s.distributed}" is not supported by this tool; builds run locally (leave distributed unset)`);
   }
-  if (s.nbIndicesToKeep !== 1) {
-    throw new BuildError(`nb_indices_to_keep: only 1 is supported (N-part output needs distributed mode), got ${s.nbIndicesToKeep}`);
+  if (!Number.isInteger(s.nbIndicesToKeep) || s.nbIndicesToKeep < 1) {
+    throw new BuildError(`nb_indices_to_keep: expected an integer >= 1, got ${s.nbIndicesToKeep}`);
+  }
+  if (s.nbIndicesToKeep > 1 && !s.saveOnDisk) {
+    throw new BuildError(`nb_indices_to_keep=${s.nbIndicesToKeep} writes ${s.nbIndicesToKeep} index files: save_on_disk must be true`);
   }
   return m;
 }
@@ -181,8 +200,18 @@ export function planMemoryBudgets(s: BuildSettings): MemoryBudgets {
   return { currentMemoryAvailable: current, maxIndexMemoryUsage: maxIndex, lowered, notes };
 }
 
-function selectionFlags(s: BuildSettings): SelectionOptions {
-  return { makeDirectMap: s.makeDirectMap, shouldBeMemoryMappable: s.shouldBeMemoryMappable, useGpu: s.useGpu };
+/** Number of part files for `data`: nb_indices_to_keep, never more than the vectors (no empty part). */
+export function partCount(s: BuildSettings, data: DataShape): number {
+  return effectivePartCount(data.count, s.nbIndicesToKeep);
+}
+
+function selectionFlags(s: BuildSettings, data: DataShape): SelectionOptions {
+  return {
+    makeDirectMap: s.makeDirectMap,
+    // Parts hold global ids (add_with_ids), which only IVF indices store: as in Python's Spark mode.
+    shouldBeMemoryMappable: s.shouldBeMemoryMappable || partCount(s, data) > 1,
+    useGpu: s.useGpu,
+  };
 }
 
 /**
@@ -196,7 +225,7 @@ export function chooseIndexKey(s: BuildSettings, budgets: MemoryBudgets, data: D
     if (problem !== null) throw new BuildError(`index_key "${s.indexKey}": ${problem}`);
     return s.indexKey;
   }
-  const flags = selectionFlags(s);
+  const flags = selectionFlags(s, data);
   const keys = optimalIndexKeys(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags);
   if (keys.length === 0) throw new BuildError(noIndexFitsMessage(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags));
   return keys[0];
@@ -233,7 +262,12 @@ export function needsMeasuredSize(s: BuildSettings, indexKey: string, data: Data
  */
 export function creationMemory(s: BuildSettings, budgets: MemoryBudgets, indexKey: string, data: DataShape, measuredSize?: number): number {
   const indexSizeBytes = indexSizeEstimate(s, indexKey, data, measuredSize).bytes;
-  const needed = estimateMemoryForIndexCreation(data.count, data.dimension, indexKey, { makeDirectMap: s.makeDirectMap, indexSizeBytes });
+  // N parts: the largest part is counted (one part is in memory at a time).
+  const needed = estimateMemoryForIndexCreation(data.count, data.dimension, indexKey, {
+    makeDirectMap: s.makeDirectMap,
+    indexSizeBytes,
+    nbIndicesToKeep: partCount(s, data),
+  });
   if (needed > budgets.currentMemoryAvailable) {
     throw new BuildError(
       `The current memory available ${formatMemory(budgets.currentMemoryAvailable)} is too small to build the ${s.indexKey ? "" : "(default) "}index ${indexKey} ` +
@@ -268,9 +302,12 @@ export function completePlan(
   const estimatedSize = size.bytes;
   // NSG builds its graph at the first add call and refuses a second: every vector in one call.
   const oneCall = addsInOneCall(indexKey, d);
-  const needed = needsTraining(indexKey);
+  // A pre-trained index is filled as it is.
+  const needed = s.trainedIndexPath === null && needsTraining(indexKey);
   const trainVectors = needed ? trainingVectors(budgets, data, indexKey) : null;
-  const addMemory = memoryAvailableForAdding(budgets.currentMemoryAvailable, estimatedSize, s.nbIndicesToKeep);
+  const nParts = partCount(s, data);
+  const addMemory = memoryAvailableForAdding(budgets.currentMemoryAvailable, estimatedSize, nParts);
+  const parts = plannedParts(s, n, nParts);
   const batchSize = optimalBatchSize(d, addMemory.bytes);
   const time = constructionTimeEstimate(n, d);
   const training = { needed, vectors: trainVectors, bytes: trainVectors === null ? null : trainVectors * d * 4, seed: s.trainSeed };
@@ -298,6 +335,7 @@ export function completePlan(
     threads: s.nbCores,
     tuning: { maxIndexQueryTimeMs: s.maxIndexQueryTimeMs, minNearestNeighborsToRetrieve: s.minNearestNeighborsToRetrieve },
     outputs: { saveOnDisk: s.saveOnDisk, indexPath: s.indexPath, indexInfosPath: s.indexInfosPath, idsPath: s.idsPath },
+    parts,
     constructionTimeSeconds: { train: time.trainSeconds, add: time.addSeconds, total: time.totalSeconds },
     decisions: [
       ...budgets.notes,
@@ -308,11 +346,31 @@ export function completePlan(
       `The index size will be approximately ${formatMemory(estimatedSize)}${size.source === "measured" ? " (measured on two small trained instances)" : ""}`,
       training.vectors !== null && training.bytes !== null
         ? `Will use ${training.vectors} vectors to train the index, that will use ${formatMemory(training.bytes)} of memory`
+        : s.trainedIndexPath !== null
+        ? `The pre-trained index ${s.trainedIndexPath} is filled (no training)`
         : "The index needs no training",
       `The memory available for adding the vectors is ${addMemory.text}(total available - used by the index)`,
       `Using a batch size of ${batchSize} (memory overhead ${formatMemory(batchSize * d * 4)})`,
+      ...partLines(s, parts),
     ],
   };
+}
+
+/** The output files: the index itself, or `nParts` parts with contiguous row ranges. */
+function plannedParts(s: BuildSettings, n: number, nParts: number): PlannedPart[] {
+  if (nParts === 1) return [{ indexPath: s.indexPath, indexInfosPath: s.indexInfosPath, rows: { start: 0, end: n } }];
+  // checkBuildOptions guarantees save_on_disk, hence both paths, when there are parts
+  const indexPaths = partPaths(s.indexPath!, nParts);
+  const infosPaths = partPaths(s.indexInfosPath!, nParts);
+  return partRanges(n, nParts).map((rows, i) => ({ indexPath: indexPaths[i], indexInfosPath: infosPaths[i], rows }));
+}
+
+function partLines(s: BuildSettings, parts: readonly PlannedPart[]): string[] {
+  if (s.nbIndicesToKeep === 1) return [];
+  const capped = parts.length < s.nbIndicesToKeep
+    ? [`nb_indices_to_keep=${s.nbIndicesToKeep} but there are only ${parts[parts.length - 1].rows.end} vectors: writing ${parts.length} parts`]
+    : [];
+  return [...capped, ...parts.map((p, i) => `Part ${i + 1} of ${parts.length}: rows [${p.rows.start}, ${p.rows.end}) -> ${p.indexPath}`)];
 }
 
 /**

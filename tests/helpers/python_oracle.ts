@@ -48,3 +48,19 @@ export function pythonSearch(indexPath: string, queries: Float32Array, d: number
 export function oracleAvailable(): boolean {
   return existsSync(PYTHON);
 }
+
+export interface OraclePartIds {
+  ntotal: number;
+  d: number;
+  nlist: number;
+  /** every id held in the file's inverted lists, sorted */
+  ids: number[];
+  /** sha256 of the coarse centroids: equal for parts of one trained index */
+  centroids_sha: string;
+}
+
+/** Opens each IVF index file in Python FAISS and lists the ids its inverted lists hold. */
+export function pythonPartIds(indexPaths: string[]): OraclePartIds[] {
+  const out = execFileSync(PYTHON, [join(ORACLE_DIR, "part_ids.py"), ...indexPaths], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28 });
+  return JSON.parse(out) as OraclePartIds[];
+}
