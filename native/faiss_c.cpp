@@ -512,33 +512,45 @@ EXPORT int autofaiss_invlists_class(const FaissIndex* index, char* buf, size_t c
     CATCH_AND_HANDLE
 }
 
+/** Calls `visit` on every index a factory key can nest inside `root`: it descends pre-transforms,
+ *  both stages of an IndexRefine, IDMap wrappers and the storage of HNSW / NSG graphs. */
+template <typename Visit>
+static void for_each_nested_index(faiss::Index* root, Visit visit) {
+    std::vector<faiss::Index*> todo = {root};
+    while (!todo.empty()) {
+        faiss::Index* idx = todo.back();
+        todo.pop_back();
+        if (idx == nullptr) continue;
+        if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
+            todo.push_back(pt->index);
+        } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
+            todo.push_back(rf->base_index);
+            todo.push_back(rf->refine_index);
+        } else if (auto idmap = dynamic_cast<faiss::IndexIDMap*>(idx)) {
+            todo.push_back(idmap->index);
+        } else if (auto hnsw = dynamic_cast<faiss::IndexHNSW*>(idx)) {
+            todo.push_back(hnsw->storage);
+        } else if (auto nsg = dynamic_cast<faiss::IndexNSG*>(idx)) {
+            todo.push_back(nsg->storage);
+        } else {
+            visit(idx);
+        }
+    }
+}
+
 EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied) {
     try {
         *applied = 0;
-        // Every PQ the factory can put in a key: under pre-transforms, in both stages of an
-        // IndexRefine (Refine(PQ..)), and as the storage of HNSW_PQ / NSG_PQ graphs.
-        std::vector<faiss::Index*> todo = {I(index)};
-        while (!todo.empty()) {
-            faiss::Index* idx = todo.back();
-            todo.pop_back();
-            if (idx == nullptr) continue;
-            if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
-                todo.push_back(pt->index);
-            } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
-                todo.push_back(rf->base_index);
-                todo.push_back(rf->refine_index);
-            } else if (auto hnsw = dynamic_cast<faiss::IndexHNSW*>(idx)) {
-                todo.push_back(hnsw->storage);
-            } else if (auto nsg = dynamic_cast<faiss::IndexNSG*>(idx)) {
-                todo.push_back(nsg->storage);
-            } else if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) {
+        // Every PQ the factory can put in a key, wherever it is nested.
+        for_each_nested_index(I(index), [&](faiss::Index* idx) {
+            if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) {
                 ivfpq->do_polysemous_training = enabled != 0;
                 *applied = 1;
             } else if (auto pq = dynamic_cast<faiss::IndexPQ*>(idx)) {
                 pq->do_polysemous_training = enabled != 0;
                 *applied = 1;
             }
-        }
+        });
     }
     CATCH_AND_HANDLE
 }
@@ -546,21 +558,9 @@ EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int
 EXPORT int autofaiss_fast_scan_use_heap(FaissIndex* index, int* applied) {
     try {
         *applied = 0;
-        // Every fast-scan index a factory key can produce: standalone (PQ<m>x4fs), IVF
-        // (IVF<c>,PQ<m>x4fs), under pre-transforms, IDMap, and in either stage of an IndexRefine.
-        std::vector<faiss::Index*> todo = {I(index)};
-        while (!todo.empty()) {
-            faiss::Index* idx = todo.back();
-            todo.pop_back();
-            if (idx == nullptr) continue;
-            if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
-                todo.push_back(pt->index);
-            } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
-                todo.push_back(rf->base_index);
-                todo.push_back(rf->refine_index);
-            } else if (auto idmap = dynamic_cast<faiss::IndexIDMap*>(idx)) {
-                todo.push_back(idmap->index);
-            } else if (auto fs = dynamic_cast<faiss::IndexFastScan*>(idx)) {
+        // Every fast-scan index a factory key can produce (PQ<m>x4fs, IVF<c>,PQ<m>x4fs), wherever it is nested.
+        for_each_nested_index(I(index), [&](faiss::Index* idx) {
+            if (auto fs = dynamic_cast<faiss::IndexFastScan*>(idx)) {
                 // IndexFastScan::search_dispatch_implem: implem 0 picks 12 (bbs = 32) or 14, plus
                 // one (the reservoir) when k > 20; 12 and 14 keep the top k in a heap.
                 if (fs->implem == 0) fs->implem = fs->bbs == 32 ? 12 : 14;
@@ -571,7 +571,7 @@ EXPORT int autofaiss_fast_scan_use_heap(FaissIndex* index, int* applied) {
                 if (ivffs->implem == 0) ivffs->implem = ivffs->bbs == 32 ? 12 : 10;
                 *applied = 1;
             }
-        }
+        });
     }
     CATCH_AND_HANDLE
 }

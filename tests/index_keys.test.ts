@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BuildError, buildIndex } from "../lib/commands/build_index.ts";
+import { faissLibrary } from "../ffi/library.ts";
 import { measuredIndexSizeBytes } from "../lib/measure/key_check.ts";
 import { estimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import { optimalTrainSize } from "../lib/plan/training_plan.ts";
@@ -200,7 +201,12 @@ describe(`every factory key family (Fashion-MNIST ${N} × ${D}, l2 and ip)`, () 
         assert.deepEqual(py.ours.flat(), ours.inProcess, "python3-faiss finds the same neighbours with our index and parameters");
         const oursRecall = recallAtK(BigInt64Array.from(ours.inProcess, BigInt), truth, K);
         const plainRecall = recallAtK(BigInt64Array.from(py.plain.flat(), BigInt), truth, K);
-        assert.ok(oursRecall >= plainRecall, `recall@10 ${oursRecall} (${ours.param || "no parameter"}) < plain FAISS ${plainRecall}`);
+        // python3-faiss is Debian's GENERIC build. Our AVX2 variant runs the same algorithms with FMA
+        // rounding, so k-means and encoding can break ties differently: allow the 0.005 recall@10 the
+        // AVX2-vs-GENERIC comparison accepts. Against the GENERIC variant (the same FAISS code) no slack.
+        const slack = faissLibrary().variant === "avx2" ? 0.005 : 0;
+        assert.ok(oursRecall >= plainRecall - slack,
+          `recall@10 ${oursRecall} (${ours.param || "no parameter"}) < plain FAISS ${plainRecall} (${faissLibrary().variant ?? "custom"} variant)`);
       });
       test(`${id}: size estimate against the written file`, () => {
         const ours = built.get(id)!;
