@@ -1,5 +1,5 @@
 /**
- * build_partitioned_indexes on one machine: the spec's test (partitions of 1, 2 and 3 rows,
+ * build_partitioned_indexes on one machine: Python AutoFaiss's own test (partitions of 1, 2 and 3 rows,
  * threshold 3, 2 splits) and a realistic one with a pre-trained index, checked with python3-faiss.
  */
 import { after, before, describe, test } from "node:test";
@@ -85,7 +85,7 @@ describe("sharing the machine between concurrent small-partition builds", () => 
 });
 
 describe("build_partitioned_indexes", () => {
-  test("the spec's test: partitions of 1, 2 and 3 rows, threshold 3, 2 splits, memory-mappable, d=3, ids in input order", async () => {
+  test("Python AutoFaiss's test: partitions of 1, 2 and 3 rows, threshold 3, 2 splits, memory-mappable, d=3, ids in input order", async () => {
     const sizes = { "partnerId=123": 1, "partnerId=44": 2, "partnerId=22": 3 } as Record<string, number>;
     let next = 0;
     const idsIn: Record<string, bigint[]> = {};

@@ -4,7 +4,7 @@ import { parseFireValue } from "../lib/cli/literal.ts";
 import { ArgvError, coerce, editDistance, helpRequested, type ParamSpec, parseArgs, suggestion } from "../lib/cli/argv.ts";
 import { BUILD_INDEX, BUILD_PARTITIONED_INDEXES, COMMANDS, SCORE_INDEX, TUNE_INDEX } from "../lib/commands/schema.ts";
 
-describe("parseFireValue: python-fire literal rules (spec §1.1)", () => {
+describe("parseFireValue: python-fire literal rules", () => {
   const cases: Array<[string, string, unknown]> = [
     ["5", "int", 5], ["-5", "int", -5], ["0", "int", 0], ["1_000", "int", 1000], ["0x1F", "int", 31], ["0o17", "int", 15],
     ["0b101", "int", 5], ["5.0", "float", 5], ["1e9", "float", 1e9], ["1.5e-3", "float", 0.0015], [".5", "float", 0.5],
@@ -201,7 +201,7 @@ describe("suggestions and help detection", () => {
   });
 });
 
-describe("command schemas (spec §1.3–§1.6, seed README)", () => {
+describe("command schemas: Python's parameters, order and defaults", () => {
   const names = (specs: readonly ParamSpec[]) => specs.map((s) => s.name);
 
   test("build_index has Python's parameters in Python's order", () => {

@@ -21,7 +21,8 @@ describe("parsePythonIndexKey (Python's regex order)", () => {
     ],
     ["Pad128,IVF4096_HNSW32,PQ64x4", { type: "PAD_IVF_HNSW_PQ", params: { outD: 128, ncentroids: 4096, mHnsw: 32, pq: 64, nbits: 4 } }],
     ["HNSW15", { type: "HNSW", params: { mHnsw: 15 } }],
-    // Appendix B bug kept in the Python model: M is the first integer of the key.
+    // Python's bug, kept in the Python model: its `HNSW\d+` pattern also matches IVF_HNSW keys, and M is
+    // the first integer of the key.
     ["IVF4096_HNSW32,Flat", { type: "HNSW", params: { mHnsw: 4096 } }],
     ["IVF1,Flat", { type: "IVF_FLAT", params: { ncentroids: 1 } }],
     ["Flat", { type: "FLAT", params: {} }],

@@ -14,7 +14,7 @@ function capture(level = INFO) {
 
 const PREFIX = "2026-11-25 19:58:01,123";
 
-describe("format (spec §1.3 step 1)", () => {
+describe("format (as Python's logging module prints it)", () => {
   test("asctime is Python's: local time, comma, milliseconds", () => {
     assert.equal(formatAsctime(new Date(2026, 10, 25, 19, 58, 1, 123)), "2026-11-25 19:58:01,123");
     assert.equal(formatAsctime(new Date(2026, 0, 5, 3, 4, 5, 6)), "2026-01-05 03:04:05,006");
@@ -70,7 +70,7 @@ describe("levels", () => {
   });
 });
 
-describe("timed (Python Timeit, spec §5.2)", () => {
+describe("timed (Python Timeit)", () => {
   test("sync block with indent", () => {
     const { lines, clock, log } = capture();
     const result = log.timed("Creating the index", 1, () => {

@@ -1,5 +1,5 @@
 /**
- * `score_index` (spec §1.5, §6): exact ground truth in bounded memory with the index's metric,
+ * `score_index` (Python's fast and medium metrics): exact ground truth in bounded memory with the index's metric,
  * recalls equal to an independent brute-force computation, the ground-truth cache (hit, invalidation,
  * bypass, never in the data folder), npy and parquet inputs, and the memory headroom rule.
  *

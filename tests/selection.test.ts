@@ -14,7 +14,7 @@ import { parseMemory } from "../lib/plan/units.ts";
 
 const GiB = 2 ** 30;
 
-describe("optimalNbClusters (spec §2.2)", () => {
+describe("optimalNbClusters (Python get_optimal_nb_clusters, half-to-even rounding)", () => {
   const cases: Array<[number, number[]]> = [
     [10, [16, 32, 16, 13]],
     [1000, [128, 256, 128, 126]],
@@ -43,7 +43,7 @@ describe("optimalNbClusters (spec §2.2)", () => {
     assert.deepEqual(optimalIvfKeys(5000), ["IVF256,Flat", "IVF512,Flat", "IVF256,Flat", "IVF283,Flat"]));
 });
 
-describe("optimalQuantizationKeys (spec §2.4, exact)", () => {
+describe("optimalQuantizationKeys (exactly Python get_optimal_quantization)", () => {
   test("largest PQ first, then cluster counts in preference order; IVF_HNSW32 from 1000 clusters", () =>
     assert.deepEqual(optimalQuantizationKeys(100000, 100).slice(0, 5), [
       "OPQ64_128,IVF1024_HNSW32,PQ64x8",
@@ -78,7 +78,7 @@ describe("optimalQuantizationKeys (spec §2.4, exact)", () => {
   });
 });
 
-/** Appendix A row: python values (verified by running Python) and ours, with the reason they differ. */
+/** A selection case: Python 2.18.0's values (obtained by running the Python code) and ours, with the reason they differ. */
 interface Row {
   n: number;
   d: number;
@@ -214,13 +214,13 @@ function checkRow(r: Row, pythonCompatible: boolean): void {
   if (want.size !== undefined) assert.equal(size(keys[0], r.n, r.d, r.flags.makeDirectMap), want.size);
 }
 
-describe("Appendix A, python-compatible selection and Python size estimate (exact)", () => {
+describe("Python's own results: python-compatible selection and Python size estimate (exact)", () => {
   for (const r of ROWS) {
     test(`${describeRow(r)} → ${r.python.key ?? r.python.keys?.[0] ?? "(empty list)"} ×${r.python.count}`, () => checkRow(r, true));
   }
 });
 
-describe("Appendix A, default selection and corrected size (intended differences named)", () => {
+describe("the same cases, default selection and corrected size (intended differences named)", () => {
   for (const r of ROWS) {
     const same = JSON.stringify(r.python) === JSON.stringify(r.ours);
     const name = `${describeRow(r)} → ${r.ours.key ?? r.ours.keys?.[0] ?? "(empty list)"} ×${r.ours.count}`;
@@ -231,7 +231,7 @@ describe("Appendix A, default selection and corrected size (intended differences
   }
 });
 
-describe("selection rules (spec §2.3)", () => {
+describe("selection rules, in Python's order", () => {
   test("HNSW wins whenever it fits, whatever n (500M×64, 200G → HNSW21)", () => {
     assert.deepEqual(optimalIndexKeys(5e8, 64, 200 * GiB, { pythonCompatible: true }), ["HNSW21"]);
     const ours = optimalIndexKeys(5e8, 64, 200 * GiB);
@@ -280,7 +280,7 @@ describe("selection rules (spec §2.3)", () => {
   });
 });
 
-describe("spec §10 test_optimize", () => {
+describe("Python AutoFaiss's tests/unit/test_optimize.py", () => {
   test("every key returned with should_be_memory_mappable contains IVF (empty list allowed)", () => {
     for (const n of [10, 900, 9000, 90000, 900000, 9_000_000]) {
       for (const d of [10, 100]) {
@@ -307,7 +307,7 @@ describe("spec §10 test_optimize", () => {
 
 describe("smallestWorkableBudget", () => {
   const works = (n: number, d: number, b: number, o: SelectionOptions) => optimalIndexKeys(n, d, b, o).length > 0;
-  test("20M×64 (the empty row of Appendix A), python-compatible: 240,000,000 = 20M·(4+8)", () => {
+  test("20M×64 (where Python returns an empty list under 100M), python-compatible: 240,000,000 = 20M·(4+8)", () => {
     const o = { pythonCompatible: true };
     assert.equal(works(2e7, 64, parseMemory("100M"), o), false);
     const x = smallestWorkableBudget(2e7, 64, o)!;

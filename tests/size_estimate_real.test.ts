@@ -4,7 +4,8 @@ import { Index } from "../ffi/faiss.ts";
 import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import { clusteredData } from "./helpers/data.ts";
 
-// The corrected size model (Appendix B fixes) against what FAISS really serializes. (OPQ adds a
+// The corrected size model (Python's estimate bugs fixed, listed at estimatedIndexSizeBytes in
+// lib/plan/index_metadata.ts) against what FAISS really serializes. (OPQ adds a
 // d × out_d float matrix, exact by construction; it is left out because OPQ training is slow.)
 describe("estimated index size vs the real serialized size", () => {
   const d = 32;
@@ -31,7 +32,7 @@ describe("estimated index size vs the real serialized size", () => {
     });
   }
 
-  test("the corrected model is closer than Python's where Appendix B says Python is low", () => {
+  test("the corrected model is closer than Python's where Python's is low (IVF-Flat ids, HNSW upper levels)", () => {
     for (const key of ["IVF64,Flat", "HNSW16"]) {
       using index = Index.factory(d, key, "l2");
       if (!index.isTrained) index.train(x);

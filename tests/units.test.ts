@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { formatDuration, formatFixed1, formatMemory, parseMemory, pyFloorDiv, pyRound } from "../lib/plan/units.ts";
 
-describe("pyRound (Python half-to-even, Appendix D)", () => {
+describe("pyRound (Python's round: half-to-even)", () => {
   const cases: Array<[number, number]> = [
     [8.5, 8], [2.5, 2], [3.5, 4], [0.5, 0], [1.5, 2], [-0.5, 0], [-1.5, -2], [-2.5, -2],
     [10.5, 10], [11.5, 12], [8.4999999, 8], [8.5000001, 9], [-8.5000001, -9],
@@ -35,7 +35,7 @@ describe("formatFixed1 (Python %.1f, ties to even on exact binary values)", () =
   }
 });
 
-describe("parseMemory (spec §1.2)", () => {
+describe("parseMemory (Python cast_memory_to_bytes: powers of 1024)", () => {
   const ok: Array<[string, number]> = [
     ["16G", 17179869184], ["16GB", 17179869184], ["16gb", 17179869184], ["16Gb", 17179869184],
     ["1.5G", 1610612736], ["512KB", 524288], ["100B", 100], ["1K", 1024], ["0.1K", 102.4],
@@ -58,7 +58,7 @@ describe("parseMemory (spec §1.2)", () => {
     }));
 });
 
-describe("formatMemory (spec §1.2)", () => {
+describe("formatMemory (Python cast_bytes_to_memory_string)", () => {
   const cases: Array<[number, string]> = [
     [0, "0.0B"], [1536, "1.5KB"], [1e9, "953.7MB"], [17179869184, "16.0GB"], [1023, "1023.0B"], [1024, "1.0KB"],
     [2 * 1024 ** 3, "2.0GB"], [-1.5 * 1024 ** 3, "-1.5GB"], [1280, "1.2KB"], [1024 ** 8, "1.0YB"],
@@ -71,7 +71,7 @@ describe("formatMemory (spec §1.2)", () => {
     assert.equal(parseMemory(formatMemory(2.04 * 1024 ** 3)), 2.0 * 1024 ** 3));
 });
 
-describe("formatDuration (spec §3.6)", () => {
+describe("formatDuration (Python to_readable_time)", () => {
   const cases: Array<[number, string]> = [
     [1000, "16.7 minutes"], [572.2, "9.5 minutes"], [1572.2, "26.2 minutes"], [7200, "2.0 hours"],
     [3600, "1.0 hours"], [3599, "60.0 minutes"], [59.99, "60.0 seconds"], [60, "1.0 minutes"], [0.5, "0.5 seconds"],

@@ -1,45 +1,56 @@
 /**
- * Index selection: which FAISS factory keys to try for n vectors of dimension d under a size budget
- * (spec §2.2–§2.4). Pure functions, no I/O, no FAISS.
+ * Index selection: which FAISS factory keys to try for n vectors of dimension d under a size budget,
+ * as Python AutoFaiss's `get_optimal_index_keys_v2`, `get_optimal_quantization` and
+ * `get_optimal_nb_clusters` (external/optimize.py) choose them. Pure functions, no I/O, no FAISS.
  *
  * Default behaviour differs from Python AutoFaiss on purpose (listed in the README):
  * - every returned candidate's corrected size estimate (`estimatedIndexSizeBytes`) fits the budget,
  *   so the built index never exceeds `max_index_memory_usage` (Python only checks PQ code + id bytes,
  *   ignoring centroids, the HNSW quantizer and OPQ; HNSW by its 2M-link formula; and nothing below
  *   10,000 vectors);
- * - duplicate candidates are removed (Python's cluster list repeats a count, §2.2);
+ * - duplicate candidates are removed (Python's cluster list repeats a count);
  * - an empty list is returned instead of crashing, and {@link smallestWorkableBudget} tells the
  *   caller which budget would work.
- * `pythonCompatible: true` reproduces Python 2.18.0 exactly (Appendix A).
+ * `pythonCompatible: true` reproduces Python 2.18.0 exactly (tests/selection.test.ts checks it against a
+ * table of keys, candidate counts and size estimates obtained by running the Python code).
  */
 
 import { estimatedIndexSizeBytes, pythonEstimatedIndexSizeBytes } from "./index_metadata.ts";
 import { formatMemory, pyRound } from "./units.ts";
 
 // ---------------------------------------------------------------------------------------------
-// Constants (spec §2.2–§2.4, §2.8)
+// Constants of Python AutoFaiss's selection (external/optimize.py)
 
-/** Below this many vectors a Flat index (or `IVF1,Flat`) is chosen (§2.3 rule 1). */
+/** Below this many vectors Python picks `Flat` (`IVF1,Flat` when memory-mappable), with no memory check. */
 export const FLAT_THRESHOLD = 1000;
-/** Below this many vectors quantization is impossible: HNSW15 or IVF-Flat (§2.3 rule 2). */
+/**
+ * Below this many vectors quantization is impossible: Python picks HNSW15 (the IVF-Flat list when
+ * memory-mappable), with no memory check.
+ */
 export const QUANTIZATION_THRESHOLD = 10_000;
-/** From this many vectors IVF-Flat is not built on CPU (§2.3 rule 6, issue #68). */
+/**
+ * From this many vectors Python no longer offers IVF-Flat on CPU (only with `use_gpu`): OPQ+IVF+PQ
+ * instead (its `ivf_flat_threshold`, issue #68).
+ */
 export const IVF_FLAT_THRESHOLD = 1_000_000;
-/** HNSW degree used for small sets (§2.3 rule 2). */
+/** HNSW degree Python uses below {@link QUANTIZATION_THRESHOLD} vectors. */
 const SMALL_SET_HNSW_M = 15;
-/** HNSW is chosen when M ≥ 8 fits; M is capped at 32 (§2.3 rule 5). */
+/**
+ * Python picks HNSW (unless memory-mappable) when M = floor((budget/(4n) − d)/2) ≥ 8, i.e. when
+ * 4n(d + 2M) bytes fit the budget; M is capped at 32.
+ */
 const HNSW_MIN_M = 8;
 const HNSW_MAX_M = 32;
-/** PQ sizes tried, largest first (§2.4). */
+/** PQ sizes Python tries, largest first. */
 const PQ_VALUES = [256, 128, 64, 48, 32, 24, 16, 8, 4] as const;
-/** Bytes of the int64 id stored next to each code in an inverted list (§2.4). */
+/** Bytes of the int64 id stored next to each code in an inverted list. */
 const ID_BYTES = 8;
-/** OPQ output dimension is at most (6 + 1)·pq (§2.4). */
+/** OPQ output dimension is (min(d // pq, 6) + 1)·pq, so at most (6 + 1)·pq. */
 const OPQ_Y_CAP = 6;
-/** From this many clusters the coarse quantizer is `HNSW32` (§2.4). */
+/** From this many clusters the coarse quantizer is `HNSW32` (`IVF{c}_HNSW32`), below it flat (`IVF{c}`). */
 const IVF_HNSW_MIN_CLUSTERS = 1000;
 const IVF_HNSW_M = 32;
-/** Cluster-count bands of `get_optimal_nb_clusters` (§2.2). */
+/** Cluster-count bands of `get_optimal_nb_clusters`. */
 const CLUSTERS_1M_TO_10M = [16_384, 65_536];
 const CLUSTERS_10M_TO_300M = [65_536, 2 ** 17, 2 ** 18];
 const CLUSTERS_FROM_300M = [2 ** 17, 2 ** 18, 65_536, 2 ** 20];
@@ -49,11 +60,11 @@ const THREE_HUNDRED_MILLION = 300_000_000;
 const MAX_SEARCH_BUDGET = 2 ** 60;
 
 // ---------------------------------------------------------------------------------------------
-// Building blocks, exactly as Python (spec §2.2, §2.4)
+// Building blocks, exactly as Python's external/optimize.py
 
 /**
  * Cluster-count candidates for n vectors, preferred first; duplicates kept (Python
- * `get_optimal_nb_clusters`, §2.2). Uses half-to-even rounding: n = 8192 gives 256, not 512.
+ * `get_optimal_nb_clusters`). Uses half-to-even rounding: n = 8192 gives 256, not 512.
  *
  * @example optimalNbClusters(1000) // [128, 256, 128, 126]
  */
@@ -87,7 +98,7 @@ export interface QuantizationOptions {
 
 /**
  * OPQ+IVF+PQ candidates, largest PQ first then cluster counts in preference order
- * (Python `get_optimal_quantization`, §2.4, exact: the budget test ignores centroids, OPQ and HNSW).
+ * (Python `get_optimal_quantization`, exact: the budget test ignores centroids, OPQ and HNSW).
  *
  * @example optimalQuantizationKeys(10_000_000, 512, { budgetBytes: 16 * 2 ** 30 })[0]
  *   // "OPQ256_768,IVF65536_HNSW32,PQ256x8"
@@ -113,7 +124,7 @@ export function optimalQuantizationKeys(n: number, d: number, options: Quantizat
 }
 
 // ---------------------------------------------------------------------------------------------
-// Selection (spec §2.3)
+// Selection (Python `get_optimal_index_keys_v2`)
 
 /** Flags and thresholds of {@link optimalIndexKeys} (Python `get_optimal_index_keys_v2`). */
 export interface SelectionOptions {
@@ -135,7 +146,7 @@ function dedupe(keys: string[]): string[] {
 
 /**
  * Candidate factory keys for n vectors of dimension d under `budgetBytes`, most promising first;
- * possibly empty. Rules in Python's order (§2.3): n < 1000 → Flat / `IVF1,Flat`; n < 10,000 →
+ * possibly empty. Rules in Python's order: n < 1000 → Flat / `IVF1,Flat`; n < 10,000 →
  * HNSW15 / IVF-Flat list; forced PQ; HNSW with the largest M ∈ [8, 32] that fits (not when
  * memory-mappable); IVF-Flat when n < 1M or GPU and the first key fits; else OPQ+IVF+PQ.
  * By default every returned key's corrected estimate is ≤ `budgetBytes` (see module comment).
