@@ -3,7 +3,7 @@
  * can load this module's graph (it cannot resolve `bun:ffi`); Bun's bundler still embeds it.
  */
 import type { ArgType, ResultType, SymbolSpec } from "./symbols.ts";
-import type { FfiRuntime, NativeFn, OpenedLibrary } from "./runtime.ts";
+import type { FfiRuntime, NativeFn, OpenedLibrary, PreloadedLibrary } from "./runtime.ts";
 import { partitionSymbols } from "./runtime.ts";
 
 declare const require: (id: string) => any;
@@ -51,16 +51,21 @@ export const bunRuntime: FfiRuntime = {
     for (const name of required) fns[name] = normalize(ffi, symbols[name].returns, lib.symbols[name]);
     return { path, fns, missing };
   },
-  preload(path: string, probe: string): void {
+  preload(path: string, probe: string): PreloadedLibrary {
     const ffi = require("bun:ffi");
     // An embedded path (/$bunfs/…) is extracted by Bun to $TMPDIR/.bun-<uid>-<hash>.so and opened
     // from there; the loader then knows it by its SONAME.
-    preloaded.push(ffi.dlopen(path, { [probe]: { args: [], returns: "void" } }));
+    const lib = ffi.dlopen(path, { [probe]: { args: [], returns: "void" } });
+    let open = true;
+    return {
+      path,
+      close() {
+        if (open) lib.close();
+        open = false;
+      },
+    };
   },
 };
-
-/** Preloaded libraries, referenced so that they stay open for the life of the process. */
-const preloaded: unknown[] = [];
 
 function normalize(ffi: any, returns: ResultType, fn: (...a: unknown[]) => unknown): NativeFn {
   switch (returns) {

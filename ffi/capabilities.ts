@@ -76,6 +76,11 @@ const stderrWarning: WarningSink = (message) => {
   process.stderr.write(`autofaiss: warning: ${message}\n`);
 };
 
+// The two pieces of module state outside ffi/library.ts, both process-wide by nature: `sink` is where
+// warnings go while a command runs (lib/cli/main.ts sets it around the command and restores it; it is
+// set before the library is opened, because opening it may warn), and `warned` records which missing
+// capabilities were already said, so each is said once per process, like the library they describe
+// (opened once per process, never closed).
 let sink: WarningSink = stderrWarning;
 const warned = new Set<CapabilityName>();
 

@@ -1,6 +1,6 @@
 /** Deno.dlopen adapter. `Deno` is reached through globalThis so Bun's type checker accepts this file. */
 import type { ArgType, ResultType, SymbolSpec } from "./symbols.ts";
-import type { FfiRuntime, NativeFn, OpenedLibrary } from "./runtime.ts";
+import type { FfiRuntime, NativeFn, OpenedLibrary, PreloadedLibrary } from "./runtime.ts";
 
 const ARG: Record<ArgType, string> = {
   i32: "i32",
@@ -42,10 +42,19 @@ export const denoRuntime: FfiRuntime = {
     }
     return { path, fns, missing };
   },
-  preload(path: string, probe: string): void {
+  preload(path: string, probe: string): PreloadedLibrary {
     const Deno = (globalThis as any).Deno;
-    preloaded.push(Deno.dlopen(path, { [probe]: { parameters: [], result: "void" } }));
+    const lib = Deno.dlopen(path, { [probe]: { parameters: [], result: "void" } });
     pin(Deno, path);
+    let open = true;
+    return {
+      path,
+      // Pinned: dlclose drops Deno's handle, the loader keeps the library mapped (RTLD_NODELETE).
+      close() {
+        if (open) lib.close();
+        open = false;
+      },
+    };
   },
 };
 
@@ -68,9 +77,6 @@ function pin(Deno: any, path: string): void {
     libc.close();
   }
 }
-
-/** Preloaded libraries, referenced so that they stay open for the life of the process. */
-const preloaded: unknown[] = [];
 
 function normalize(Deno: any, returns: ResultType, fn: (...a: unknown[]) => unknown): NativeFn {
   switch (returns) {

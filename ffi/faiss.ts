@@ -119,18 +119,20 @@ function rowsOf(callName: string, x: Float32Array, d: number): number {
   return x.length / d;
 }
 
-/** Native version and compile options, when the library provides them (our build does). */
-let cachedBuildInfo: { faissVersion: string; compileOptions: string; extAbi: number } | null | undefined;
-
+/**
+ * Native version and compile options, when the library provides them (our build does). Asked of the
+ * library on each call rather than cached in this module (no module state outside ffi/library.ts):
+ * one short native call (it copies a short string), made by --version and once per reconstructN call or change
+ * to a memory-mapped index, never per vector.
+ */
 export function buildInfo(): { faissVersion: string; compileOptions: string; extAbi: number } | null {
-  if (cachedBuildInfo !== undefined) return cachedBuildInfo;
-  if (!hasSymbol("autofaiss_build_info")) return (cachedBuildInfo = null);
+  if (!hasSymbol("autofaiss_build_info")) return null;
   const buf = new Uint8Array(4096);
   const abi = new Int32Array(1);
   call("autofaiss_build_info", buf, buf.length, abi);
   const text = new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
   const [faissVersion, compileOptions = ""] = text.split("|");
-  return (cachedBuildInfo = { faissVersion, compileOptions: compileOptions.trim(), extAbi: abi[0] });
+  return { faissVersion, compileOptions: compileOptions.trim(), extAbi: abi[0] };
 }
 
 /**

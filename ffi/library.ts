@@ -19,7 +19,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { warn } from "./capabilities.ts";
-import { currentRuntime, type FfiRuntime, type OpenedLibrary } from "./runtime.ts";
+import { currentRuntime, type FfiRuntime, type OpenedLibrary, type PreloadedLibrary } from "./runtime.ts";
 import { CPU_SYMBOLS, SYMBOLS } from "./symbols.ts";
 
 export const ENV_LIBRARY = "AUTOFAISS_FAISS_LIB";
@@ -217,8 +217,15 @@ export interface LoadedLibrary extends OpenedLibrary {
   variant?: Variant;
   /** Why this library: the CPU check, and the AVX2 paths that failed before a GENERIC fallback. */
   reason: string;
+  /**
+   * The libraries loaded before it so that its DT_NEEDED entries bind to them (an embedded library's
+   * `preload` list, e.g. libgomp.so.1); empty otherwise. Owned by this library: they must stay open
+   * as long as it is, which is the life of the process (the library is never closed).
+   */
+  preloaded: readonly PreloadedLibrary[];
 }
 
+/** The one piece of module state of ffi/ and lib/: the library, opened once per process, never closed. */
 let opened: LoadedLibrary | undefined;
 
 /** The opened library (opened once per process). */
@@ -228,17 +235,24 @@ export function faissLibrary(): LoadedLibrary {
   const env = process.env;
   const choice = env[ENV_LIBRARY] ? undefined : chooseVariant(detectCpu(runtime), env[ENV_VARIANT]);
   const tried: string[] = [];
+  // Loaded once, before the first embedded candidate; handed to the library that loads, or closed.
+  let preloaded: PreloadedLibrary[] | undefined;
   for (const c of libraryCandidates(env, choice)) {
     if (!isBunfs(c.path) && !existsSync(c.path)) {
       tried.push(`${c.path} (${c.source}): not found`);
       continue;
     }
     try {
-      if (c.source === "embedded") {
-        for (const p of embeddedLibrary()!.preload) preload(runtime, p);
-      }
+      if (c.source === "embedded") preloaded ??= preloadAll(runtime, embeddedLibrary()!.preload);
       const lib = runtime.open(c.source === "embedded" ? realFile(c.path) : c.path, SYMBOLS);
-      opened = { ...lib, source: c.source, variant: c.variant, reason: loadReason(c, choice, tried) };
+      opened = {
+        ...lib,
+        source: c.source,
+        variant: c.variant,
+        reason: loadReason(c, choice, tried),
+        preloaded: c.source === "embedded" ? preloaded! : [],
+      };
+      if (c.source !== "embedded") closeAll(preloaded);
       // Through the capability warnings' sink: stderr, or the command's log while a command runs.
       if (choice?.warning !== undefined) warn(choice.warning);
       else if (c.variant === "generic" && choice?.variant === "avx2") {
@@ -251,6 +265,7 @@ export function faissLibrary(): LoadedLibrary {
       tried.push(`${c.path} (${c.source}): ${(e as Error).message}`);
     }
   }
+  closeAll(preloaded);
   throw new Error(
     `faiss library: could not load libfaiss_c.so on ${runtime.name}; tried:\n  ${tried.join("\n  ")}\n` +
       `build it with "bun tasks/build_native.ts" or set ${ENV_LIBRARY} to a FAISS C API library`,
@@ -264,12 +279,22 @@ function loadReason(c: Candidate, choice: VariantChoice | undefined, tried: read
   return `${choice.reason}, but ${tried.join("; ")}`;
 }
 
-function preload(runtime: FfiRuntime, p: Preload): void {
-  try {
-    runtime.preload(realFile(p.path), p.symbol);
-  } catch (e) {
-    throw new Error(`preloading ${p.path}: ${(e as Error).message}`);
+/** Opens every library of `list`, in order; on a failure closes those already opened and throws. */
+function preloadAll(runtime: FfiRuntime, list: readonly Preload[]): PreloadedLibrary[] {
+  const done: PreloadedLibrary[] = [];
+  for (const p of list) {
+    try {
+      done.push(runtime.preload(realFile(p.path), p.symbol));
+    } catch (e) {
+      closeAll(done);
+      throw new Error(`preloading ${p.path}: ${(e as Error).message}`);
+    }
   }
+  return done;
+}
+
+function closeAll(list: readonly PreloadedLibrary[] | undefined): void {
+  for (const p of list ?? []) p.close();
 }
 
 /** Bun's virtual file system of compiled binaries: bun:ffi extracts these paths itself. */

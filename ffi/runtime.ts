@@ -17,17 +17,25 @@ export interface OpenedLibrary {
   readonly missing: readonly string[];
 }
 
+/** A library opened by {@link FfiRuntime.preload}: it stays loaded while this handle is open. */
+export interface PreloadedLibrary {
+  readonly path: string;
+  /** dlclose; idempotent. */
+  close(): void;
+}
+
 export interface FfiRuntime {
   readonly name: "bun" | "deno";
   /** dlopen `path` and bind `symbols`; throws if a required symbol is absent. */
   open(path: string, symbols: Readonly<Record<string, SymbolSpec>>): OpenedLibrary;
   /**
-   * dlopen `path` and keep it loaded for the life of the process, so that a library opened later
-   * whose DT_NEEDED names this one's SONAME (e.g. libgomp.so.1) is bound to it instead of being
+   * dlopen `path` and keep it loaded until the returned handle is closed, so that a library opened
+   * later whose DT_NEEDED names this one's SONAME (e.g. libgomp.so.1) is bound to it instead of being
    * searched for on the system. `probe` is one symbol the library exports: bun:ffi (1.4) refuses an
-   * empty symbol table, and binding it proves the file is the expected library.
+   * empty symbol table, and binding it proves the file is the expected library. The caller owns the
+   * handle (ffi/library.ts keeps it in the loaded library).
    */
-  preload(path: string, probe: string): void;
+  preload(path: string, probe: string): PreloadedLibrary;
 }
 
 export function currentRuntime(): FfiRuntime {

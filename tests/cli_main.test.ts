@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { HANDLER_MODULES } from "../lib/cli/main.ts";
+import type { CommandModule } from "../lib/cli/main.ts";
 import type { CommandContext, Handler } from "../lib/cli/commands.ts";
 import { BUILD_INDEX, type CommandName, COMMANDS } from "../lib/commands/schema.ts";
 import { formatDefault } from "../lib/cli/help.ts";
@@ -100,29 +100,26 @@ describe("help", () => {
   });
 
   test("help, version and usage errors never load a command module", async () => {
-    const saved = { ...HANDLER_MODULES };
     const loaded: string[] = [];
+    const modules: Partial<Record<CommandName, () => Promise<CommandModule>>> = {};
     for (const c of COMMANDS) {
-      HANDLER_MODULES[c.name] = () => {
+      modules[c.name] = () => {
         loaded.push(c.name);
         return Promise.reject(new Error("loaded"));
       };
     }
-    try {
-      for (const c of COMMANDS) {
-        await run(c.name, "--help");
-        await run(c.name, "--frobnicate");
-      }
-      await run("--version");
-      await run();
-      await run("nope");
-      assert.deepEqual(loaded, []);
-      // …while running a command does load it.
-      const r = await run("tune_index", "knn.index", "Flat");
-      assert.deepEqual([loaded, r.code, r.err], [["tune_index"], 1, "autofaiss tune_index: error: loaded\n"]);
-    } finally {
-      Object.assign(HANDLER_MODULES, saved);
+    const runLoading = (...argv: string[]) => runCliWith({ modules }, ...argv);
+    for (const c of COMMANDS) {
+      await runLoading(c.name, "--help");
+      await runLoading(c.name, "--frobnicate");
     }
+    await runLoading("--version");
+    await runLoading();
+    await runLoading("nope");
+    assert.deepEqual(loaded, []);
+    // …while running a command does load it.
+    const r = await runLoading("tune_index", "knn.index", "Flat");
+    assert.deepEqual([loaded, r.code, r.err], [["tune_index"], 1, "autofaiss tune_index: error: loaded\n"]);
   });
 });
 

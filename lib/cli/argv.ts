@@ -43,7 +43,7 @@ export class ArgvError extends Error {
   override name = "ArgvError";
 }
 
-const HELP_FLAGS = new Set(["-h", "--help"]);
+const HELP_FLAGS: ReadonlySet<string> = new Set(["-h", "--help"]);
 
 /** Words accepted as a bool value (case-insensitive). */
 const BOOL_WORDS: Record<string, boolean> = { true: true, false: false, yes: true, no: false, "1": true, "0": false };

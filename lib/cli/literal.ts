@@ -41,11 +41,10 @@ const INT = /^(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9
 
 class NotALiteral extends Error {}
 
-/** Tuples written without parentheses (`a, b`): inside `[...]` their items are the list's items. */
-const BARE_TUPLES = new WeakSet<Literal>();
-
 class Parser {
   pos = 0;
+  /** Tuples written without parentheses (`a, b`): inside `[...]` their items are the list's items. */
+  readonly bareTuples = new WeakSet<Literal>();
   constructor(readonly src: string) {}
 
   fail(): never {
@@ -75,7 +74,7 @@ class Parser {
       this.skipSpaces();
     }
     const tuple = this.sequence("tuple", items, start);
-    BARE_TUPLES.add(tuple);
+    this.bareTuples.add(tuple);
     return tuple;
   }
 
@@ -134,7 +133,7 @@ class Parser {
     this.pos++;
     if (closer === "]") {
       // `[a, b]` is a list of the comma-separated items; `[x]` a one-item list.
-      const items = BARE_TUPLES.has(inner) ? inner.items! : [inner];
+      const items = this.bareTuples.has(inner) ? inner.items! : [inner];
       return this.sequence("list", items, start);
     }
     // `(x)` is just x; `(x,)` and `(x, y)` are tuples.

@@ -29,6 +29,8 @@ export interface CliIO {
   stderrIsTTY: boolean;
   /** Handlers that replace the lazily imported `lib/cli/<name>_command.ts` (tests, embedding the CLI). */
   handlers: Partial<Record<CommandName, Handler>>;
+  /** Module loaders that replace entries of {@link HANDLER_MODULES} (tests: which modules get loaded). */
+  modules: Partial<Record<CommandName, () => Promise<CommandModule>>>;
   /** Extra `--version` lines after `autofaiss <version>` (the FAISS library, the build). */
   versionProviders: readonly VersionProvider[];
 }
@@ -42,15 +44,15 @@ export interface CommandModule {
  * Lazy handler modules. Dynamic imports keep FAISS, parquet and friends out of `--help`/`--version`
  * and out of usage errors. A command without a module says it is not built yet.
  */
-export const HANDLER_MODULES: Record<CommandName, (() => Promise<CommandModule>) | undefined> = {
+export const HANDLER_MODULES: Readonly<Record<CommandName, (() => Promise<CommandModule>) | undefined>> = Object.freeze({
   build_index: () => import("./build_index_command.ts"),
   tune_index: () => import("./tune_index_command.ts"),
   score_index: () => import("./score_index_command.ts"),
   build_partitioned_indexes: () => import("./build_partitioned_indexes_command.ts"),
   search: () => import("./search_command.ts"),
-};
+});
 
-const HELP = new Set(["-h", "--help"]);
+const HELP: ReadonlySet<string> = new Set(["-h", "--help"]);
 
 /** One line: newlines inside a message (FAISS errors have some) become spaces. */
 function oneLine(e: unknown): string {
@@ -122,7 +124,8 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
   // Warnings about capabilities the FAISS library lacks (ffi/capabilities.ts) go through the command's log.
   const previousSink = setWarningSink((m) => ctx.log.warning(m));
   try {
-    const handler = io.handlers?.[command.name] ?? (await HANDLER_MODULES[command.name]?.())?.run;
+    const load = io.modules?.[command.name] ?? HANDLER_MODULES[command.name];
+    const handler = io.handlers?.[command.name] ?? (await load?.())?.run;
     if (handler === undefined) return notBuiltYet(ctx);
     const code = await handler(parsed.values, ctx);
     return typeof code === "number" ? code : 0;

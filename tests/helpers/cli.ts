@@ -5,9 +5,9 @@ export async function runCli(...argv: string[]): Promise<{ code: number; out: st
   return await runCliWith({}, ...argv);
 }
 
-/** {@link runCli} with handlers or `--version` providers passed to `main`. */
+/** {@link runCli} with handlers, module loaders or `--version` providers passed to `main`. */
 export async function runCliWith(
-  options: Partial<Pick<CliIO, "handlers" | "versionProviders">>,
+  options: Partial<Pick<CliIO, "handlers" | "modules" | "versionProviders">>,
   ...argv: string[]
 ): Promise<{ code: number; out: string; err: string; logs: string[] }> {
   const out: string[] = [];
