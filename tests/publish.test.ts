@@ -1,12 +1,12 @@
 /**
  * Crash-safe outputs (lib/output/publish.ts): the index, index_infos.json and the ids folder are
  * published as one unit, under kill -9 at every step, a second build, a full disk, a read-only
- * folder and an input that changes during the build.
+ * folder and an input that changes during the build; tune_index's output the same way.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parquetReadObjects } from "hyparquet";
 import { Index } from "../ffi/faiss.ts";
 import { buildIndex } from "../lib/commands/build_index.ts";
+import { tuneIndex } from "../lib/commands/tune_index.ts";
 import { indexFiles } from "../lib/commands/search.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { acquireOutputLock, KILL_AT_STEP_ENV, lockPathFor, recoverPublish, removeDeadTemporaries } from "../lib/output/publish.ts";
@@ -239,6 +240,83 @@ describe("publish: one build per index path", () => {
   });
 });
 
+/** An IVF16,Flat index of `rows` vectors written at `path` (the input of the tune_index tests). */
+function writeIvfIndex(path: string, rows: number, d: number): void {
+  mkdirSync(join(path, ".."), { recursive: true });
+  const x = uniformData(rows, d, 5);
+  using index = Index.factory(d, "IVF16,Flat", "l2");
+  index.train(x);
+  index.add(x);
+  index.write(path);
+}
+
+describe("publish: tune_index's output", () => {
+  const source = () => {
+    const path = join(dir, "tune", "source.index");
+    if (!existsSync(path)) writeIvfIndex(path, 400, D);
+    return path;
+  };
+
+  test("kill -9 at every step: the output path holds the previous tuned index or the new one, never a partial file", () => {
+    const out = join(dir, "tune", "kill");
+    const target = join(out, "tuned.index");
+    // index_param: no tuning, so each run is quick; nprobe tells the two versions apart.
+    const tune = (nprobe: number, env: Record<string, string> = {}) =>
+      cli(["tune_index", source(), "IVF16,Flat", `--index_param=nprobe=${nprobe}`, `--output_index_path=${target}`], env);
+    const nprobeOf = (what: string) => {
+      using index = Index.read(target);
+      assert.equal(index.ntotal, 400, what);
+      return index.ivf()!.nprobe;
+    };
+
+    let r = tune(2);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(nprobeOf("first run"), 2);
+    let current = 2;
+    // Steps: 0 temporary written, 1 journal written, 2 index renamed, 3 journal removed; at 4 nothing is killed.
+    for (let step = 0; step <= 4; step++) {
+      const next = current === 2 ? 3 : 2;
+      const what = `after a kill at step ${step}`;
+      r = tune(next, { [KILL_AT_STEP_ENV]: String(step) });
+      if (step === 4) {
+        assert.equal(r.status, 0, r.stderr);
+        current = next;
+      } else {
+        assert.equal(r.signal, "SIGKILL", `step ${step}: ${r.stderr}`);
+        // Right after the kill, before any recovery, the output is a complete index: old or new.
+        assert.ok([current, next].includes(nprobeOf(what)), what);
+        // What the next autofaiss command on this path does first: finish or clean up.
+        recoverPublish(target);
+        acquireOutputLock(target)(); // the dead process's lock is taken over
+        removeDeadTemporaries([target]);
+        // Before the journal (step 0) nothing was published; from the journal on, all of it is.
+        if (step >= 1) current = next;
+      }
+      assert.deepEqual(readdirSync(out), ["tuned.index"], what);
+      assert.equal(nprobeOf(what), current, what);
+    }
+  });
+
+  test("a second writer of the output path fails at once naming the process that holds the lock", async () => {
+    const out = join(dir, "tune", "locked");
+    mkdirSync(out, { recursive: true });
+    const target = join(out, "tuned.index");
+    const holder = spawn("sleep", ["60"]);
+    try {
+      const lock = lockPathFor(target);
+      writeFileSync(lock, `${holder.pid}\n`);
+      await assert.rejects(tuneIndex(source(), "IVF16,Flat", { indexParam: "nprobe=2", outputIndexPath: target }), {
+        name: "PublishError",
+        message: `output_index_path: another build (pid ${holder.pid}) is writing ${target} (lock file ${lock}); ` +
+          `wait for it to finish, or remove the lock file if process ${holder.pid} is not an autofaiss build`,
+      });
+      assert.deepEqual(readdirSync(out), [".tuned.index.lock"], "nothing written beside the other writer's lock");
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  });
+});
+
 describe("publish: full and read-only file systems", { skip: isRoot ? false : "not root: cannot mount tmpfs" }, () => {
   if (!isRoot) console.warn("publish.test.ts: SKIPPING the ENOSPC and EROFS tests: they mount tmpfs and need root (CI runs as root)");
 
@@ -271,6 +349,24 @@ describe("publish: full and read-only file systems", { skip: isRoot ? false : "n
         },
       );
       assert.deepEqual(readdirSync(mnt), []);
+    });
+  });
+
+  test("tune_index, ENOSPC: the error names output_index_path, the previous output is intact, no temporary left", async () => {
+    const source = join(dir, "full-tune", "source.index");
+    writeIvfIndex(source, 2000, 16); // about 140 KB: two do not fit in 256 KB
+    await withTmpfs("256k", async (mnt) => {
+      const target = join(mnt, "tuned.index");
+      copyFileSync(source, target); // the previous output
+      const before = readFileSync(target);
+      await assert.rejects(tuneIndex(source, "IVF16,Flat", { indexParam: "nprobe=4", outputIndexPath: target }), (e: Error) => {
+        assert.equal(e.name, "PublishError");
+        assert.ok(e.message.startsWith(`output_index_path: cannot write ${target} (temporary ${join(mnt, ".tuned.index.tmp-")}`), e.message);
+        assert.match(e.message, /No space left on device|ENOSPC/);
+        return true;
+      });
+      assert.deepEqual(readdirSync(mnt), ["tuned.index"]);
+      assert.ok(readFileSync(target).equals(before), "the previous output, byte for byte");
     });
   });
 

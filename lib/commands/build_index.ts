@@ -41,7 +41,7 @@ import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
-import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries, staleOutputs } from "../output/publish.ts";
+import { claimOutputs, Publication, PublishError, staleOutputs } from "../output/publish.ts";
 import { addParts } from "./build_parts.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { BUILD_DEFAULTS } from "./defaults.ts";
@@ -212,27 +212,14 @@ export async function buildIndex(
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
   // One build per index path; what a killed build left there is finished or removed first.
-  const releaseLock = s.saveOnDisk ? claimOutputs(s, log) : () => {};
+  // the parts' temporaries (`.knn.index01.tmp-<pid>`) are matched from the base names
+  const finals = [s.indexPath!, s.indexInfosPath!, ...(s.idsPath ? [s.idsPath] : [])];
+  const releaseLock = s.saveOnDisk ? claimOutputs(s.indexPath!, finals, (m) => log.warning(m)) : () => {};
   try {
     return await buildLocked(embeddings, options, s, budgets, log);
   } finally {
     releaseLock();
   }
-}
-
-/** Takes the output lock, finishes an interrupted publication, removes dead builds' temporaries. */
-function claimOutputs(s: BuildSettings, log: BuildReporter): () => void {
-  const release = acquireOutputLock(s.indexPath!);
-  try {
-    for (const path of recoverPublish(s.indexPath!)) log.warning(`finished publishing ${path}, interrupted by a killed build`);
-    // the parts' temporaries (`.knn.index01.tmp-<pid>`) are matched from the base names
-    const finals = [s.indexPath!, s.indexInfosPath!, ...(s.idsPath ? [s.idsPath] : [])];
-    for (const path of removeDeadTemporaries(finals)) log.warning(`removed ${path}, left by a killed build`);
-  } catch (e) {
-    release();
-    throw e;
-  }
-  return release;
 }
 
 async function buildLocked(

@@ -2,17 +2,21 @@
  * `tune_index`: load an index, find its search parameters under the latency bound (or
  * apply the given ones), and write it back; FAISS stores nprobe / efSearch / ht in the file.
  * The search itself is lib/measure/tune_parameters.ts, the same as at the end of build_index.
+ * The output is published like build_index's (lib/output/publish.ts): one writer per output path
+ * (its lock), a temporary file, a journal, then the rename, so a failure or a kill at any moment
+ * leaves the previous output or the new one, never a partial file.
  *
  * @example
  * const { index, param } = await tuneIndex("knn.index", "IVF4096,Flat", { outputIndexPath: "tuned.index" });
  * index.free();
  */
-import { resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { FaissError, Index } from "../../ffi/faiss.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { TUNING_QUERIES, tuneIndexParameters, type TunedParameters } from "../measure/tune_parameters.ts";
 import { tunableParameter } from "../plan/tuning.ts";
-import { recoverPublish } from "../output/publish.ts";
+import { claimOutputs, Publication, PublishError, recoverPublish } from "../output/publish.ts";
 import { TUNE_DEFAULTS } from "./defaults.ts";
 
 export interface TuneIndexOptions {
@@ -56,6 +60,29 @@ export async function tuneIndex(
   const output = options.outputIndexPath === undefined ? TUNE_DEFAULTS.output_index_path : options.outputIndexPath;
   if (saveOnDisk && !output) throw new TuneError("output_index_path is required when save_on_disk is true");
   const where = typeof indexOrPath === "string" ? resolve(indexOrPath) : "the index";
+  const outputPath = saveOnDisk ? resolve(output!) : null;
+  // Before the (long) tuning: an output folder that cannot be created, or a second writer of the
+  // output path, fails at once (the lock lives in that folder).
+  if (outputPath !== null) makeFolder(outputPath);
+  const releaseLock = outputPath === null ? () => {} : claimOutputs(outputPath, [outputPath], (m) => log.warning(m), OUTPUT_OPTION);
+  try {
+    return await tuneLocked(indexOrPath, indexKey, options, where, outputPath, log);
+  } finally {
+    releaseLock();
+  }
+}
+
+/** The flag naming tune_index's output, in its publication errors. */
+const OUTPUT_OPTION = "output_index_path";
+
+async function tuneLocked(
+  indexOrPath: string | Index,
+  indexKey: string,
+  options: TuneIndexOptions,
+  where: string,
+  outputPath: string | null,
+  log: BuildReporter,
+): Promise<TuneIndexResult> {
   // A build killed while publishing into this path is finished first (lib/output/publish.ts).
   if (typeof indexOrPath === "string") recoverPublish(where);
   const index = typeof indexOrPath === "string" ? readIndex(where) : indexOrPath;
@@ -93,10 +120,8 @@ export async function tuneIndex(
       }
     });
     log.info(`The optimal hyperparameters are ${param}.`);
-    let outputPath: string | null = null;
-    if (saveOnDisk) {
-      outputPath = resolve(output!);
-      index.write(outputPath);
+    if (outputPath !== null) {
+      publishIndex(index, outputPath);
       log.info("The index with these parameters has been saved on disk.");
     }
     return { index, param, outputPath, ...(tuning ? { tuning } : {}) };
@@ -104,6 +129,27 @@ export async function tuneIndex(
     if (typeof indexOrPath === "string") index.free();
     throw e;
   }
+}
+
+function makeFolder(outputPath: string): void {
+  try {
+    mkdirSync(dirname(outputPath), { recursive: true });
+  } catch (e) {
+    throw new TuneError(`${OUTPUT_OPTION}: cannot write ${outputPath}: ${(e as Error).message}`);
+  }
+}
+
+/** Writes `index` to a temporary beside `outputPath` and publishes it there (journal, rename). */
+function publishIndex(index: Index, outputPath: string): void {
+  const publication = new Publication(outputPath, OUTPUT_OPTION);
+  const temporary = publication.file(OUTPUT_OPTION, outputPath);
+  try {
+    index.write(temporary);
+  } catch (e) {
+    publication.abort();
+    throw new PublishError(`${OUTPUT_OPTION}: cannot write ${outputPath} (temporary ${temporary}): ${(e as Error).message}`);
+  }
+  publication.commit();
 }
 
 function readIndex(path: string): Index {

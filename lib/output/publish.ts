@@ -24,7 +24,9 @@
  *
  * One build at a time per index path: {@link acquireOutputLock} takes `.<index name>.lock`
  * (holding the owner's pid); a second build fails at once naming that pid, and a lock whose
- * process is gone is taken over.
+ * process is gone is taken over. {@link claimOutputs} does the three things a command does before
+ * writing into an index path (lock, roll forward, remove dead temporaries): build_index for its
+ * index, infos and ids; tune_index for its output index.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -108,9 +110,10 @@ function syncTree(path: string): void {
 
 /**
  * Takes the lock of builds into `indexPath`; returns its release function. Fails at once when a
- * live process holds it; a lock left by a dead process is taken over.
+ * live process holds it; a lock left by a dead process is taken over. `option` (the flag that names
+ * `indexPath`) starts the error messages.
  */
-export function acquireOutputLock(indexPath: string): () => void {
+export function acquireOutputLock(indexPath: string, option = "index_path"): () => void {
   const lock = lockPathFor(indexPath);
   for (let attempt = 0; attempt < 2; attempt++) {
     let fd: number;
@@ -118,7 +121,7 @@ export function acquireOutputLock(indexPath: string): () => void {
       fd = openSync(lock, "wx");
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") {
-        throw new PublishError(`index_path: cannot create the lock file ${lock}: ${describeError(e)}`);
+        throw new PublishError(`${option}: cannot create the lock file ${lock}: ${describeError(e)}`);
       }
       const text = (() => {
         try {
@@ -130,7 +133,7 @@ export function acquireOutputLock(indexPath: string): () => void {
       const pid = Number(text);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new PublishError(
-          `index_path: another build (pid ${pid}) is writing ${indexPath} (lock file ${lock}); wait for it to finish, ` +
+          `${option}: another build (pid ${pid}) is writing ${indexPath} (lock file ${lock}); wait for it to finish, ` +
             `or remove the lock file if process ${pid} is not an autofaiss build`,
         );
       }
@@ -150,7 +153,30 @@ export function acquireOutputLock(indexPath: string): () => void {
       rmSync(lock, { force: true });
     };
   }
-  throw new PublishError(`index_path: cannot take the lock file ${lock}: another process keeps recreating it`);
+  throw new PublishError(`${option}: cannot take the lock file ${lock}: another process keeps recreating it`);
+}
+
+/**
+ * Readies `indexPath` for a publication by this process: takes its lock ({@link acquireOutputLock}),
+ * finishes a publication a killed process left half done ({@link recoverPublish}) and removes the
+ * temporaries dead processes left next to `finals` ({@link removeDeadTemporaries}); `warn` hears
+ * each path finished or removed. Returns the lock's release function.
+ */
+export function claimOutputs(
+  indexPath: string,
+  finals: readonly string[],
+  warn: (message: string) => void,
+  option = "index_path",
+): () => void {
+  const release = acquireOutputLock(indexPath, option);
+  try {
+    for (const path of recoverPublish(indexPath)) warn(`finished publishing ${path}, interrupted by a killed build`);
+    for (const path of removeDeadTemporaries(finals)) warn(`removed ${path}, left by a killed build`);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return release;
 }
 
 /**
@@ -246,11 +272,14 @@ export function recoverPublish(indexPath: string): string[] {
  */
 export class Publication {
   readonly indexPath: string;
+  /** The flag that names the index file(s) (`index_path`; tune_index: `output_index_path`). */
+  readonly indexOption: string;
   readonly entries: PublishEntry[] = [];
   #done = false;
 
-  constructor(indexPath: string) {
+  constructor(indexPath: string, indexOption = "index_path") {
     this.indexPath = indexPath;
+    this.indexOption = indexOption;
   }
 
   /** Registers file output `final`; returns the temporary path to write it to. */
@@ -303,7 +332,7 @@ export class Publication {
       stepNo++;
     };
     // infos and ids first, then the index file(s), then the deletions of stale outputs
-    const isIndex = (e: PublishEntry) => e.kind === "file" && e.option === "index_path";
+    const isIndex = (e: PublishEntry) => e.kind === "file" && e.option === this.indexOption;
     const entries = [
       ...this.entries.filter((e) => e.kind !== "remove" && !isIndex(e)),
       ...this.entries.filter(isIndex),
@@ -331,7 +360,7 @@ export class Publication {
     } catch (e) {
       this.abort();
       rmSync(journal, { force: true });
-      throw new PublishError(`index_path: cannot write the publish journal ${journal}: ${describeError(e)}`);
+      throw new PublishError(`${this.indexOption}: cannot write the publish journal ${journal}: ${describeError(e)}`);
     }
     this.#done = true;
     step(); // 1: journal on disk: the publication is decided
@@ -341,7 +370,7 @@ export class Publication {
       syncPath(dirname(journal));
     } catch (e) {
       throw new PublishError(
-        `index_path: publishing ${this.indexPath} failed half way (${describeError(e)}); the journal ${journal} ` +
+        `${this.indexOption}: publishing ${this.indexPath} failed half way (${describeError(e)}); the journal ${journal} ` +
           "remains and the next autofaiss command on this index path finishes it",
       );
     }
