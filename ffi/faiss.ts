@@ -122,8 +122,8 @@ function rowsOf(callName: string, x: Float32Array, d: number): number {
 /**
  * Native version and compile options, when the library provides them (our build does). Asked of the
  * library on each call rather than cached in this module (no module state outside ffi/library.ts):
- * one short native call (it copies a short string), made by --version and once per reconstructN call or change
- * to a memory-mapped index, never per vector.
+ * one short native call (it copies a short string), made by --version and once per reconstructN
+ * call or change to a memory-mapped index, never per vector.
  */
 export function buildInfo(): { faissVersion: string; compileOptions: string; extAbi: number } | null {
   if (!hasSymbol("autofaiss_build_info")) return null;

@@ -211,8 +211,8 @@ export async function buildIndex(
   }
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
-  // One build per index path; what a killed build left there is finished or removed first.
-  // the parts' temporaries (`.knn.index01.tmp-<pid>`) are matched from the base names
+  // One build per index path; what a killed build left there is finished or removed first (the
+  // parts' temporaries, `.knn.index01.tmp-<pid>`, are matched from the base names).
   const finals = [s.indexPath!, s.indexInfosPath!, ...(s.idsPath ? [s.idsPath] : [])];
   const releaseLock = s.saveOnDisk ? claimOutputs(s.indexPath!, finals, (m) => log.warning(m)) : () => {};
   try {
