@@ -42,9 +42,14 @@ function sh(cmd: string, args: string[], opts: { timeout?: number } = {}): Spawn
   return spawnSync(cmd, args, { encoding: "utf8", timeout: opts.timeout ?? 600_000, maxBuffer: 64 * 2 ** 20 });
 }
 
-/** Runs a command as root (directly, or through `sudo -n`); throws with its output on failure. */
+/** Runs a command as root: directly, or through `sudo -n`. */
+function asRoot(cmd: string, args: string[], timeout?: number): SpawnSyncReturns<string> {
+  return isRoot ? sh(cmd, args, { timeout }) : sh("sudo", ["-n", cmd, ...args], { timeout });
+}
+
+/** {@link asRoot}, returning stdout; throws with its output on failure. */
 function privileged(cmd: string, args: string[], timeout?: number): string {
-  const r = isRoot ? sh(cmd, args, { timeout }) : sh("sudo", ["-n", cmd, ...args], { timeout });
+  const r = asRoot(cmd, args, timeout);
   if (r.status !== 0) {
     throw new Error(`chroot test: "${cmd} ${args.join(" ")}" failed (${r.signal ?? `exit ${r.status}`}): ${r.stderr || r.error?.message}`);
   }
@@ -55,8 +60,14 @@ function privileged(cmd: string, args: string[], timeout?: number): string {
 function inChroot(args: string[], env: Record<string, string> = {}) {
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const argv = [CHROOT, "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", ...vars, `${WORK}/autofaiss`, ...args];
-  const r = isRoot ? sh("chroot", argv) : sh("sudo", ["-n", "chroot", ...argv]);
+  const r = asRoot("chroot", argv);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `autofaiss --version` inside the root: its lines. */
+function versionLines(env: Record<string, string> = {}) {
+  const r = inChroot(["--version"], env);
+  return { ...r, lines: r.stdout.trimEnd().split("\n") };
 }
 
 /** `mountpoint` (util-linux), not /proc/self/mounts: Deno wants --allow-all to read /proc/self. */
@@ -67,6 +78,12 @@ function procMounted(): boolean {
 /** Files Bun extracted the embedded libraries to ($TMPDIR/.bun-<uid>-<hash>.so) inside the root. */
 function extractedLibraries(): string[] {
   return readdirSync(join(CHROOT, "tmp")).filter((f) => f.startsWith(".bun-")).sort();
+}
+
+/** Removes this run's folder and everything in the root's /tmp (the extracted libraries). */
+function cleanWork(): void {
+  privileged("rm", ["-rf", HOST_WORK]);
+  privileged("find", [join(CHROOT, "tmp"), "-mindepth", "1", "-delete"]);
 }
 
 function ensureRoot(): void {
@@ -100,8 +117,7 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     if (compiled.status !== 0) throw new Error(`chroot test: tasks/compile.ts failed: ${compiled.stdout}${compiled.stderr}`);
     ensureRoot();
     if (!procMounted()) privileged("mount", ["-t", "proc", "proc", join(CHROOT, "proc")]);
-    privileged("rm", ["-rf", HOST_WORK]);
-    privileged("find", [join(CHROOT, "tmp"), "-mindepth", "1", "-delete"]);
+    cleanWork();
     privileged("install", ["-d", "-o", String(process.getuid?.() ?? 0), HOST_WORK, join(HOST_WORK, "data")]);
     copyFileSync(BINARY, join(HOST_WORK, "autofaiss"));
     privileged("chmod", ["755", join(HOST_WORK, "autofaiss")]);
@@ -110,10 +126,7 @@ describe("compiled binary on a bare Debian root (slow)", () => {
 
   after(() => {
     if (procMounted()) privileged("umount", ["-l", join(CHROOT, "proc")]);
-    if (existsSync(CHROOT)) {
-      privileged("rm", ["-rf", HOST_WORK]);
-      privileged("find", [join(CHROOT, "tmp"), "-mindepth", "1", "-delete"]);
-    }
+    if (existsSync(CHROOT)) cleanWork();
   });
 
   test("the root has glibc but no libgomp, OpenBLAS, Node, Bun, Deno or Python", () => {
@@ -141,9 +154,9 @@ describe("compiled binary on a bare Debian root (slow)", () => {
   });
 
   test("--version prints the tool, the embedded FAISS variant the CPU runs, its compile options and the build", () => {
-    const r = inChroot(["--version"]);
+    const r = versionLines();
     assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.trimEnd().split("\n");
+    const lines = r.lines;
     assert.equal(lines.length, 6, r.stdout);
     assert.equal(lines[0], `autofaiss ${VERSION}`);
     // The choice the host's /proc/cpuinfo implies; the reason has no "(from /proc/cpuinfo; …)" note,
@@ -177,6 +190,17 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     return { infos, index };
   }
 
+  /** With every list probed, an IVF index finds the exact top 5 of the first 30 vectors. */
+  function assertExactSearch(index: Index): void {
+    index.setParameters("nprobe=32");
+    const queries = vectors.subarray(0, 30 * d);
+    const found = index.search(queries, 5);
+    assert.deepEqual(
+      Array.from({ length: 30 }, (_, q) => Array.from(found.labels.subarray(q * 5, q * 5 + 5), Number)),
+      bruteForce(vectors, queries, d, 5, "l2").labels,
+    );
+  }
+
   test("build_index with the selected index (HNSW), searched back outside", () => {
     const { infos, index } = build("hnsw", []);
     using _ = index;
@@ -192,28 +216,16 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     const { infos, index } = build("ivf", ["--index_key=IVF32,Flat"]);
     using _ = index;
     assert.equal(infos.index_key, "IVF32,Flat");
-    index.setParameters("nprobe=32");
-    const queries = vectors.subarray(0, 30 * d);
-    const found = index.search(queries, 5);
-    assert.deepEqual(
-      Array.from({ length: 30 }, (_, q) => Array.from(found.labels.subarray(q * 5, q * 5 + 5), Number)),
-      bruteForce(vectors, queries, d, 5, "l2").labels,
-    );
+    assertExactSearch(index);
   });
 
   test("AUTOFAISS_FAISS_VARIANT=generic: the embedded GENERIC library (the one CPUs without AVX2 get) trains and searches exactly", () => {
     const env = { AUTOFAISS_FAISS_VARIANT: "generic" };
-    const lines = inChroot(["--version"], env).stdout.trimEnd().split("\n");
+    const { lines } = versionLines(env);
     assert.match(lines[1], /^faiss \d+\.\d+\.\d+ \(embedded: \/\$bunfs\/root\/libfaiss_c-\w+\.so\)$/);
     assert.deepEqual(lines.slice(2, 4), ["faiss compile options: OPTIMIZE GENERIC", "faiss variant: GENERIC (AUTOFAISS_FAISS_VARIANT=generic)"]);
     const { index } = build("ivf-generic", ["--index_key=IVF32,Flat"], env);
     using _ = index;
-    index.setParameters("nprobe=32");
-    const queries = vectors.subarray(0, 30 * d);
-    const found = index.search(queries, 5);
-    assert.deepEqual(
-      Array.from({ length: 30 }, (_, q) => Array.from(found.labels.subarray(q * 5, q * 5 + 5), Number)),
-      bruteForce(vectors, queries, d, 5, "l2").labels,
-    );
+    assertExactSearch(index);
   });
 });
