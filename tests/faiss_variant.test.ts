@@ -292,6 +292,30 @@ describe("each variant in a child process", () => {
     assert.equal(r.stderr, `autofaiss: warning: faiss library: using the GENERIC variant: ${reason}\n`);
   });
 
+  test("the loaded library owns the libraries preloaded for it: kept when the embedded library loads, none for a local one", () => {
+    // As the compiled binary registers them: libgomp.so.1 (here the system's, which the library needs) first.
+    const gomp = /libgomp\.so\.1 => (\S+)/.exec(spawnSync("ldd", [localBuildPath("generic")], { encoding: "utf8" }).stdout)?.[1];
+    assert.ok(gomp, "ldd names the libgomp.so.1 of native/build/libfaiss_c.so");
+    const preload = JSON.stringify([{ path: gomp, symbol: "omp_get_max_threads" }]);
+    const report = `console.log(JSON.stringify([lib.source, lib.path, lib.preloaded.map((p) => p.path)]));`;
+    let r = child(`
+      import { faissLibrary, localBuildPath, registerEmbeddedLibrary } from "@/ffi/library.ts";
+      registerEmbeddedLibrary(localBuildPath("generic"), { preload: ${preload} });
+      const lib = faissLibrary();
+      ${report}`, { AUTOFAISS_FAISS_VARIANT: "generic" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ["embedded", localBuildPath("generic"), [gomp]]);
+    // An embedded file that is not the FAISS library (the CPU probe lacks its symbols): the local
+    // build loads, and the libraries preloaded for the embedded one are not kept.
+    r = child(`
+      import { faissLibrary, localBuildPath, localProbePath, registerEmbeddedLibrary } from "@/ffi/library.ts";
+      registerEmbeddedLibrary(localProbePath(), { preload: ${preload} });
+      const lib = faissLibrary();
+      ${report}`, { AUTOFAISS_FAISS_VARIANT: "generic" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ["local", localBuildPath("generic"), []]);
+  });
+
   test("AUTOFAISS_FAISS_VARIANT=bogus: FAISS is unavailable, with the reason", () => {
     const r = child(VERSION_CODE, { AUTOFAISS_FAISS_VARIANT: "bogus" });
     assert.equal(r.status, 0, r.stderr);
