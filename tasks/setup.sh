@@ -2,7 +2,8 @@
 # Installs everything a fresh Debian 12 machine needs, then builds the native FAISS library.
 #   apt: the compiler, FAISS (static lib + C API headers), static OpenBLAS (both variants),
 #        python3-faiss (test oracle), Fashion-MNIST (sample data), GNU time (benchmarks),
-#        debootstrap (the compiled binary's bare-system test, tests/compile_chroot.test.ts);
+#        debootstrap (the compiled binary's bare-system test, tests/compile_chroot.test.ts),
+#        slurm-wlm + munge (the one-node Slurm cluster of tasks/slurm_cluster.sh, distributed-build tests);
 #   npm: bun, deno and the libraries, pinned by package-lock.json.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   g++ libfaiss-dev libopenblas-dev libopenblas-openmp-dev libopenblas-pthread-dev
   python3-faiss python3-numpy dataset-fashion-mnist time ca-certificates debootstrap
+  slurm-wlm munge
 )
 
 missing=()
