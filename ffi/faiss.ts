@@ -327,6 +327,15 @@ export class Index extends Handle {
     return new Index(outPointer("faiss_clone_index", (out) => [this.ptr("faiss_clone_index"), out]));
   }
 
+  /**
+   * Moves every vector of `other` into this index, keeping their ids (FAISS `ivflib::merge_into`):
+   * both are IVF indices (through pre-transforms) cloned from one trained index. `other` is left
+   * empty; this index must be in memory (not a memory-mapped read).
+   */
+  mergeFrom(other: Index): void {
+    call("autofaiss_merge_into", this.ptr("autofaiss_merge_into"), other.ptr("autofaiss_merge_into"));
+  }
+
   /** A copy of this index on GPU `device` (upstream GPU builds only); free it before `res`. */
   toGpu(res: GpuResources, device = 0): Index {
     const p = this.ptr("faiss_index_cpu_to_gpu");

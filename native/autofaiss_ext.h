@@ -26,8 +26,9 @@
 extern "C" {
 #endif
 
-/** Version of this extension ABI; bump when a signature changes. */
-#define AUTOFAISS_EXT_ABI 1
+/** Version of this extension ABI; bump when a signature changes.
+ *  2: autofaiss_merge_into added. */
+#define AUTOFAISS_EXT_ABI 2
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -52,6 +53,12 @@ int autofaiss_read_index_buffer(const uint8_t* buf, size_t size, int io_flags, F
 /** The IVF layer of an index (through IndexPreTransform / IndexIDMap / IndexRefine), or error
  *  if there is none. Borrowed pointer: see the ownership note above. */
 int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf);
+
+/** Moves every vector of `src` into `dst` (FAISS ivflib::merge_into without shifting ids): both
+ *  must be IVF indices (through pre-transforms) cloned from the same trained index. After the call
+ *  `src` is empty (ntotal 0) and `dst->ntotal` counts both, on the wrappers as on the IVF layers.
+ *  Error (no change) if `dst`'s inverted lists are not in memory, e.g. a memory-mapped read. */
+int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src);
 
 /** Describes the concrete class chain of an index with the metric of every sub-index, e.g.
  *  "IndexPreTransform[OPQMatrix]>IndexIVFPQ(metric=0,nlist=64)>quantizer:IndexHNSWFlat(metric=0)

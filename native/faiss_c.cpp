@@ -20,6 +20,7 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <faiss/utils/utils.h>
 #include <omp.h>
 
@@ -410,6 +411,20 @@ EXPORT int autofaiss_read_index_buffer(const uint8_t* buf, size_t size, int io_f
 EXPORT int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf) {
     try {
         *p_ivf = reinterpret_cast<FaissIndexIVF*>(faiss::ivflib::extract_index_ivf(I(index)));
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src) {
+    try {
+        faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(I(dst));
+        // InvertedLists::merge_from adds inside an OpenMP loop, where a throw aborts the process:
+        // refuse read-only (memory-mapped) lists before entering it.
+        require(dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) != nullptr,
+                "the destination's inverted lists are not in memory (memory-mapped or read-only); "
+                "read the index without mmap to merge into it");
+        // Keeps src's ids; sets ntotal on both wrappers (IndexPreTransform), not only the IVF layers.
+        faiss::ivflib::merge_into(I(dst), I(src), false);
     }
     CATCH_AND_HANDLE
 }

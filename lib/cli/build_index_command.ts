@@ -3,10 +3,10 @@ import { buildIndex, type BuildIndexOptions, planBuildIndex } from "../commands/
 import { INT_FIELDS } from "../output/python_json.ts";
 import { cliReporter } from "./reporter.ts";
 import type { CommandContext } from "./commands.ts";
-import type { BuildIndexParams } from "../commands/schema.ts";
+import type { BuildIndexParams, PlanBuildParams } from "../commands/schema.ts";
 
 /** The library options for these CLI parameters. */
-function buildOptions(p: BuildIndexParams, ctx: CommandContext): BuildIndexOptions {
+export function buildOptions(p: BuildIndexParams | PlanBuildParams, ctx: CommandContext): BuildIndexOptions {
   const given = (name: string) => ctx.given.has(name);
   return {
     indexPath: p.index_path,
@@ -29,7 +29,7 @@ function buildOptions(p: BuildIndexParams, ctx: CommandContext): BuildIndexOptio
     nbCores: p.nb_cores,
     makeDirectMap: p.make_direct_map,
     shouldBeMemoryMappable: p.should_be_memory_mappable,
-    distributed: p.distributed,
+    distributed: "distributed" in p ? p.distributed : null,
     nbIndicesToKeep: p.nb_indices_to_keep,
   };
 }

@@ -46,6 +46,9 @@ export const HANDLER_MODULES: Record<CommandName, (() => Promise<CommandModule>)
   tune_index: () => import("./tune_index_command.ts"),
   score_index: () => import("./score_index_command.ts"),
   build_partitioned_indexes: undefined,
+  plan_build: () => import("./plan_build_command.ts"),
+  add_shard: () => import("./add_shard_command.ts"),
+  merge_shards: () => import("./merge_shards_command.ts"),
 };
 
 const HELP = new Set(["-h", "--help"]);

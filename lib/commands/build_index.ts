@@ -84,7 +84,7 @@ export interface IndexInfos extends FastMetrics {
 }
 
 /** Fails before any work if `path` cannot be written (creates its folder, probes a file, removes it). */
-function assertWritable(option: string, path: string): void {
+export function assertWritable(option: string, path: string): void {
   const probe = join(dirname(path), `.autofaiss-write-test-${process.pid}`);
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -123,7 +123,8 @@ export function buildSettings(o: BuildIndexOptions): BuildSettings {
   };
 }
 
-function openOptions(o: BuildIndexOptions) {
+/** The reader options of build_index's options. */
+export function openOptions(o: BuildIndexOptions) {
   return { fileFormat: o.fileFormat ?? BUILD_DEFAULTS.file_format, embeddingColumnName: o.embeddingColumnName, idColumns: o.idColumns };
 }
 
@@ -172,7 +173,7 @@ export async function buildIndex(
 }
 
 /** Takes the output lock, finishes an interrupted publication, removes dead builds' temporaries. */
-function claimOutputs(s: BuildSettings, log: BuildReporter): () => void {
+export function claimOutputs(s: BuildSettings, log: BuildReporter): () => void {
   const release = acquireOutputLock(s.indexPath!);
   try {
     for (const path of recoverPublish(s.indexPath!)) log.warning(`finished publishing ${path}, interrupted by a killed build`);
@@ -229,21 +230,7 @@ async function runPlan(
   let index: Index | undefined;
   try {
     await log.timed("Creating the index", 1, async () => {
-      index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, plan.metricType));
-      // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
-      index.setPolysemousTraining(false);
-      log.info(`The index size will be approximately ${formatMemory(plan.memory.estimatedIndexSize)}`);
-
-      if (!index.isTrained || plan.training.needed) {
-        const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
-        const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
-        log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
-        await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
-          if (s.useGpu) index = trainOnGpu(index!, sample.vectors);
-          else index!.train(sample.vectors);
-        });
-        releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
-      }
+      index = await createTrainedIndex(plan, s, embs, log);
 
       log.info(`The memory available for adding the vectors is ${plan.memory.availableForAddingText}(total available - used by the index)`);
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
@@ -265,6 +252,35 @@ async function runPlan(
   }
 }
 
+/**
+ * Instantiates `plan.indexKey` and trains it on a uniform sample of `embs` (the seed of the plan),
+ * as the first steps of "Creating the index". The caller owns the returned index.
+ */
+export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs: EmbeddingCollection, log: BuildReporter): Promise<Index> {
+  const { indexKey, dimension: d } = plan;
+  let index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () => Index.factory(d, indexKey, plan.metricType));
+  try {
+    // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
+    index.setPolysemousTraining(false);
+    log.info(`The index size will be approximately ${formatMemory(plan.memory.estimatedIndexSize)}`);
+
+    if (!index.isTrained || plan.training.needed) {
+      const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
+      const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
+      log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
+      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
+        if (s.useGpu) index = trainOnGpu(index, sample.vectors);
+        else index.train(sample.vectors);
+      });
+      releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
+    }
+    return index;
+  } catch (e) {
+    index.free();
+    throw e;
+  }
+}
+
 /** The memory budgets recorded in a plan. */
 function planBudgets(plan: BuildPlan) {
   return {
@@ -275,10 +291,13 @@ function planBudgets(plan: BuildPlan) {
   };
 }
 
-/** Tuning, fast metrics and saving, on the built index. */
-async function finishIndex(
+/**
+ * Tuning, fast metrics and saving, on the built index: the end of every build, local or merged from
+ * shards. Reads the first rows of `embs` as tuning and metric queries.
+ */
+export async function finishIndex(
   index: Index,
-  plan: BuildPlan,
+  plan: Pick<BuildPlan, "vectors" | "dimension" | "indexKey">,
   s: BuildSettings,
   embs: EmbeddingCollection,
   log: BuildReporter,
@@ -345,7 +364,7 @@ function trainOnGpu(index: Index, vectors: Float32Array): Index {
  * Writes the index and index_infos.json beside their final paths and publishes them with the ids
  * folder as one unit, unless an input file changed since the build read it.
  */
-function publish(publication: Publication, index: Index, infos: IndexInfos, s: BuildSettings, inputs: InputSnapshot): void {
+export function publish(publication: Publication, index: Index, infos: IndexInfos, s: BuildSettings, inputs: InputSnapshot): void {
   const temporary = publication.file("index_path", s.indexPath!);
   try {
     index.write(temporary);
