@@ -41,8 +41,18 @@ export async function run(p: BuildIndexParams, ctx: CommandContext): Promise<num
     ctx.out(JSON.stringify(plan, null, 2) + "\n");
     return 0;
   }
-  const { index, infos } = await ctx.log.timed("Launching the whole pipeline", 0, () =>
-    buildIndex(p.embeddings, { ...buildOptions(p, ctx), reporter: cliReporter(ctx) }));
+  const { index, infos } = await ctx.log.timed("Launching the whole pipeline", 0, async () => {
+    if (p.distributed !== "slurm") return await buildIndex(p.embeddings, { ...buildOptions(p, ctx), reporter: cliReporter(ctx) });
+    const { buildIndexOnSlurm } = await import("../commands/slurm_build.ts");
+    return await buildIndexOnSlurm(p.embeddings, {
+      ...buildOptions(p, ctx),
+      temporaryIndicesFolder: p.temporary_indices_folder,
+      nbShards: p.nb_shards,
+      slurmArgs: p.slurm_args,
+      slurmRetries: p.slurm_retries,
+      reporter: cliReporter(ctx),
+    });
+  });
   index.free();
   ctx.log.summary(infos as unknown as Record<string, unknown>, INT_FIELDS);
   return 0;

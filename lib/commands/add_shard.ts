@@ -23,6 +23,8 @@ import { changedSincePlan, checkTemporaryFolder, folderPaths, requirePlan, scrat
 
 /** Test hook: add_shard of this shard number SIGKILLs itself after staging its index, before publishing it. */
 export const KILL_BEFORE_PUBLISH_ENV = "AUTOFAISS_TEST_KILL_ADD_SHARD_BEFORE_PUBLISH";
+/** Test hook: add_shard waits this many milliseconds after staging its index, before publishing it. */
+export const PAUSE_BEFORE_PUBLISH_ENV = "AUTOFAISS_TEST_PAUSE_ADD_SHARD_BEFORE_PUBLISH_MS";
 
 export interface AddShardOptions {
   temporaryIndicesFolder: string;
@@ -123,7 +125,9 @@ export async function addShard(options: AddShardOptions): Promise<AddShardResult
         const staged = stagingPathFor(files.index, scratch.path);
         target.write(staged);
         const sum = await checksumFile(staged);
-        // Tests kill the task here: the staged file exists, nothing is published yet.
+        // Tests kill or cancel the task here: the staged file exists, nothing is published yet.
+        const pause = Number(process.env[PAUSE_BEFORE_PUBLISH_ENV] ?? 0);
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
         if (process.env[KILL_BEFORE_PUBLISH_ENV] === String(shard)) process.kill(process.pid, "SIGKILL");
         await publishLocalFile(staged, files.index);
         const marker: ShardDone = {

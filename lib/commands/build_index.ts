@@ -154,6 +154,9 @@ export async function buildIndex(
   const log = options.reporter ?? silentReporter;
   const s = buildSettings(options);
   checkBuildOptions(s);
+  if (s.distributed === "slurm") {
+    throw new BuildError('distributed: "slurm" builds run through buildIndexOnSlurm (lib/commands/slurm_build.ts), which needs a temporary_indices_folder');
+  }
   if (s.useGpu) assertGpuSupport();
   checkOutputPaths(s);
   if (s.saveOnDisk) {
