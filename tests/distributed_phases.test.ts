@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -16,7 +16,9 @@ import { addShard, KILL_BEFORE_PUBLISH_ENV } from "../lib/commands/add_shard.ts"
 import { mergeShards } from "../lib/commands/merge_shards.ts";
 import { planDistributedBuild } from "../lib/commands/plan_build.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
+import { parquetReadObjects } from "hyparquet";
 import { clusteredData } from "./helpers/data.ts";
+import { rowsOf, writeParquet } from "./fixtures/io/parquet.ts";
 import { runCli } from "./helpers/cli.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -202,6 +204,46 @@ describe("distributed phases on a local folder", () => {
     await assert.rejects(mergeShards({ temporaryIndicesFolder: a.t }), (e: Error) =>
       /^merge_shards: shards\/shard-0002\.index: checksum [0-9a-f]{12}… \(\d+ bytes\) is not the one its done marker records \([0-9a-f]{12}…, \d+ bytes\): run add_shard --shard=2 again$/.test(e.message));
     assert.deepEqual(readdirSync(a.out), [], "nothing was published");
+  });
+
+  test("id_columns: one ids file per shard, a shard run twice leaves one copy, the mapping reads back in row order", async () => {
+    const pq = join(dir, "pq");
+    mkdirSync(pq);
+    let off = 0;
+    SIZES.forEach((n, i) => {
+      writeParquet(join(pq, `part-${i}.parquet`), {
+        vectors: rowsOf(all.subarray(off * d, (off + n) * d), d),
+        extra: [{ name: "id", type: "STRING", data: Array.from({ length: n }, (_, k) => `doc-${off + k}`) }],
+        rowGroupSize: 1000,
+      });
+      off += n;
+    });
+    const t = join(dir, "ids", "T");
+    const idsPath = join(dir, "ids", "out", "ids");
+    await planDistributedBuild(pq, {
+      temporaryIndicesFolder: t, indexKey: KEY, metricType: "l2", nbShards: 3, fileFormat: "parquet", idColumns: ["id"], idsPath,
+      indexPath: join(dir, "ids", "out", "knn.index"), indexInfosPath: join(dir, "ids", "out", "index_infos.json"),
+    });
+    for (const shard of [0, 1, 2]) await addShard({ temporaryIndicesFolder: t, shard });
+    rmSync(join(t, "shards", "shard-0001.done"));
+    assert.equal((await addShard({ temporaryIndicesFolder: t, shard: 1 })).skipped, false);
+    assert.deepEqual(readdirSync(join(t, "shards")).filter((n) => n.includes(".ids.")).sort(), [
+      "shard-0000.ids.parquet", "shard-0001.ids.parquet", "shard-0002.ids.parquet",
+    ]);
+    const { index } = await mergeShards({ temporaryIndicesFolder: t });
+    index!.free();
+    const files = readdirSync(idsPath).sort();
+    assert.deepEqual(files.map((f) => f.slice(0, 13)), ["part-00000000", "part-00000001", "part-00000002"]);
+    const rowsRead: Record<string, unknown>[] = [];
+    for (const f of files) {
+      const buf = readFileSync(join(idsPath, f));
+      rowsRead.push(...await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) }));
+    }
+    assert.equal(rowsRead.length, N);
+    rowsRead.forEach((r, i) => {
+      assert.equal(Number(r.i), i);
+      assert.equal(r.id, `doc-${i}`);
+    });
   });
 
   test("bad requests: pyspark, a key without IVF layer, Python's hdfs default folder, an out-of-range shard", async () => {

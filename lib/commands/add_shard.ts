@@ -16,7 +16,8 @@ import process from "node:process";
 import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
 import { openEmbeddings } from "../io/input.ts";
 import { checksumFile, fetchToLocal, publishLocalFile, readStoredText, removeStored, stagingPathFor, storedSize, writeStoredAtomic } from "../io/storage.ts";
-import { DistributedError, filesForRange, resolveShardIndex, SHARD_DONE_FORMAT, type ShardDone, shardDoneMismatch } from "../plan/shards.ts";
+import { idsParquetBytes } from "../io/ids.ts";
+import { DistributedError, filesForRange, resolveShardIndex, SHARD_DONE_FORMAT, type ShardDone, shardDoneMismatch, sha256Hex } from "../plan/shards.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
 import { changedSincePlan, checkTemporaryFolder, folderPaths, requirePlan, scratchFolder } from "./shard_folder.ts";
@@ -89,8 +90,11 @@ export async function addShard(options: AddShardOptions): Promise<AddShardResult
         fileFormat: plan.inputs.fileFormat,
         embeddingColumnName: plan.inputs.embeddingColumnName,
         nonFiniteScan: nativeNonFiniteScan(),
+        ...(plan.inputs.idColumns ? { idColumns: plan.inputs.idColumns } : {}),
       });
       await using embs = opened;
+      // The shard's id columns, gathered for one ids file (Python writes one per Spark task).
+      const idValues: Record<string, unknown[]> | null = plan.inputs.idColumns ? Object.fromEntries(embs.idColumns.map((c) => [c.name, []])) : null;
       const expectedRows = sub.files.reduce((n, f) => n + f.rows, 0);
       if (embs.count !== expectedRows || embs.dimension !== plan.inputs.dimension) {
         throw new DistributedError(
@@ -114,6 +118,7 @@ export async function addShard(options: AddShardOptions): Promise<AddShardResult
             target.addWithIds(batch.vectors.subarray(i * d, (i + n) * d), ids.subarray(0, n));
             bar.update(first + n - range.start);
           }
+          if (idValues) for (const name of Object.keys(idValues)) for (const v of batch.ids?.[name] ?? []) idValues[name].push(v);
         }
         bar.finish();
       });
@@ -130,6 +135,12 @@ export async function addShard(options: AddShardOptions): Promise<AddShardResult
         if (pause > 0) await new Promise((r) => setTimeout(r, pause));
         if (process.env[KILL_BEFORE_PUBLISH_ENV] === String(shard)) process.kill(process.pid, "SIGKILL");
         await publishLocalFile(staged, files.index);
+        let ids: ShardDone["ids"] = null;
+        if (idValues) {
+          const bytes = idsParquetBytes(files.ids, shard, { rows: range.end - range.start, startId: range.start, ids: idValues }, embs.idColumns);
+          await writeStoredAtomic(files.ids, bytes);
+          ids = { name: files.idsName, bytes: bytes.byteLength, sha256: sha256Hex(bytes) };
+        }
         const marker: ShardDone = {
           format: SHARD_DONE_FORMAT,
           planHash: plan.hash,
@@ -138,7 +149,7 @@ export async function addShard(options: AddShardOptions): Promise<AddShardResult
           end: range.end,
           ntotal: target.ntotal,
           index: { name: files.indexName, ...sum },
-          ids: null,
+          ids,
         };
         await writeStoredAtomic(files.done, JSON.stringify(marker, null, 2) + "\n");
         return marker;

@@ -12,7 +12,10 @@
  * const { index, infos } = await mergeShards({ temporaryIndicesFolder: "/nfs/T" });
  * index?.free();
  */
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
 import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
+import { idsFileName, resetIdsFolder } from "../io/ids.ts";
 import { openEmbeddings } from "../io/input.ts";
 import { checksumFile, fetchToLocal, listStored, readStoredText, removeStored, removeStoredTree, writeStoredAtomic } from "../io/storage.ts";
 import { Publication } from "../output/publish.ts";
@@ -64,6 +67,7 @@ export async function mergeShards(options: MergeShardsOptions): Promise<{ index:
   const s = plan.settings;
   assertWritable("index_path", s.indexPath!);
   assertWritable("index_infos_path", s.indexInfosPath!);
+  if (plan.inputs.idColumns && s.idsPath) assertWritable("ids_path", s.idsPath);
   const releaseLock = claimOutputs(s, log);
   let result: { index: Index; infos: IndexInfos };
   try {
@@ -71,6 +75,9 @@ export async function mergeShards(options: MergeShardsOptions): Promise<{ index:
       const merged = await log.timed(`Merging ${plan.shards.length} shards`, 1, () => mergeAll(plan, t, dones, log));
       const publication = new Publication(s.indexPath!);
       try {
+        if (plan.inputs.idColumns && s.idsPath) {
+          await log.timed("Gathering the shards' ids files", 1, () => gatherIds(plan, t, dones, publication.dir("ids_path", s.idsPath!)));
+        }
         // Tuning and fast metrics read the first rows: open only the files that hold them.
         const probeRows = Math.min(plan.inputs.count, Math.max(TUNING_QUERIES, FAST_METRICS_QUERIES));
         const sub = filesForRange(plan.inputs.files, { start: 0, end: probeRows });
@@ -100,7 +107,7 @@ export async function mergeShards(options: MergeShardsOptions): Promise<{ index:
 async function checkShards(plan: DistributedPlan, t: string): Promise<ShardDone[]> {
   const paths = folderPaths(t);
   const n = plan.shards.length;
-  const problem = checkShardNames(await listStored(paths.shards), n, false);
+  const problem = checkShardNames(await listStored(paths.shards), n, plan.inputs.idColumns !== null);
   if (problem) throw new DistributedError(`merge_shards: ${t}: ${problem}`);
   const dones: ShardDone[] = [];
   for (let i = 0; i < n; i++) {
@@ -164,6 +171,35 @@ async function readShard(location: string, done: ShardDone, i: number, scratch: 
     return Index.read(local.path);
   } finally {
     if (local.temporary) await removeStored(local.path);
+  }
+}
+
+/**
+ * Copies each shard's ids file, checked against its done marker, into `folder` as Python names the
+ * file of Spark task i (`part-{i:08d}-{uuid}.parquet`): read in name order, the rows come back in order.
+ */
+async function gatherIds(plan: DistributedPlan, t: string, dones: readonly ShardDone[], folder: string): Promise<void> {
+  const paths = folderPaths(t);
+  const n = plan.shards.length;
+  await resetIdsFolder(folder);
+  const scratch = scratchFolder();
+  try {
+    for (let i = 0; i < n; i++) {
+      const f = paths.shard(i, n);
+      const local = await fetchToLocal(f.ids, scratch.path);
+      try {
+        const sum = await checksumFile(local.path);
+        const want = dones[i].ids!;
+        if (sum.sha256 !== want.sha256 || sum.bytes !== want.bytes) {
+          throw new DistributedError(`merge_shards: ${f.idsName}: checksum ${sum.sha256.slice(0, 12)}… is not the one its done marker records (${want.sha256.slice(0, 12)}…): run add_shard --shard=${i} again`);
+        }
+        copyFileSync(local.path, join(folder, idsFileName(i)));
+      } finally {
+        if (local.temporary) await removeStored(local.path);
+      }
+    }
+  } finally {
+    scratch.dispose();
   }
 }
 

@@ -78,9 +78,10 @@ export async function planDistributedBuild(
   const metric = checkBuildOptions(s);
   checkOutputPaths(s);
   if (!s.saveOnDisk) throw new DistributedError("save_on_disk: a distributed build publishes its outputs from merge_shards (save_on_disk must be true)");
-  if (options.idColumns?.length) {
-    throw new DistributedError("id_columns: the ids mapping is not written by distributed builds yet; build locally (leave distributed unset) for an ids mapping");
-  }
+  // As a local build: id columns without ids_path write no mapping (said out loud).
+  const idColumns = options.idColumns?.length && s.idsPath ? options.idColumns : null;
+  if (options.idColumns?.length && !s.idsPath) log.error("id_columns is set but ids_path is not: the ids mapping will not be written");
+  if (idColumns) assertWritable("ids_path", s.idsPath!);
   for (const [option, path] of [["index_path", s.indexPath!], ["index_infos_path", s.indexInfosPath!]] as const) {
     // merge_shards publishes through build_index's local journal and renames.
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) throw new DistributedError(`${option}: ${path}: distributed builds write their outputs to a local or NFS path (URLs are not supported yet)`);
@@ -93,7 +94,7 @@ export async function planDistributedBuild(
 
   return await withFaissThreads(s.nbCores ?? 0, async () => {
     await using embs = await log.timed("Reading total number of vectors and dimension", 0, () =>
-      openEmbeddings(embeddings, { ...openOptions(options), nonFiniteScan: nativeNonFiniteScan() }));
+      openEmbeddings(embeddings, { ...openOptions({ ...options, idColumns }), nonFiniteScan: nativeNonFiniteScan() }));
     const data = { count: embs.count, dimension: embs.dimension };
     log.info(`There are ${data.count} embeddings of dim ${data.dimension}`);
     const indexKey = chooseIndexKey(s, budgets, data);
@@ -111,7 +112,7 @@ export async function planDistributedBuild(
       inputs: {
         fileFormat: options.fileFormat ?? "npy",
         embeddingColumnName: options.embeddingColumnName ?? null,
-        idColumns: null,
+        idColumns,
         count: data.count,
         dimension: data.dimension,
         files: planInputs(embs.files),

@@ -36,7 +36,10 @@ export function folderPaths(t: string) {
     shards: storageJoin(t, "shards"),
     shard: (i: number, n: number) => {
       const f = shardFiles(i, n);
-      return { index: storageJoin(t, f.index), done: storageJoin(t, f.done), indexName: f.index, doneName: f.done };
+      return {
+        index: storageJoin(t, f.index), done: storageJoin(t, f.done), ids: storageJoin(t, f.ids),
+        indexName: f.index, doneName: f.done, idsName: f.ids,
+      };
     },
   };
 }

@@ -246,6 +246,9 @@ export function shardDoneMismatch(done: unknown, plan: DistributedPlan, i: numbe
     return `${where}: records shard ${d.shard} rows [${d.start}, ${d.end}), the plan has shard ${i} rows [${r.start}, ${r.end})`;
   }
   if (d.ntotal !== r.end - r.start) return `${where}: the shard's index holds ${d.ntotal} vectors, the plan expects ${r.end - r.start}`;
+  if ((plan.inputs.idColumns !== null) !== (d.ids != null)) {
+    return `${where}: ${d.ids ? "records an ids file the plan has no id_columns for" : "records no ids file, the plan has id_columns"}`;
+  }
   return null;
 }
 
