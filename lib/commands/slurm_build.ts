@@ -108,10 +108,17 @@ async function doneShards(t: string, n: number): Promise<Set<number>> {
   return done;
 }
 
-/** Array tasks of `jobId` Slurm reports running. */
-function runningTasks(jobId: string): number {
-  const r = spawnSync("squeue", ["-h", "-r", "-j", jobId, "-t", "RUNNING", "-o", "%i"], { encoding: "utf8" });
-  return r.status === 0 ? r.stdout.split("\n").filter((l) => l.trim() !== "").length : 0;
+/** The array tasks of `jobId` still in Slurm's queue (pending or running), by shard, with their state; null if squeue failed. */
+function queuedTasks(jobId: string): Map<number, string> | null {
+  const r = spawnSync("squeue", ["-h", "-r", "-j", jobId, "-t", "all", "-o", "%K %T"], { encoding: "utf8" });
+  if (r.status !== 0) return null;
+  const out = new Map<number, string>();
+  for (const line of r.stdout.split("\n")) {
+    const [task, state] = line.trim().split(/\s+/);
+    // Finished tasks stay listed for MinJobAge seconds: only live states count as queued.
+    if (/^\d+$/.test(task) && ["PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED"].includes(state)) out.set(Number(task), state);
+  }
+  return out;
 }
 
 /** Runs `sbatch … --wait` for `shards`; resolves with the job id once every task ended. */
@@ -156,8 +163,13 @@ async function submitAndWait(
     await Promise.race([exited.catch(() => {}), new Promise((r) => setTimeout(r, pollMs))]);
     const jobId = stdout.trim().split(";")[0];
     if (!jobId) continue;
-    const done = (await doneShards(t, n)).size;
-    const line = `Shards: ${done} done, ${finished ? 0 : runningTasks(jobId)} running, of ${n} (job ${jobId})`;
+    // Done: its marker is in T. Running: Slurm says so. Failed: submitted, not done, no longer queued.
+    const done = await doneShards(t, n);
+    const queued = finished ? new Map<number, string>() : queuedTasks(jobId);
+    if (queued === null) continue;
+    const running = [...queued.values()].filter((state) => state === "RUNNING").length;
+    const failed = shards.filter((i) => !done.has(i) && !queued.has(i)).length;
+    const line = `Shards: ${done.size} done, ${running} running, ${failed} failed of ${n} (job ${jobId})`;
     if (line !== last) log.info(line);
     last = line;
   }
