@@ -13,6 +13,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Index } from "../ffi/faiss.ts";
 import { addShard, KILL_BEFORE_PUBLISH_ENV } from "../lib/commands/add_shard.ts";
+import { buildIndex } from "../lib/commands/build_index.ts";
 import { mergeShards } from "../lib/commands/merge_shards.ts";
 import { planDistributedBuild } from "../lib/commands/plan_build.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
@@ -257,6 +258,14 @@ describe("distributed phases on a local folder", () => {
     await assert.rejects(planDistributedBuild(emb, { temporaryIndicesFolder: "hdfs://root/tmp/distributed_autofaiss_indices" }), {
       message: "temporary_indices_folder: hdfs://root/tmp/distributed_autofaiss_indices: only a local or NFS path, or an s3:// URL, is supported (every node must reach it); pass --temporary_indices_folder",
     });
+    await assert.rejects(buildIndex(emb, { indexPath: "s3://b/knn.index", indexKey: KEY }), {
+      message: "index_path: s3://b/knn.index: a local build writes local files; URL outputs (s3://) are written by distributed builds (--distributed=slurm, merge_shards)",
+    });
+    if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") {
+      await assert.rejects(planned("mixed", { indexPath: "s3://b/knn.index" }), {
+        message: `index_path, index_infos_path: either all on s3:// or all local, got index_path=s3://b/knn.index, index_infos_path=${join(dir, "mixed", "out", "index_infos.json")}`,
+      });
+    }
     const { t } = await planned("range");
     const bad = await runCli("add_shard", `--temporary_indices_folder=${t}`, "--shard=3");
     assert.equal(bad.code, 1);

@@ -6,14 +6,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Index } from "../ffi/faiss.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
-import { listStored, publishLocalFile } from "../lib/io/storage.ts";
+import { fetchToLocal, listStored, publishLocalFile, readStoredText } from "../lib/io/storage.ts";
 import { clusteredData } from "./helpers/data.ts";
 import { runCli } from "./helpers/cli.ts";
 import { type LocalS3, startLocalS3 } from "./helpers/s3.ts";
@@ -50,7 +50,7 @@ describe("three phases by a shell loop with JOB_COMPLETION_INDEX, T and embeddin
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("plan_build, add_shard for i in 0..S-1 with JOB_COMPLETION_INDEX=i, merge_shards", async () => {
+  test("plan_build, add_shard for i in 0..S-1 with JOB_COMPLETION_INDEX=i, merge_shards; outputs on s3:// too", async () => {
     const t = "s3://phases/runs/T";
     const out = join(dir, "out");
     if (!isBun) {
@@ -62,7 +62,7 @@ describe("three phases by a shell loop with JOB_COMPLETION_INDEX, T and embeddin
     const script = `
       set -eu
       S=$("$BUN" main.ts plan_build s3://phases/emb --index_key=IVF32,Flat --metric_type=l2 --nb_shards=3 \\
-            --temporary_indices_folder="$T" --index_path="$OUT/knn.index" --index_infos_path="$OUT/index_infos.json")
+            --temporary_indices_folder="$T" --index_path=s3://phases/out/knn.index --index_infos_path=s3://phases/out/index_infos.json)
       echo "S=$S"
       i=0
       while [ "$i" -lt "$S" ]; do
@@ -74,16 +74,21 @@ describe("three phases by a shell loop with JOB_COMPLETION_INDEX, T and embeddin
       "$BUN" main.ts merge_shards --temporary_indices_folder="$T"
     `;
     const r = spawnSync("bash", ["-c", script], {
-      cwd: ROOT, env: { ...process.env, BUN: process.execPath, T: t, OUT: out }, encoding: "utf8", timeout: 600_000,
+      cwd: ROOT, env: { ...process.env, BUN: process.execPath, T: t }, encoding: "utf8", timeout: 600_000,
     });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, "S=3\n");
     for (let i = 0; i < 3; i++) assert.match(r.stderr, new RegExp(`Shard ${i} of 3 \\(from JOB_COMPLETION_INDEX\\): rows \\[${i * 4000}, ${(i + 1) * 4000}\\)`));
     assert.match(r.stderr, /Shard 1 is already done \(shards\/shard-0001\.done\): nothing to do/);
     assert.deepEqual(await listStored(t), ["merged.json"]);
-    assert.deepEqual(readdirSync(out).sort(), ["index_infos.json", "knn.index"]);
+    assert.deepEqual(await listStored("s3://phases/out"), ["index_infos.json", "knn.index"]);
+    const infos = JSON.parse((await readStoredText("s3://phases/out/index_infos.json"))!);
+    assert.equal(infos.index_path, "s3://phases/out/knn.index");
+    assert.equal(infos["nb vectors"], N);
+    const local = await fetchToLocal("s3://phases/out/knn.index", dir);
+    assert.equal(infos["size in bytes"], statSync(local.path).size);
 
-    const built = Index.read(join(out, "knn.index"));
+    const built = Index.read(local.path);
     const reference = built.clone();
     try {
       reference.reset();

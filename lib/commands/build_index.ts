@@ -95,15 +95,24 @@ export function assertWritable(option: string, path: string): void {
   }
 }
 
+/** A local output path made absolute; a URL (s3://…) kept as given. */
+function outputPath(p: string): string {
+  return isUrl(p) ? p : resolve(p);
+}
+
+export function isUrl(p: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(p);
+}
+
 /** build_index's options with the defaults of the CLI schema filled in. */
 export function buildSettings(o: BuildIndexOptions): BuildSettings {
   const d = BUILD_DEFAULTS;
   const indexPath = o.indexPath === undefined ? d.index_path : o.indexPath;
   const infosPath = o.indexInfosPath === undefined ? d.index_infos_path : o.indexInfosPath;
   return {
-    indexPath: indexPath === null ? null : resolve(indexPath),
-    indexInfosPath: infosPath === null ? null : resolve(infosPath),
-    idsPath: o.idsPath ? resolve(o.idsPath) : null,
+    indexPath: indexPath === null ? null : outputPath(indexPath),
+    indexInfosPath: infosPath === null ? null : outputPath(infosPath),
+    idsPath: o.idsPath ? outputPath(o.idsPath) : null,
     saveOnDisk: o.saveOnDisk ?? d.save_on_disk,
     indexKey: o.indexKey || null,
     indexParam: o.indexParam ?? null,
@@ -160,6 +169,11 @@ export async function buildIndex(
   if (s.useGpu) assertGpuSupport();
   checkOutputPaths(s);
   if (s.saveOnDisk) {
+    for (const [option, path] of [["index_path", s.indexPath], ["index_infos_path", s.indexInfosPath], ["ids_path", s.idsPath]] as const) {
+      if (path && isUrl(path)) {
+        throw new BuildError(`${option}: ${path}: a local build writes local files; URL outputs (s3://) are written by distributed builds (--distributed=slurm, merge_shards)`);
+      }
+    }
     assertWritable("index_path", s.indexPath!);
     assertWritable("index_infos_path", s.indexInfosPath!);
     if (s.idsPath && options.idColumns?.length) assertWritable("ids_path", s.idsPath);
@@ -304,7 +318,7 @@ export async function finishIndex(
   s: BuildSettings,
   embs: EmbeddingCollection,
   log: BuildReporter,
-  save: (infos: IndexInfos) => void,
+  save: (infos: IndexInfos) => void | Promise<void>,
 ): Promise<{ index: Index; infos: IndexInfos }> {
   const { vectors: n, dimension: d, indexKey } = plan;
   if (s.makeDirectMap) index.ivf()?.makeDirectMap();

@@ -12,12 +12,24 @@
  * const { index, infos } = await mergeShards({ temporaryIndicesFolder: "/nfs/T" });
  * index?.free();
  */
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
 import { idsFileName, resetIdsFolder } from "../io/ids.ts";
 import { openEmbeddings } from "../io/input.ts";
-import { checksumFile, fetchToLocal, listStored, readStoredText, removeStored, removeStoredTree, writeStoredAtomic } from "../io/storage.ts";
+import {
+  checksumFile,
+  fetchToLocal,
+  isS3,
+  listStored,
+  publishLocalFile,
+  readStoredText,
+  removeStored,
+  removeStoredTree,
+  storageJoin,
+  writeStoredAtomic,
+} from "../io/storage.ts";
+import { writeJsonPython } from "../output/python_json.ts";
 import { Publication } from "../output/publish.ts";
 import { checkShardNames, DistributedError, type DistributedPlan, filesForRange, type ShardDone, shardDoneMismatch } from "../plan/shards.ts";
 import { FAST_METRICS_QUERIES } from "../measure/fast_metrics.ts";
@@ -65,29 +77,34 @@ export async function mergeShards(options: MergeShardsOptions): Promise<{ index:
   if (changed) throw new DistributedError(changed);
 
   const s = plan.settings;
-  assertWritable("index_path", s.indexPath!);
-  assertWritable("index_infos_path", s.indexInfosPath!);
-  if (plan.inputs.idColumns && s.idsPath) assertWritable("ids_path", s.idsPath);
-  const releaseLock = claimOutputs(s, log);
+  const remote = isS3(s.indexPath!);
+  if (!remote) {
+    assertWritable("index_path", s.indexPath!);
+    assertWritable("index_infos_path", s.indexInfosPath!);
+    if (plan.inputs.idColumns && s.idsPath) assertWritable("ids_path", s.idsPath);
+  }
+  // Local outputs: one build per index path, as build_index. S3 has no lock: one merge per plan.
+  const releaseLock = remote ? () => {} : claimOutputs(s, log);
   let result: { index: Index; infos: IndexInfos };
   try {
     result = await withFaissThreads(options.nbCores ?? s.nbCores ?? 0, async () => {
       const merged = await log.timed(`Merging ${plan.shards.length} shards`, 1, () => mergeAll(plan, t, dones, log));
+      if (remote) {
+        try {
+          await using embs = await probeCollection(plan);
+          return await finishIndex(merged, shape(plan), s, embs, log, (infos) => publishToS3(merged, infos, plan, t, dones));
+        } catch (e) {
+          merged.free();
+          throw e;
+        }
+      }
       const publication = new Publication(s.indexPath!);
       try {
         if (plan.inputs.idColumns && s.idsPath) {
           await log.timed("Gathering the shards' ids files", 1, () => gatherIds(plan, t, dones, publication.dir("ids_path", s.idsPath!)));
         }
-        // Tuning and fast metrics read the first rows: open only the files that hold them.
-        const probeRows = Math.min(plan.inputs.count, Math.max(TUNING_QUERIES, FAST_METRICS_QUERIES));
-        const sub = filesForRange(plan.inputs.files, { start: 0, end: probeRows });
-        await using embs = await openEmbeddings(sub.files.map((f) => f.location), {
-          fileFormat: plan.inputs.fileFormat,
-          embeddingColumnName: plan.inputs.embeddingColumnName,
-          nonFiniteScan: nativeNonFiniteScan(),
-        });
-        const shape = { vectors: plan.inputs.count, dimension: plan.inputs.dimension, indexKey: plan.indexKey };
-        return await finishIndex(merged, shape, s, embs, log, (infos) => publish(publication, merged, infos, s, planSnapshot(plan.inputs.files)));
+        await using embs = await probeCollection(plan);
+        return await finishIndex(merged, shape(plan), s, embs, log, (infos) => publish(publication, merged, infos, s, planSnapshot(plan.inputs.files)));
       } catch (e) {
         publication.abort();
         merged.free();
@@ -101,6 +118,46 @@ export async function mergeShards(options: MergeShardsOptions): Promise<{ index:
   await writeStoredAtomic(paths.merged, JSON.stringify(marker, null, 2) + "\n");
   await clearFolder(t);
   return { ...result, alreadyMerged: false };
+}
+
+/** Tuning and fast metrics read the first rows: a collection of only the files that hold them. */
+async function probeCollection(plan: DistributedPlan) {
+  const probeRows = Math.min(plan.inputs.count, Math.max(TUNING_QUERIES, FAST_METRICS_QUERIES));
+  const sub = filesForRange(plan.inputs.files, { start: 0, end: probeRows });
+  return await openEmbeddings(sub.files.map((f) => f.location), {
+    fileFormat: plan.inputs.fileFormat,
+    embeddingColumnName: plan.inputs.embeddingColumnName,
+    nonFiniteScan: nativeNonFiniteScan(),
+  });
+}
+
+function shape(plan: DistributedPlan) {
+  return { vectors: plan.inputs.count, dimension: plan.inputs.dimension, indexKey: plan.indexKey };
+}
+
+/**
+ * Uploads the outputs to S3: the ids files, then the index, then index_infos.json last, so a reader
+ * that finds the infos finds a complete index (each object appears whole when its upload completes).
+ */
+async function publishToS3(index: Index, infos: IndexInfos, plan: DistributedPlan, t: string, dones: readonly ShardDone[]): Promise<void> {
+  const s = plan.settings;
+  const changed = changedSincePlan(plan.inputs.files);
+  if (changed) throw new DistributedError(changed);
+  const scratch = scratchFolder();
+  try {
+    if (plan.inputs.idColumns && s.idsPath) {
+      const local = join(scratch.path, "ids");
+      await gatherIds(plan, t, dones, local);
+      await removeStoredTree(s.idsPath);
+      for (const name of readdirSync(local).sort()) await publishLocalFile(join(local, name), storageJoin(s.idsPath, name));
+    }
+    const staged = join(scratch.path, "index");
+    index.write(staged);
+    await publishLocalFile(staged, s.indexPath!);
+    await writeStoredAtomic(s.indexInfosPath!, writeJsonPython(infos));
+  } finally {
+    scratch.dispose();
+  }
 }
 
 /** Every shard present, done for this plan, nothing foreign: the done markers, in shard order. */

@@ -12,7 +12,7 @@
 import { statSync } from "node:fs";
 import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
 import { openEmbeddings } from "../io/input.ts";
-import { checksumFile, listStored, publishLocalFile, readStoredText, stagingPathFor, writeStoredAtomic } from "../io/storage.ts";
+import { assertStorageUsable, checksumFile, isS3, listStored, publishLocalFile, readStoredText, stagingPathFor, writeStoredAtomic } from "../io/storage.ts";
 import {
   checkBuildOptions,
   checkOutputPaths,
@@ -37,7 +37,7 @@ import {
   TRAINED_INDEX_FILE,
 } from "../plan/shards.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
-import { assertWritable, type BuildIndexOptions, buildSettings, createTrainedIndex, openOptions } from "./build_index.ts";
+import { assertWritable, type BuildIndexOptions, buildSettings, createTrainedIndex, isUrl, openOptions } from "./build_index.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
 import { checkTemporaryFolder, folderPaths, scratchFolder } from "./shard_folder.ts";
 
@@ -81,12 +81,7 @@ export async function planDistributedBuild(
   // As a local build: id columns without ids_path write no mapping (said out loud).
   const idColumns = options.idColumns?.length && s.idsPath ? options.idColumns : null;
   if (options.idColumns?.length && !s.idsPath) log.error("id_columns is set but ids_path is not: the ids mapping will not be written");
-  if (idColumns) assertWritable("ids_path", s.idsPath!);
-  for (const [option, path] of [["index_path", s.indexPath!], ["index_infos_path", s.indexInfosPath!]] as const) {
-    // merge_shards publishes through build_index's local journal and renames.
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) throw new DistributedError(`${option}: ${path}: distributed builds write their outputs to a local or NFS path (URLs are not supported yet)`);
-    assertWritable(option, path);
-  }
+  checkOutputLocations(s.indexPath!, s.indexInfosPath!, options.idColumns?.length ? s.idsPath : null);
   if (s.nbIndicesToKeep !== 1) throw new DistributedError(`nb_indices_to_keep: distributed builds merge into 1 index for now, got ${s.nbIndicesToKeep}`);
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
@@ -159,6 +154,23 @@ export async function planDistributedBuild(
       scratch.dispose();
     }
   });
+}
+
+/**
+ * The outputs are all local/NFS paths (checked writable now, as build_index does) or all s3:// URLs
+ * (merge_shards uploads them; Bun only).
+ */
+function checkOutputLocations(indexPath: string, infosPath: string, idsPath: string | null): void {
+  const outputs = [["index_path", indexPath], ["index_infos_path", infosPath], ...(idsPath ? [["ids_path", idsPath]] : [])] as const;
+  const remote = outputs.filter(([, p]) => isUrl(p));
+  for (const [option, path] of remote) {
+    if (!isS3(path)) throw new DistributedError(`${option}: ${path}: outputs go to a local or NFS path or to s3:// (expected one of those)`);
+    assertStorageUsable(option, path);
+  }
+  if (remote.length > 0 && remote.length < outputs.length) {
+    throw new DistributedError(`${outputs.map(([o]) => o).join(", ")}: either all on s3:// or all local, got ${outputs.map(([o, p]) => `${o}=${p}`).join(", ")}`);
+  }
+  if (remote.length === 0) for (const [option, path] of outputs) assertWritable(option, path);
 }
 
 /** Shards are merged through IVF inverted lists: a key without an IVF layer is refused before training. */
