@@ -111,6 +111,14 @@ describe("distributed phases on a local folder", () => {
     const again = await runCli("merge_shards", `--temporary_indices_folder=${t}`);
     assert.equal(again.code, 0, again.err);
     assert.ok(again.logs.some((l) => l.includes("was already merged into")), again.logs.join("\n"));
+    // A new plan in the same folder is not mistaken for the merged one.
+    const replanned = await runCli("plan_build", emb, `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "index_infos.json")}`,
+      `--index_key=${KEY}`, "--metric_type=l2", "--nb_shards=1", `--temporary_indices_folder=${t}`);
+    assert.equal(replanned.code, 0, replanned.err);
+    assert.deepEqual(readdirSync(t).sort(), ["plan.json", "trained.index"]);
+    await assert.rejects(mergeShards({ temporaryIndicesFolder: t }), {
+      message: `merge_shards: ${t}: shards not done: 0 of 1 (no shards/shard-0000.done); run add_shard for them`,
+    });
   });
 
   test("re-running plan_build or a done add_shard is a no-op; other options in the same folder are refused", async () => {

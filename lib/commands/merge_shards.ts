@@ -64,13 +64,16 @@ export async function mergeShards(options: MergeShardsOptions): Promise<{ index:
   checkTemporaryFolder(t);
   const paths = folderPaths(t);
   const mergedText = await readStoredText(paths.merged);
+  const plan = await readPlanIn(t);
   if (mergedText !== null) {
     const marker = JSON.parse(mergedText) as MergedMarker;
-    log.info(`${paths.merged}: plan ${marker.planHash.slice(0, 12)}… was already merged into ${marker.indexPath}: nothing to do`);
-    await clearFolder(t);
-    return { index: null, infos: marker.infos, alreadyMerged: true };
+    // A plan left beside the marker is its own (a merge interrupted while clearing T), unless plan_build wrote a new one.
+    if (plan === null || plan.hash === marker.planHash) {
+      log.info(`${paths.merged}: plan ${marker.planHash.slice(0, 12)}… was already merged into ${marker.indexPath}: nothing to do`);
+      await clearFolder(t);
+      return { index: null, infos: marker.infos, alreadyMerged: true };
+    }
   }
-  const plan = await readPlanIn(t);
   if (plan === null) throw new DistributedError(`merge_shards: ${paths.plan} not found: run plan_build with --temporary_indices_folder=${t} first`);
   const dones = await checkShards(plan, t);
   const changed = changedSincePlan(plan.inputs.files);

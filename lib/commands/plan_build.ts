@@ -12,7 +12,17 @@
 import { statSync } from "node:fs";
 import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
 import { openEmbeddings } from "../io/input.ts";
-import { assertStorageUsable, checksumFile, isS3, listStored, publishLocalFile, readStoredText, stagingPathFor, writeStoredAtomic } from "../io/storage.ts";
+import {
+  assertStorageUsable,
+  checksumFile,
+  isS3,
+  listStored,
+  publishLocalFile,
+  readStoredText,
+  removeStored,
+  stagingPathFor,
+  writeStoredAtomic,
+} from "../io/storage.ts";
 import {
   checkBuildOptions,
   checkOutputPaths,
@@ -137,6 +147,8 @@ export async function planDistributedBuild(
       throw new DistributedError(`temporary_indices_folder: ${paths.shards} holds ${leftovers[0]} but ${t} has no plan.json; remove ${t} or choose another folder`);
     }
 
+    // A finished build's marker would make merge_shards skip this new plan.
+    await removeStored(paths.merged);
     log.info(`Distributed build: ${nbShards} shards of at most ${largest} vectors, index ${indexKey}`);
     const index = await log.timed("Creating the index", 1, () => createTrainedIndex(full, s, embs, log));
     const scratch = scratchFolder();
