@@ -13,6 +13,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statS
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
+import { CAPABILITIES, type CapabilityName, warnMissingCapability } from "./capabilities.ts";
 import { CODE_BAD_ARGUMENT, CODE_UNSUPPORTED, CODE_USE_AFTER_FREE, FaissError } from "./errors.ts";
 import { faissLibrary } from "./library.ts";
 import type { NativeFn } from "./runtime.ts";
@@ -26,6 +27,7 @@ import {
 } from "./symbols.ts";
 
 export { FaissError } from "./errors.ts";
+export { setWarningSink } from "./capabilities.ts";
 
 export type Metric = "ip" | "l2";
 
@@ -40,6 +42,13 @@ export interface SearchResult {
 const encoder = new TextEncoder();
 const cstr = (s: string): Uint8Array => encoder.encode(`${s}\0`);
 
+/** A JS string as a C string; an embedded NUL would silently cut it short in C, so it is refused. */
+function cstrArg(callName: string, what: string, s: string): Uint8Array {
+  if (typeof s !== "string") throw badArgument(callName, `${what} must be a string, got ${typeof s}`);
+  if (s.includes("\0")) throw badArgument(callName, `${what} contains a NUL character: ${JSON.stringify(s)}`);
+  return cstr(s);
+}
+
 function fn(name: SymbolName): NativeFn {
   const f = faissLibrary().fns[name];
   if (!f) {
@@ -51,6 +60,32 @@ function fn(name: SymbolName): NativeFn {
 /** True when the loaded library exports `name` (autofaiss_* extensions are optional). */
 export function hasSymbol(name: SymbolName): boolean {
   return faissLibrary().fns[name] !== undefined;
+}
+
+/** The extension ABI (autofaiss_ext.h AUTOFAISS_EXT_ABI) from which the library guards the FAISS calls
+ *  that throw inside OpenMP regions (reconstruct_n, changes to read-only inverted lists). */
+const GUARDED_ABI = 2;
+
+function missingFor(name: CapabilityName): string[] {
+  if (name === "openmpGuards") {
+    const info = buildInfo();
+    if (info === null) return ["autofaiss_build_info"];
+    return info.extAbi >= GUARDED_ABI ? [] : [`extension ABI ${GUARDED_ABI} (it has ${info.extAbi})`];
+  }
+  return CAPABILITIES[name].symbols.filter((s) => !hasSymbol(s));
+}
+
+/** True when the loaded library provides capability `name` (ffi/capabilities.ts); no warning. */
+export function hasCapability(name: CapabilityName): boolean {
+  return missingFor(name).length === 0;
+}
+
+/** Like hasCapability, but a missing capability is reported (once per process) before the fallback runs. */
+function capable(name: CapabilityName): boolean {
+  const missing = missingFor(name);
+  if (missing.length === 0) return true;
+  warnMissingCapability(name, faissLibrary().path, missing);
+  return false;
 }
 
 /** Calls a status-returning C function; a non-zero status becomes a FaissError with FAISS's message. */
@@ -85,20 +120,30 @@ function rowsOf(callName: string, x: Float32Array, d: number): number {
 }
 
 /** Native version and compile options, when the library provides them (our build does). */
+let cachedBuildInfo: { faissVersion: string; compileOptions: string; extAbi: number } | null | undefined;
+
 export function buildInfo(): { faissVersion: string; compileOptions: string; extAbi: number } | null {
-  if (!hasSymbol("autofaiss_build_info")) return null;
+  if (cachedBuildInfo !== undefined) return cachedBuildInfo;
+  if (!hasSymbol("autofaiss_build_info")) return (cachedBuildInfo = null);
   const buf = new Uint8Array(4096);
   const abi = new Int32Array(1);
   call("autofaiss_build_info", buf, buf.length, abi);
   const text = new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
   const [faissVersion, compileOptions = ""] = text.split("|");
-  return { faissVersion, compileOptions: compileOptions.trim(), extAbi: abi[0] };
+  return (cachedBuildInfo = { faissVersion, compileOptions: compileOptions.trim(), extAbi: abi[0] });
 }
 
-/** OpenMP threads for FAISS (n ≤ 0: all cores). Returns false when the library cannot set them. */
+/**
+ * OpenMP threads for FAISS (0: every core). Returns false, after a once-per-process warning, when
+ * the library cannot set them (callers that were given an explicit count must fail instead:
+ * check `hasCapability("threads")` first).
+ */
 export function setNumThreads(n: number): boolean {
-  if (!hasSymbol("autofaiss_set_num_threads")) return false;
-  call("autofaiss_set_num_threads", Math.trunc(n));
+  if (!Number.isInteger(n) || n < 0) {
+    throw badArgument("autofaiss_set_num_threads", `threads must be an integer >= 0 (0: every core), got ${n}`);
+  }
+  if (!capable("threads")) return false;
+  call("autofaiss_set_num_threads", n);
   return true;
 }
 
@@ -109,10 +154,15 @@ export function numThreads(): number | null {
   return out[0];
 }
 
-/** Runs `fn` with FAISS on `n` OpenMP threads, then restores the previous count. */
+/**
+ * Runs `fn` with FAISS on `n` OpenMP threads, then restores the previous count. Without thread
+ * control in the library, `fn` runs on the current threads after a once-per-process warning.
+ */
 export function withNumThreads<T>(n: number, fn: () => T): T {
-  const previous = numThreads();
-  if (previous === null || previous === n) return fn();
+  if (!Number.isInteger(n) || n < 1) throw badArgument("autofaiss_set_num_threads", `threads must be an integer >= 1, got ${n}`);
+  if (!capable("oneThreadLatency")) return fn();
+  const previous = numThreads()!;
+  if (previous === n) return fn();
   setNumThreads(n);
   try {
     return fn();
@@ -127,7 +177,7 @@ export function withNumThreads<T>(n: number, fn: () => T): T {
  * lib/io/float.ts `useNonFiniteScan`: a JavaScript loop costs about as much as reading the data.
  */
 export function nativeNonFiniteScan(): ((v: Float32Array, from: number, to: number) => number) | undefined {
-  if (!hasSymbol("autofaiss_first_nonfinite")) return undefined;
+  if (!capable("nonFiniteScan")) return undefined;
   const scan = fn("autofaiss_first_nonfinite");
   const at = new BigInt64Array(1);
   return (v, from, to) => {
@@ -141,8 +191,11 @@ export function nativeNonFiniteScan(): ((v: Float32Array, from: number, to: numb
 }
 
 // Safety net only: a wrapper that is garbage-collected without free() releases its handle here.
-const leaked = new FinalizationRegistry<{ ptr: bigint; free: SymbolName }>(({ ptr, free }) => {
+// `parent` (the GpuResources of a GPU index) is held by the registry until the child's handle is
+// freed, so a parent is never collected, hence never freed, before its child.
+const leaked = new FinalizationRegistry<{ ptr: bigint; free: SymbolName; parent?: GpuResources }>(({ ptr, free, parent }) => {
   fn(free)(ptr);
+  parent?._release();
 });
 
 abstract class Handle {
@@ -150,10 +203,10 @@ abstract class Handle {
   readonly #freeFn: SymbolName;
   protected abstract readonly kind: string;
 
-  protected constructor(ptr: bigint, freeFn: SymbolName) {
+  protected constructor(ptr: bigint, freeFn: SymbolName, parent?: GpuResources) {
     this.#ptr = ptr;
     this.#freeFn = freeFn;
-    leaked.register(this, { ptr, free: freeFn }, this);
+    leaked.register(this, { ptr, free: freeFn, ...(parent ? { parent } : {}) }, this);
   }
 
   /** The native address; throws once freed. */
@@ -173,7 +226,11 @@ abstract class Handle {
     this.#ptr = 0n;
     leaked.unregister(this);
     fn(this.#freeFn)(p);
+    this.afterFree();
   }
+
+  /** Runs once, right after the native object is freed (a child releases its parent here). */
+  protected afterFree(): void {}
 
   [Symbol.dispose](): void {
     this.free();
@@ -183,9 +240,20 @@ abstract class Handle {
 /** A FAISS index (FaissIndex*). */
 export class Index extends Handle {
   protected readonly kind = "index";
+  /** Set for a GPU index: the resources it runs on, kept alive until this index is freed. */
+  #gpuResources: GpuResources | undefined;
+  /** Read with mmap: its IVF inverted lists (if any) are read-only files. */
+  #mapped = false;
 
-  private constructor(ptr: bigint) {
-    super(ptr, "faiss_Index_free");
+  private constructor(ptr: bigint, gpuResources?: GpuResources) {
+    super(ptr, "faiss_Index_free", gpuResources);
+    this.#gpuResources = gpuResources;
+  }
+
+  protected override afterFree(): void {
+    const res = this.#gpuResources;
+    this.#gpuResources = undefined;
+    res?._release();
   }
 
   /** `faiss_index_factory`: e.g. `Index.factory(128, "OPQ16_64,IVF1024_HNSW32,PQ16x4fs", "ip")`. */
@@ -193,18 +261,27 @@ export class Index extends Handle {
     if (!Number.isInteger(d) || d <= 0) throw badArgument("faiss_index_factory", `dimension must be a positive integer, got ${d}`);
     const m = metric === "ip" ? METRIC_INNER_PRODUCT : metric === "l2" ? METRIC_L2 : undefined;
     if (m === undefined) throw badArgument("faiss_index_factory", `metric must be "ip" or "l2", got "${metric}"`);
-    return new Index(outPointer("faiss_index_factory", (out) => [out, d, cstr(key), m]));
+    const description = cstrArg("faiss_index_factory", "index key", key);
+    if (key.trim() === "") throw badArgument("faiss_index_factory", "index key is empty");
+    return new Index(outPointer("faiss_index_factory", (out) => [out, d, description, m]));
   }
 
-  /** Reads an index file; `mmap` keeps IVF inverted lists on disk (read-only). */
+  /**
+   * Reads an index file; `mmap` keeps IVF inverted lists on disk (read-only): FAISS then holds them
+   * as OnDiskInvertedLists mapping the file (`invertedListsClass()` proves it), and calls that would
+   * change them (add, reset, merge) are errors.
+   */
   static read(path: string, opts: { mmap?: boolean } = {}): Index {
     const flags = opts.mmap ? FAISS_IO_FLAG_MMAP | FAISS_IO_FLAG_READ_ONLY | CXX_IO_FLAG_MMAP : 0;
-    return new Index(outPointer("faiss_read_index_fname", (out) => [cstr(resolve(path)), flags, out]));
+    const name = cstrArg("faiss_read_index_fname", "path", resolve(path));
+    const index = new Index(outPointer("faiss_read_index_fname", (out) => [name, flags, out]));
+    index.#mapped = opts.mmap === true;
+    return index;
   }
 
   /** Deserializes an index from bytes produced by `toBytes()` or a FAISS index file. */
   static fromBytes(bytes: Uint8Array): Index {
-    if (hasSymbol("autofaiss_read_index_buffer")) {
+    if (capable("indexBuffers")) {
       return new Index(outPointer("autofaiss_read_index_buffer", (out) => [bytes, bytes.byteLength, 0, out]));
     }
     return withTempFile((tmp) => {
@@ -234,6 +311,18 @@ export class Index extends Handle {
     fn("faiss_Index_set_verbose")(this.ptr("faiss_Index_set_verbose"), on ? 1 : 0);
   }
 
+  /**
+   * FAISS modifies inverted lists inside OpenMP regions, where the exception a read-only list throws
+   * aborts the process. Our library refuses such calls itself (extension ABI 2); with another
+   * library, any change to an index read with mmap is refused here.
+   */
+  /** @internal also used by IvfView.mergeFrom. */
+  _assertMutable(callName: string): void {
+    if (this.#mapped && !capable("openmpGuards")) {
+      throw badArgument(callName, "the index was read with mmap, so its inverted lists may be read-only; read it without mmap to modify it");
+    }
+  }
+
   train(x: Float32Array): void {
     const p = this.ptr("faiss_Index_train");
     call("faiss_Index_train", p, rowsOf("faiss_Index_train", x, this.d), x);
@@ -245,6 +334,7 @@ export class Index extends Handle {
    */
   add(x: Float32Array, opts: { batchRows?: number; onProgress?: (added: number, total: number) => void } = {}): void {
     const p = this.ptr("faiss_Index_add");
+    this._assertMutable("faiss_Index_add");
     const d = this.d;
     const n = rowsOf("faiss_Index_add", x, d);
     const step = opts.batchRows && opts.batchRows > 0 ? opts.batchRows : n;
@@ -257,6 +347,7 @@ export class Index extends Handle {
 
   addWithIds(x: Float32Array, ids: BigInt64Array): void {
     const p = this.ptr("faiss_Index_add_with_ids");
+    this._assertMutable("faiss_Index_add_with_ids");
     const n = rowsOf("faiss_Index_add_with_ids", x, this.d);
     if (ids.length !== n) throw badArgument("faiss_Index_add_with_ids", `${ids.length} ids for ${n} vectors`);
     call("faiss_Index_add_with_ids", p, n, x, ids);
@@ -286,7 +377,9 @@ export class Index extends Handle {
   }
 
   reset(): void {
-    call("faiss_Index_reset", this.ptr("faiss_Index_reset"));
+    const p = this.ptr("faiss_Index_reset");
+    this._assertMutable("faiss_Index_reset");
+    call("faiss_Index_reset", p);
   }
 
   reconstruct(key: number): Float32Array {
@@ -297,9 +390,25 @@ export class Index extends Handle {
     return out;
   }
 
+  /**
+   * Vectors i0 … i0+n-1 as the index stores them. FAISS 1.7.3's default reconstruct_n calls
+   * reconstruct inside an OpenMP loop, where a failure (e.g. IndexIDMap: "reconstruct not
+   * implemented") aborts the process; our library runs that loop itself and returns the error.
+   * With a library without that guard, one reconstruct(i0) is tried first, and an index whose
+   * reconstruct fails is refused unless it is a plain IVF index (IVF reconstruct_n walks the lists
+   * serially and needs no direct map).
+   */
   reconstructN(i0: number, n: number): Float32Array {
     const p = this.ptr("faiss_Index_reconstruct_n");
     this.checkRange("faiss_Index_reconstruct_n", i0, n);
+    if (n > 0 && !capable("openmpGuards")) {
+      try {
+        call("faiss_Index_reconstruct", p, i0, new Float32Array(this.d));
+      } catch (e) {
+        if (!(e instanceof FaissError)) throw e;
+        if ((fn("faiss_IndexIVF_cast")(p) as bigint) === 0n) throw new FaissError("faiss_Index_reconstruct_n", e.code, e.faissMessage);
+      }
+    }
     const out = new Float32Array(n * this.d);
     call("faiss_Index_reconstruct_n", p, i0, n, out);
     return out;
@@ -336,10 +445,19 @@ export class Index extends Handle {
     call("autofaiss_merge_into", this.ptr("autofaiss_merge_into"), other.ptr("autofaiss_merge_into"));
   }
 
-  /** A copy of this index on GPU `device` (upstream GPU builds only); free it before `res`. */
+  /**
+   * A copy of this index on GPU `device` (upstream GPU builds only). The copy keeps `res` alive:
+   * `res.free()` before the copy is freed only takes effect when the copy is freed.
+   */
   toGpu(res: GpuResources, device = 0): Index {
     const p = this.ptr("faiss_index_cpu_to_gpu");
-    return new Index(outPointer("faiss_index_cpu_to_gpu", (out) => [res._ptr("faiss_index_cpu_to_gpu"), device, p, out]));
+    if (!Number.isInteger(device) || device < 0) {
+      throw badArgument("faiss_index_cpu_to_gpu", `device must be an integer >= 0, got ${device}`);
+    }
+    if (!(res instanceof GpuResources)) throw badArgument("faiss_index_cpu_to_gpu", "resources must be a GpuResources");
+    const gpu = outPointer("faiss_index_cpu_to_gpu", (out) => [res._ptr("faiss_index_cpu_to_gpu"), device, p, out]);
+    res._acquire();
+    return new Index(gpu, res);
   }
 
   /** A CPU copy of this GPU index, which CPU search and `write` need (Python forgets this step). */
@@ -353,15 +471,18 @@ export class Index extends Handle {
    */
   setPolysemousTraining(enabled: boolean): boolean {
     const p = this.ptr("autofaiss_set_polysemous_training");
-    if (!hasSymbol("autofaiss_set_polysemous_training")) return false;
+    if (!capable("polysemous")) return false;
     const applied = new Int32Array(1);
     call("autofaiss_set_polysemous_training", p, enabled ? 1 : 0, applied);
     return applied[0] === 1;
   }
 
-  /** Applies a ParameterSpace string such as "nprobe=16,efSearch=32,ht=2048". */
+  /**
+   * Applies a ParameterSpace string such as "nprobe=16,efSearch=32,ht=2048" (checked by
+   * `parseParameters` first; FAISS names the parameters an index does not have).
+   */
   setParameters(params: string): void {
-    if (params === "") return;
+    if (parseParameters("faiss_ParameterSpace_set_index_parameters", params).length === 0) return;
     using space = new ParameterSpace();
     space.setIndexParameters(this, params);
   }
@@ -370,6 +491,7 @@ export class Index extends Handle {
   write(path: string): void {
     const p = this.ptr("faiss_write_index_fname");
     const target = resolve(path);
+    cstrArg("faiss_write_index_fname", "path", target);
     mkdirSync(dirname(target), { recursive: true });
     const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
     try {
@@ -384,7 +506,7 @@ export class Index extends Handle {
   /** The size in bytes of the serialized index (what `write` would produce). */
   serializedSize(): number {
     const p = this.ptr("autofaiss_serialized_size");
-    if (hasSymbol("autofaiss_serialized_size")) {
+    if (capable("serializedSize")) {
       const out = new BigUint64Array(1);
       call("autofaiss_serialized_size", p, out);
       return Number(out[0]);
@@ -397,7 +519,7 @@ export class Index extends Handle {
 
   toBytes(): Uint8Array {
     const p = this.ptr("autofaiss_write_index_buffer");
-    if (hasSymbol("autofaiss_write_index_buffer")) {
+    if (capable("indexBuffers")) {
       const buf = new Uint8Array(this.serializedSize());
       const written = new BigUint64Array(1);
       call("autofaiss_write_index_buffer", p, buf, buf.byteLength, written);
@@ -413,7 +535,7 @@ export class Index extends Handle {
   ivf(): IvfView | null {
     const p = this.ptr("faiss_IndexIVF_cast");
     let ivf = fn("faiss_IndexIVF_cast")(p) as bigint;
-    if (ivf === 0n && hasSymbol("autofaiss_extract_index_ivf")) {
+    if (ivf === 0n && capable("ivfLayer")) {
       const out = new BigUint64Array(1);
       try {
         call("autofaiss_extract_index_ivf", p, out);
@@ -430,6 +552,19 @@ export class Index extends Handle {
     if (!hasSymbol("autofaiss_describe_index")) return null;
     const buf = new Uint8Array(2048);
     call("autofaiss_describe_index", this.ptr("autofaiss_describe_index"), buf, buf.length);
+    return new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
+  }
+
+  /**
+   * Class of the inverted lists of the IVF layer (through pre-transforms): "ArrayInvertedLists" in
+   * memory, "OnDiskInvertedLists" after `Index.read(path, { mmap: true })`. Null when the library
+   * lacks `autofaiss_invlists_class`; a FaissError when the index has no IVF layer.
+   */
+  invertedListsClass(): string | null {
+    const p = this.ptr("autofaiss_invlists_class");
+    if (!hasSymbol("autofaiss_invlists_class")) return null;
+    const buf = new Uint8Array(256);
+    call("autofaiss_invlists_class", p, buf, buf.length);
     return new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
   }
 
@@ -466,12 +601,21 @@ export class IvfView {
     return fn("faiss_IndexIVF_nprobe")(this.p("faiss_IndexIVF_nprobe")) as number;
   }
 
+  /** Lists visited per query, >= 1 (FAISS caps it at nlist when searching). */
   set nprobe(v: number) {
-    fn("faiss_IndexIVF_set_nprobe")(this.p("faiss_IndexIVF_set_nprobe"), v);
+    const p = this.p("faiss_IndexIVF_set_nprobe");
+    if (!Number.isInteger(v) || v < 1) throw badArgument("faiss_IndexIVF_set_nprobe", `nprobe must be an integer >= 1, got ${v}`);
+    fn("faiss_IndexIVF_set_nprobe")(p, v);
   }
 
+  /** Vectors in inverted list `list`; the C function has no error path, so the range is checked here. */
   listSize(list: number): number {
-    return fn("faiss_IndexIVF_get_list_size")(this.p("faiss_IndexIVF_get_list_size"), list) as number;
+    const p = this.p("faiss_IndexIVF_get_list_size");
+    const nlist = this.nlist;
+    if (!Number.isInteger(list) || list < 0 || list >= nlist) {
+      throw badArgument("faiss_IndexIVF_get_list_size", `list must be an integer in [0, ${nlist}), got ${list}`);
+    }
+    return fn("faiss_IndexIVF_get_list_size")(p, list) as number;
   }
 
   /** Builds the id → (list, offset) map that `reconstruct` needs (8 bytes per vector). */
@@ -481,6 +625,12 @@ export class IvfView {
 
   /** Moves all vectors of `other` into this index, shifting their ids by `addId`. */
   mergeFrom(other: IvfView, addId = 0): void {
+    if (other.owner === this.owner) throw badArgument("faiss_IndexIVF_merge_from", "an index cannot be merged into itself");
+    if (!Number.isInteger(addId) || addId < 0) {
+      throw badArgument("faiss_IndexIVF_merge_from", `addId must be an integer >= 0, got ${addId}`);
+    }
+    this.owner._assertMutable("faiss_IndexIVF_merge_from");
+    other.owner._assertMutable("faiss_IndexIVF_merge_from");
     call("faiss_IndexIVF_merge_from", this.p("faiss_IndexIVF_merge_from"), other.p("faiss_IndexIVF_merge_from"), addId);
   }
 }
@@ -495,13 +645,64 @@ export class ParameterSpace extends Handle {
 
   setIndexParameters(index: Index, params: string): void {
     const p = this.ptr("faiss_ParameterSpace_set_index_parameters");
+    parseParameters("faiss_ParameterSpace_set_index_parameters", params);
     call("faiss_ParameterSpace_set_index_parameters", p, index._ptr("faiss_ParameterSpace_set_index_parameters"), cstr(params));
   }
 
   setIndexParameter(index: Index, name: string, value: number): void {
     const p = this.ptr("faiss_ParameterSpace_set_index_parameter");
+    checkParameter("faiss_ParameterSpace_set_index_parameter", name, value, `${name}=${value}`);
     call("faiss_ParameterSpace_set_index_parameter", p, index._ptr("faiss_ParameterSpace_set_index_parameter"), cstr(name), value);
   }
+}
+
+/**
+ * Rules for the values of ParameterSpace parameters that FAISS 1.7.3 stores without checking
+ * (AutoTune.cpp casts with int(val): nprobe=0 or efSearch=-1 are accepted and break searches later).
+ * A `quantizer_` prefix applies the same rule to the coarse quantizer's parameter.
+ */
+const PARAMETER_RULES: Record<string, { min: number; integer: boolean }> = {
+  nprobe: { min: 1, integer: true },
+  efSearch: { min: 1, integer: true },
+  efConstruction: { min: 1, integer: true },
+  k_factor_rf: { min: 1, integer: true },
+  ht: { min: 0, integer: true },
+  max_codes: { min: 0, integer: true },
+};
+
+const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkParameter(callName: string, name: string, value: number, token: string): void {
+  if (typeof name !== "string" || !PARAMETER_NAME.test(name)) {
+    throw badArgument(callName, `parameter name ${JSON.stringify(name)} is not an identifier (in "${token}")`);
+  }
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw badArgument(callName, `parameter ${name} must be a finite number, got ${value} (in "${token}")`);
+  }
+  const rule = PARAMETER_RULES[name.replace(/^quantizer_/, "")];
+  if (rule && (value < rule.min || (rule.integer && !Number.isInteger(value)))) {
+    throw badArgument(callName, `${name} must be ${rule.integer ? "an integer" : "a number"} >= ${rule.min}, got ${value} (in "${token}")`);
+  }
+}
+
+/**
+ * Parses a ParameterSpace string ("nprobe=16,efSearch=32,ht=2048"; FAISS separates by commas or
+ * spaces) into its parameters, or throws a FaissError naming the bad token. "" gives [].
+ *
+ * @example parseParameters("set", "nprobe=8,ht=2048") // [{ name: "nprobe", value: 8 }, { name: "ht", value: 2048 }]
+ */
+export function parseParameters(callName: string, params: string): { name: string; value: number }[] {
+  if (typeof params !== "string") throw badArgument(callName, `parameters must be a string, got ${typeof params}`);
+  const out: { name: string; value: number }[] = [];
+  for (const token of params.split(/[ ,]+/)) {
+    if (token === "") continue;
+    const m = /^([^=]*)=(.*)$/.exec(token);
+    if (!m || m[2].trim() === "") throw badArgument(callName, `parameter "${token}" is not name=value`);
+    const value = Number(m[2]);
+    checkParameter(callName, m[1], value, token);
+    out.push({ name: m[1], value });
+  }
+  return out;
 }
 
 /** The upstream C API's GPU functions, which only GPU builds of libfaiss_c.so export. */
@@ -525,17 +726,45 @@ export function numGpus(): number {
   return out[0];
 }
 
-/** A FaissStandardGpuResources (GPU memory, streams, cuBLAS handle); outlives the GPU indices using it. */
+/**
+ * A FaissStandardGpuResources (GPU memory, streams, cuBLAS handle). It outlives the GPU indices made
+ * with it: `free()` while such an index lives is deferred until the last one is freed (FAISS's GPU
+ * index uses the resources in its destructor).
+ */
 export class GpuResources extends Handle {
   protected readonly kind = "GPU resources";
+  #users = 0;
+  #freeRequested = false;
 
   constructor() {
     super(outPointer("faiss_StandardGpuResources_new", (out) => [out]), "faiss_StandardGpuResources_free");
   }
 
-  /** @internal the raw pointer for Index.toGpu. */
+  /** True once `free()` was called, even while a GPU index still holds the native object. */
+  override get freed(): boolean {
+    return this.#freeRequested || super.freed;
+  }
+
+  override free(): void {
+    this.#freeRequested = true;
+    if (this.#users === 0) super.free();
+  }
+
+  /** @internal the raw pointer for Index.toGpu; throws once free() was called. */
   _ptr(callName: string): bigint {
+    if (this.#freeRequested) throw new FaissError(callName, CODE_USE_AFTER_FREE, `this ${this.kind} has been freed`);
     return this.ptr(callName);
+  }
+
+  /** @internal a GPU index now uses these resources. */
+  _acquire(): void {
+    this.#users++;
+  }
+
+  /** @internal a GPU index using these resources was freed. */
+  _release(): void {
+    this.#users--;
+    if (this.#users === 0 && this.#freeRequested) super.free();
   }
 }
 

@@ -189,6 +189,11 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_invlists_class: {
+    args: ["handle", "buffer", "u64"], // int autofaiss_invlists_class(const FaissIndex* index, char* buf, size_t cap)
+    returns: "i32",
+    optional: true,
+  },
   autofaiss_set_polysemous_training: {
     // int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied)
     args: ["handle", "i32", "buffer"],

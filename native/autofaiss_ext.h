@@ -26,9 +26,13 @@
 extern "C" {
 #endif
 
-/** Version of this extension ABI; bump when a signature changes.
- *  2: autofaiss_merge_into added. */
-#define AUTOFAISS_EXT_ABI 2
+/** Version of this extension ABI; bump when a signature or a guarantee changes.
+ *  2: faiss_Index_reconstruct_n, faiss_Index_add, faiss_Index_add_with_ids, faiss_Index_reset and
+ *     faiss_IndexIVF_merge_from return an error instead of aborting the process where FAISS 1.7.3
+ *     would throw inside an OpenMP region (reconstruct of an index without reconstruct, changes to
+ *     read-only / memory-mapped inverted lists); autofaiss_invlists_class added.
+ *  3: autofaiss_merge_into added. */
+#define AUTOFAISS_EXT_ABI 3
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -64,6 +68,11 @@ int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src);
  *  "IndexPreTransform[OPQMatrix]>IndexIVFPQ(metric=0,nlist=64)>quantizer:IndexHNSWFlat(metric=0)
  *  >storage:IndexFlat(metric=0)", so tests can prove that inner product reaches every level. */
 int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap);
+
+/** Class name of the inverted lists of the index's IVF layer (through pre-transforms), e.g.
+ *  "ArrayInvertedLists" for an index in memory, "OnDiskInvertedLists" after a memory-mapped read
+ *  (faiss_read_index_fname with FAISS_IO_FLAG_MMAP). Error if the index has no IVF layer. */
+int autofaiss_invlists_class(const FaissIndex* index, char* buf, size_t cap);
 
 /** Turns polysemous training of an IVFPQ / PQ index (through a pre-transform) on or off before
  *  train(). The 1.7.3 factory turns it on for 8-bit PQ; it costs tens of seconds per

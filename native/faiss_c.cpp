@@ -9,6 +9,7 @@
 #include <faiss/AutoTune.h>
 #include <faiss/IVFlib.h>
 #include <faiss/Index.h>
+#include <faiss/IndexFlatCodes.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
@@ -21,6 +22,7 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <faiss/invlists/InvertedLists.h>
+#include <faiss/invlists/OnDiskInvertedLists.h>
 #include <faiss/utils/utils.h>
 #include <omp.h>
 
@@ -32,8 +34,10 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
+#include <cinttypes>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -151,6 +155,66 @@ int copy_string(const std::string& s, char* buf, size_t cap) {
     return 0;
 }
 
+// An exception that leaves an OpenMP parallel region calls std::terminate: the process aborts
+// before the C API's try/catch can see it. The guards below keep FAISS 1.7.3 calls that would
+// throw inside such a region from starting, or run the loop themselves and carry the exception
+// out of the region.
+
+// FAISS 1.7.3's default Index::reconstruct_n calls reconstruct() inside `omp parallel for` (e.g.
+// IndexIDMap, whose reconstruct is "not implemented", aborts the process). Classes whose own
+// reconstruct_n runs no such loop are called directly; every other index is reconstructed here,
+// one key per iteration, with the first exception kept and rethrown after the region.
+void guarded_reconstruct_n(const faiss::Index* idx, faiss::Index::idx_t i0, faiss::Index::idx_t ni, float* out) {
+    FAISS_THROW_IF_NOT_FMT(i0 >= 0 && ni >= 0 && i0 + ni <= idx->ntotal,
+                           "reconstruct_n: range [%" PRId64 ", %" PRId64 ") is outside [0, %" PRId64 ")",
+                           int64_t(i0), int64_t(i0 + ni), int64_t(idx->ntotal));
+    if (auto pt = dynamic_cast<const faiss::IndexPreTransform*>(idx)) {
+        // IndexPreTransform::reconstruct_n calls its sub-index's reconstruct_n: guard that one.
+        if (pt->chain.empty()) return guarded_reconstruct_n(pt->index, i0, ni, out);
+        std::unique_ptr<float[]> inner(new float[size_t(ni) * pt->index->d]);
+        guarded_reconstruct_n(pt->index, i0, ni, inner.get());
+        pt->reverse_chain(ni, inner.get(), out);
+        return;
+    }
+    // IndexIVF::reconstruct_n walks the inverted lists serially (no direct map needed);
+    // IndexFlatCodes::reconstruct_n decodes its code array (sa_decode) without throwing per key.
+    if (dynamic_cast<const faiss::IndexIVF*>(idx) || dynamic_cast<const faiss::IndexFlatCodes*>(idx)) {
+        idx->reconstruct_n(i0, ni, out);
+        return;
+    }
+    std::exception_ptr first;
+#pragma omp parallel for if (ni > 1000)
+    for (faiss::Index::idx_t i = 0; i < ni; i++) {
+        try {
+            idx->reconstruct(i0 + i, out + size_t(i) * idx->d);
+        } catch (...) {
+#pragma omp critical(autofaiss_reconstruct_n)
+            if (!first) first = std::current_exception();
+        }
+    }
+    if (first) std::rethrow_exception(first);
+}
+
+// Inverted lists that cannot change: a memory-mapped read (OnDiskInvertedLists opened read-only)
+// or a ReadOnlyInvertedLists. IndexIVF::add_core and InvertedLists::merge_from modify lists inside
+// `omp parallel`, where these classes throw ("read-only"), which aborts the process.
+const char* readonly_lists_class(const faiss::Index* idx) {
+    const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(idx);
+    if (!ivf || !ivf->invlists) return nullptr;
+    if (auto od = dynamic_cast<const faiss::OnDiskInvertedLists*>(ivf->invlists)) {
+        return od->read_only ? "OnDiskInvertedLists" : nullptr;
+    }
+    if (dynamic_cast<const faiss::ReadOnlyInvertedLists*>(ivf->invlists)) return "ReadOnlyInvertedLists";
+    return nullptr;
+}
+
+void require_mutable_lists(const faiss::Index* idx, const char* what) {
+    if (const char* cls = readonly_lists_class(idx)) {
+        FAISS_THROW_FMT("%s: the index's inverted lists are read-only (%s, e.g. a memory-mapped read); "
+                        "read the index without mmap to modify it", what, cls);
+    }
+}
+
 } // namespace
 
 // ---- error_c.h ----
@@ -189,6 +253,7 @@ EXPORT int faiss_Index_train(FaissIndex* index, idx_t n, const float* x) {
 
 EXPORT int faiss_Index_add(FaissIndex* index, idx_t n, const float* x) {
     try {
+        require_mutable_lists(I(index), "add");
         I(index)->add(n, x);
     }
     CATCH_AND_HANDLE
@@ -196,6 +261,7 @@ EXPORT int faiss_Index_add(FaissIndex* index, idx_t n, const float* x) {
 
 EXPORT int faiss_Index_add_with_ids(FaissIndex* index, idx_t n, const float* x, const idx_t* xids) {
     try {
+        require_mutable_lists(I(index), "add_with_ids");
         I(index)->add_with_ids(n, x, xids);
     }
     CATCH_AND_HANDLE
@@ -211,6 +277,7 @@ EXPORT int faiss_Index_search(const FaissIndex* index, idx_t n, const float* x, 
 
 EXPORT int faiss_Index_reset(FaissIndex* index) {
     try {
+        require_mutable_lists(I(index), "reset");
         I(index)->reset();
     }
     CATCH_AND_HANDLE
@@ -225,7 +292,7 @@ EXPORT int faiss_Index_reconstruct(const FaissIndex* index, idx_t key, float* re
 
 EXPORT int faiss_Index_reconstruct_n(const FaissIndex* index, idx_t i0, idx_t ni, float* recons) {
     try {
-        I(index)->reconstruct_n(i0, ni, recons);
+        guarded_reconstruct_n(I(index), i0, ni, recons);
     }
     CATCH_AND_HANDLE
 }
@@ -326,6 +393,10 @@ EXPORT void faiss_IndexIVF_set_nprobe(FaissIndexIVF* obj, size_t v) { IVF(obj)->
 
 EXPORT int faiss_IndexIVF_merge_from(FaissIndexIVF* index, FaissIndexIVF* other, idx_t add_id) {
     try {
+        // merge_from empties `other` list by list inside `omp parallel`: both sides must be mutable.
+        require_mutable_lists(IVF(index), "merge_from (destination)");
+        require_mutable_lists(IVF(other), "merge_from (source)");
+        FAISS_THROW_IF_NOT_MSG(index != other, "merge_from: an index cannot be merged into itself");
         IVF(index)->merge_from(*IVF(other), add_id);
     }
     CATCH_AND_HANDLE
@@ -417,12 +488,11 @@ EXPORT int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf)
 
 EXPORT int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src) {
     try {
-        faiss::IndexIVF* ivf = faiss::ivflib::extract_index_ivf(I(dst));
-        // InvertedLists::merge_from adds inside an OpenMP loop, where a throw aborts the process:
-        // refuse read-only (memory-mapped) lists before entering it.
-        require(dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) != nullptr,
-                "the destination's inverted lists are not in memory (memory-mapped or read-only); "
-                "read the index without mmap to merge into it");
+        faiss::ivflib::extract_index_ivf(I(dst)); // throws when there is no IVF layer
+        // InvertedLists::merge_from changes both sides inside `omp parallel`: refuse read-only lists first.
+        require_mutable_lists(I(dst), "merge_into (destination)");
+        require_mutable_lists(I(src), "merge_into (source)");
+        FAISS_THROW_IF_NOT_MSG(dst != src, "merge_into: an index cannot be merged into itself");
         // Keeps src's ids; sets ntotal on both wrappers (IndexPreTransform), not only the IVF layers.
         faiss::ivflib::merge_into(I(dst), I(src), false);
     }
@@ -434,6 +504,17 @@ EXPORT int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t c
         std::string s;
         describe(I(index), s);
         copy_string(s, buf, cap);
+    }
+    CATCH_AND_HANDLE
+}
+
+EXPORT int autofaiss_invlists_class(const FaissIndex* index, char* buf, size_t cap) {
+    try {
+        const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(I(index));
+        FAISS_THROW_IF_NOT_MSG(ivf, "the index has no IVF layer, hence no inverted lists");
+        FAISS_THROW_IF_NOT_MSG(ivf->invlists, "the IVF index has no inverted lists");
+        const faiss::InvertedLists* il = ivf->invlists;
+        copy_string(class_name(il, typeid(*il)), buf, cap);
     }
     CATCH_AND_HANDLE
 }

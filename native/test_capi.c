@@ -32,9 +32,11 @@ static int checks = 0;
 
 #define OK(call) CHECK((call) == 0)
 
-/* A call that must fail with a FAISS message containing `needle`. */
+/* A call that must fail with a FAISS message containing `needle` (never empty: an empty needle
+ * would match any message, including an empty one). */
 #define FAILS_WITH(call, needle)                                                   \
     do {                                                                           \
+        CHECK((needle)[0] != '\0');                                                \
         int rc_ = (call);                                                          \
         CHECK(rc_ != 0);                                                           \
         const char* e_ = faiss_get_last_error();                                   \
@@ -133,7 +135,7 @@ static void test_flat_and_io(void) {
     FaissIndex* back3 = NULL;
     OK(autofaiss_read_index_buffer(buf, size, 0, &back3));
     CHECK(faiss_Index_ntotal(back3) == n);
-    FAILS_WITH(autofaiss_read_index_buffer(buf, size / 2, 0, &none), "");
+    FAILS_WITH(autofaiss_read_index_buffer(buf, size / 2, 0, &none), "read error");
     FAILS_WITH(autofaiss_read_index_buffer(buf, size, FAISS_IO_FLAG_MMAP, &none), "memory-mapped");
     faiss_Index_free(back3);
     free(buf);
@@ -149,7 +151,7 @@ static void test_flat_and_io(void) {
     /* a Flat index has no IVF layer */
     FaissIndexIVF* ivf = NULL;
     CHECK(faiss_IndexIVF_cast(idx) == NULL);
-    FAILS_WITH(autofaiss_extract_index_ivf(idx, &ivf), "");
+    FAILS_WITH(autofaiss_extract_index_ivf(idx, &ivf), "'ivf' failed");
 
     faiss_Index_free(idx);
     free(x);
@@ -204,7 +206,7 @@ static void test_ivf_paramspace(void) {
     /* wrong dimension: merging indices of different d is refused by FAISS */
     FaissIndex* c = NULL;
     OK(faiss_index_factory(&c, 16, "IVF16,Flat", METRIC_INNER_PRODUCT));
-    FAILS_WITH(faiss_IndexIVF_merge_from(ia, faiss_IndexIVF_cast(c), 0), "");
+    FAILS_WITH(faiss_IndexIVF_merge_from(ia, faiss_IndexIVF_cast(c), 0), "'other->d == d' failed");
     faiss_Index_free(c);
 
     /* the IVF view of a plain IVF index is the index itself: free through the owner only */
@@ -242,7 +244,7 @@ static void test_opq_fastscan(void) {
 static void test_errors_and_ext(void) {
     FaissIndex* idx = NULL;
     FAILS_WITH(faiss_index_factory(&idx, 16, "NotAnIndex42", METRIC_L2), "NotAnIndex42");
-    FAILS_WITH(faiss_index_factory(&idx, 30, "PQ7", METRIC_L2), ""); /* 30 % 7 != 0 */
+    FAILS_WITH(faiss_index_factory(&idx, 30, "PQ7", METRIC_L2), "should be a multiple of the number of subquantizers"); /* 30 % 7 != 0 */
     const char* before = faiss_get_last_error();
     CHECK(before != NULL);
 
@@ -352,7 +354,7 @@ static void test_merge_into(void) {
     OK(faiss_write_index_fname(a, path));
     FaissIndex* mapped = NULL;
     OK(faiss_read_index_fname(path, FAISS_IO_FLAG_MMAP | FAISS_IO_FLAG_READ_ONLY, &mapped));
-    FAILS_WITH(autofaiss_merge_into(mapped, whole), "not in memory");
+    FAILS_WITH(autofaiss_merge_into(mapped, whole), "merge_into (destination): the index's inverted lists are read-only");
     CHECK(faiss_Index_ntotal(whole) == n);
     faiss_Index_free(mapped);
     unlink(path);
@@ -365,12 +367,125 @@ static void test_merge_into(void) {
     free(x);
 }
 
+/* polysemous switch: applied to PQ and IVFPQ (also under a pre-transform), not to other indices */
+static void test_polysemous(void) {
+    const char* keys[] = {"PQ4x8", "IVF4,PQ4x8", "OPQ4_16,IVF4,PQ4x8", "IVF4,Flat", "HNSW8"};
+    const int want[] = {1, 1, 1, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        FaissIndex* idx = NULL;
+        int applied = -1;
+        OK(faiss_index_factory(&idx, 16, keys[i], METRIC_L2));
+        OK(autofaiss_set_polysemous_training(idx, 0, &applied));
+        if (applied != want[i]) {
+            fprintf(stderr, "FAIL polysemous %s: applied %d, want %d\n", keys[i], applied, want[i]);
+            exit(1);
+        }
+        OK(autofaiss_set_polysemous_training(idx, 1, &applied));
+        CHECK(applied == want[i]);
+        faiss_Index_free(idx);
+    }
+}
+
+/* Calls that FAISS 1.7.3 runs inside OpenMP regions, where an exception aborts the process: each
+ * must come back as an error with FAISS's or our message, and the process must go on. */
+static void test_openmp_guards(void) {
+    const int d = 8, n = 2000;
+    float* x = make_data(n, d);
+    float* out = malloc(sizeof(float) * (size_t)n * d);
+    idx_t* ids = malloc(sizeof(idx_t) * n);
+    for (int i = 0; i < n; i++) ids[i] = i;
+
+    /* IndexIDMap has no reconstruct: Index::reconstruct_n's parallel loop used to abort (n > 1000
+     * runs the loop on several threads, n = 10 on one) */
+    FaissIndex* idmap = NULL;
+    OK(faiss_index_factory(&idmap, d, "IDMap,Flat", METRIC_L2));
+    OK(faiss_Index_add_with_ids(idmap, n, x, ids));
+    FAILS_WITH(faiss_Index_reconstruct_n(idmap, 0, 10, out), "reconstruct not implemented");
+    FAILS_WITH(faiss_Index_reconstruct_n(idmap, 0, n, out), "reconstruct not implemented");
+    FAILS_WITH(faiss_Index_reconstruct_n(idmap, 5, n, out), "reconstruct_n: range [5, 2005) is outside [0, 2000)");
+    faiss_Index_free(idmap);
+
+    /* IDMap2 reconstructs by id through the guarded loop; PCA (pre-transform) over IVF too */
+    FaissIndex* idmap2 = NULL;
+    OK(faiss_index_factory(&idmap2, d, "IDMap2,Flat", METRIC_L2));
+    OK(faiss_Index_add_with_ids(idmap2, n, x, ids));
+    OK(faiss_Index_reconstruct_n(idmap2, 0, n, out));
+    CHECK(memcmp(out, x, sizeof(float) * (size_t)n * d) == 0);
+    faiss_Index_free(idmap2);
+    FaissIndex* rr = NULL;
+    OK(faiss_index_factory(&rr, d, "RR8,IVF4,Flat", METRIC_L2));
+    OK(faiss_Index_train(rr, n, x));
+    OK(faiss_Index_add(rr, n, x));
+    OK(faiss_Index_reconstruct_n(rr, 100, 50, out)); /* rotation back: equal up to rounding */
+    float maxerr = 0;
+    for (int i = 0; i < 50 * d; i++) {
+        float e = out[i] - x[100 * d + i];
+        if (e < 0) e = -e;
+        if (e > maxerr) maxerr = e;
+    }
+    CHECK(maxerr < 1e-4f);
+    faiss_Index_free(rr);
+
+    /* memory-mapped IVF: its OnDiskInvertedLists are read-only; add/reset/merge throw inside
+     * `omp parallel` in FAISS, so they are refused before */
+    FaissIndex* ivf = NULL;
+    OK(faiss_index_factory(&ivf, d, "IVF4,Flat", METRIC_L2));
+    OK(faiss_Index_train(ivf, n, x));
+    OK(faiss_Index_add(ivf, n, x));
+    char cls[64];
+    OK(autofaiss_invlists_class(ivf, cls, sizeof cls));
+    CHECK(strcmp(cls, "ArrayInvertedLists") == 0);
+    char path[] = "/tmp/autofaiss_capi_mmap_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    OK(faiss_write_index_fname(ivf, path));
+    FaissIndex* mapped = NULL;
+    OK(faiss_read_index_fname(path, FAISS_IO_FLAG_MMAP | FAISS_IO_FLAG_READ_ONLY, &mapped));
+    OK(autofaiss_invlists_class(mapped, cls, sizeof cls));
+    CHECK(strcmp(cls, "OnDiskInvertedLists") == 0);
+    FaissIndex* loaded = NULL;
+    OK(faiss_read_index_fname(path, 0, &loaded));
+    OK(autofaiss_invlists_class(loaded, cls, sizeof cls));
+    CHECK(strcmp(cls, "ArrayInvertedLists") == 0);
+    const char* ro = "the index's inverted lists are read-only (OnDiskInvertedLists, e.g. a memory-mapped read)";
+    FAILS_WITH(faiss_Index_add(mapped, 10, x), ro);
+    FAILS_WITH(faiss_Index_add(mapped, 10, x), "add: ");
+    FAILS_WITH(faiss_Index_add_with_ids(mapped, 10, x, ids), "add_with_ids: ");
+    FAILS_WITH(faiss_Index_reset(mapped), "reset: ");
+    FAILS_WITH(faiss_IndexIVF_merge_from(faiss_IndexIVF_cast(mapped), faiss_IndexIVF_cast(loaded), 0),
+               "merge_from (destination): ");
+    FAILS_WITH(faiss_IndexIVF_merge_from(faiss_IndexIVF_cast(loaded), faiss_IndexIVF_cast(mapped), 0),
+               "merge_from (source): ");
+    FAILS_WITH(faiss_IndexIVF_merge_from(faiss_IndexIVF_cast(loaded), faiss_IndexIVF_cast(loaded), 0),
+               "merge_from: an index cannot be merged into itself");
+    CHECK(faiss_Index_ntotal(mapped) == n && faiss_Index_ntotal(loaded) == n);
+    /* reading a mapped index works: reconstruct_n walks the lists */
+    OK(faiss_Index_reconstruct_n(mapped, 0, n, out));
+    CHECK(memcmp(out + 7 * d, x + 7 * d, sizeof(float) * d) == 0);
+    unlink(path);
+    faiss_Index_free(mapped);
+    faiss_Index_free(loaded);
+
+    FaissIndex* flat = NULL;
+    OK(faiss_index_factory(&flat, d, "Flat", METRIC_L2));
+    FAILS_WITH(autofaiss_invlists_class(flat, cls, sizeof cls), "the index has no IVF layer, hence no inverted lists");
+    FAILS_WITH(autofaiss_invlists_class(ivf, cls, 0), "output buffer is empty");
+    faiss_Index_free(flat);
+    faiss_Index_free(ivf);
+    free(ids);
+    free(out);
+    free(x);
+}
+
 int main(void) {
     test_first_nonfinite();
     test_errors_and_ext();
     test_flat_and_io();
     test_ivf_paramspace();
     test_opq_fastscan();
+    test_polysemous();
+    test_openmp_guards();
     test_merge_into();
     printf("native C test: %d checks passed\n", checks);
     return 0;

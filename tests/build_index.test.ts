@@ -26,7 +26,8 @@ function assertSaneInfos(infos: IndexInfos, n: number, d: number, indexPath: str
   assert.equal(infos.index_path, indexPath);
   if (indexPath) assert.equal(infos["size in bytes"], statSync(indexPath).size);
   assert.ok(infos.avg_search_speed_ms > 0 && infos.avg_search_speed_ms <= infos["99p_search_speed_ms"]);
-  assert.ok(infos["reconstruction error %"] >= 0 && infos["reconstruction error %"] < 100);
+  // Only called for HNSW15, whose storage keeps the raw vectors (no standalone codec: 0, as in Python).
+  assert.equal(infos["reconstruction error %"], 0);
   assert.ok(Math.abs(infos["compression ratio"] - (4 * n * d) / infos["size in bytes"]) < 1e-9);
 }
 
@@ -139,9 +140,19 @@ describe("build_index end to end", () => {
     try {
       assert.match(infos.index_param, /^nprobe=\d+,ht=2048$/);
       const recall = recallAtK(index.search(queries, 10).labels, truthL2, 10);
-      console.log(`OPQ8_24,IVF32,PQ8x8 on 6000×24: recall@10 = ${recall.toFixed(3)}, reconstruction error ${infos["reconstruction error %"].toFixed(2)}%`);
+      // The reference: the same key built by plain FAISS calls (train on every vector, FAISS defaults
+      // but polysemous training off, as the build does), searched with the tuned parameters.
+      using plain = Index.factory(d, "OPQ8_24,IVF32,PQ8x8", "l2");
+      plain.setPolysemousTraining(false);
+      plain.train(all);
+      plain.add(all);
+      plain.setParameters(infos.index_param);
+      const plainRecall = recallAtK(plain.search(queries, 10).labels, truthL2, 10);
+      console.log(`OPQ8_24,IVF32,PQ8x8 on 6000×24: recall@10 = ${recall.toFixed(3)} (plain FAISS ${plainRecall.toFixed(3)}), ` +
+        `reconstruction error ${infos["reconstruction error %"].toFixed(2)}%`);
       assert.ok(infos["reconstruction error %"] > 0, "a lossy codec has a non-zero reconstruction error");
-      assert.ok(recall > 0.2, `recall@10 = ${recall}`);
+      // k-means and PQ training depend on the sample order, so the two differ by noise: 0.05 of 500 hits.
+      assert.ok(recall >= plainRecall - 0.05, `recall@10 = ${recall}, plain FAISS ${plainRecall}`);
     } finally {
       index.free();
     }

@@ -122,6 +122,26 @@ describe("--use_gpu from the CLI", () => {
     assert.match(cli(["--version"], { AUTOFAISS_FAISS_LIB: localBuildPath() }).stdout, /^faiss GPU support: no \(faiss_index_cpu_to_gpu missing\)$/m);
   });
 
+  test("a GPU index keeps its GpuResources alive: freeing the resources first takes effect when the index is freed", () => {
+    const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+    const script = join(ROOT, "tests/fixtures/gpu/lifetime.ts");
+    const [cmd, argv] = deno
+      ? [join(ROOT, "node_modules/.bin/deno"), ["run", "--allow-read", "--allow-env", "--allow-ffi", script]]
+      : [join(ROOT, "node_modules/.bin/bun"), [script]];
+    const r = spawnSync(cmd, argv, { cwd: ROOT, env: { ...process.env, AUTOFAISS_FAISS_LIB: stubs.full }, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stderr.split("\n").filter((l) => l.startsWith("gpu-stub:") || l.startsWith("js:")), [
+      "gpu-stub: StandardGpuResources_new",
+      "gpu-stub: index_cpu_to_gpu device 0 ok",
+      "js: res.free() while the GPU index lives",
+      "js: res.freed=true; GPU search label 1",
+      "js: faiss_index_cpu_to_gpu failed (code -100): this GPU resources has been freed",
+      "js: gpu.free()",
+      "gpu-stub: StandardGpuResources_free ok", // once, after the index, not at res.free()
+      "js: done",
+    ]);
+  });
+
   test("a GPU build: trains on the GPU copy, copies it back to CPU, then adds and writes a CPU index", () => {
     const r = build(["--index_key=IVF16,Flat"], { AUTOFAISS_FAISS_LIB: stubs.full });
     assert.equal(r.status, 0, r.stderr);

@@ -13,6 +13,7 @@ import { type CommandName, COMMANDS, findCommand } from "../commands/schema.ts";
 import { commandHelp, topLevelHelp } from "./help.ts";
 import { type VersionProvider, versionLines } from "./version.ts";
 import { DEBUG, Logger, type Sink } from "../log.ts";
+import { setWarningSink } from "../../ffi/capabilities.ts";
 
 /** Exit code of usage errors (python-fire exits 2 too). */
 export const EXIT_USAGE = 2;
@@ -120,6 +121,8 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     stderrIsTTY,
     given: parsed.given,
   };
+  // Warnings about capabilities the FAISS library lacks (ffi/capabilities.ts) go through the command's log.
+  const previousSink = setWarningSink((m) => ctx.log.warning(m));
   try {
     const handler = io.handlers?.[command.name] ?? (await HANDLER_MODULES[command.name]?.())?.run;
     if (handler === undefined) return notBuiltYet(ctx);
@@ -129,5 +132,7 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     err(`autofaiss ${command.name}: error: ${oneLine(e)}\n`);
     if (verbose <= DEBUG && e instanceof Error && e.stack) err(e.stack + "\n");
     return EXIT_FAILURE;
+  } finally {
+    setWarningSink(previousSink);
   }
 }

@@ -11,7 +11,8 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { GpuResources, gpuSupport, Index, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { GpuResources, gpuSupport, hasCapability, Index, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { faissLibrary } from "../../ffi/library.ts";
 import { releaseNow } from "../free_buffers.ts";
 import { changedInput, type EmbeddingsInput, type InputSnapshot, openEmbeddings, snapshotInputs } from "../io/input.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
@@ -167,6 +168,13 @@ export async function buildIndex(
     throw new BuildError('distributed: "slurm" builds run through buildIndexOnSlurm (lib/commands/slurm_build.ts), which needs a temporary_indices_folder');
   }
   if (s.useGpu) assertGpuSupport();
+  if (s.nbCores != null && !hasCapability("threads")) {
+    // An explicit thread count must not be dropped silently; OpenMP reads OMP_NUM_THREADS at start-up with any library.
+    throw new BuildError(
+      `nb_cores: the loaded FAISS library (${faissLibrary().path}) cannot set the thread count (autofaiss_set_num_threads missing); ` +
+        `leave nb_cores unset and set OMP_NUM_THREADS=${s.nbCores} in the environment instead`,
+    );
+  }
   checkOutputPaths(s);
   if (s.saveOnDisk) {
     for (const [option, path] of [["index_path", s.indexPath], ["index_infos_path", s.indexInfosPath], ["ids_path", s.idsPath]] as const) {

@@ -116,38 +116,21 @@ function readIndex(path: string): Index {
 }
 
 /**
- * IVF classes, possibly under pre-transforms, in {@link Index.describe}'s chain: their own
- * reconstruct_n walks the inverted lists and needs no direct map.
- */
-const IVF_RECONSTRUCT_N = /^(IndexPreTransform\([^)]*\)\[[^\]]*\]>)*IndexIVF/;
-
-/**
- * The first min(ntotal, 4000) stored vectors, decoded by the index.
- *
- * FAISS 1.7.3's default `Index::reconstruct_n` calls `reconstruct` inside an OpenMP loop, where an
- * exception ("reconstruct not implemented", e.g. IndexIDMap) terminates the process instead of
- * reaching the C API's try/catch. So a single `reconstruct(0)` is tried first; when it fails, only
- * IVF indices (whose reconstruct_n needs no direct map and runs no OpenMP loop) go on.
+ * The first min(ntotal, 4000) stored vectors, decoded by the index: the tuning queries Python
+ * AutoFaiss uses when no query file is given. An index that cannot decode its vectors (e.g.
+ * IndexIDMap) gives a FaissError: ffi/ keeps FAISS's reconstruct_n from aborting the process.
  */
 function reconstructQueries(index: Index, where: string): Float32Array {
   const n = Math.min(index.ntotal, TUNING_QUERIES);
   if (n === 0) return new Float32Array(0);
-  const fail = (message: string) =>
-    new TuneError(
-      `cannot reconstruct vectors from ${where} (${describe(index)}) to use as tuning queries: ${message}; ` +
-        "pass index_param to set the search parameters without tuning",
-    );
-  try {
-    index.reconstruct(0);
-  } catch (e) {
-    if (!(e instanceof FaissError)) throw e;
-    if (!IVF_RECONSTRUCT_N.test(index.describe() ?? "")) throw fail(e.message);
-  }
   try {
     return index.reconstructN(0, n);
   } catch (e) {
-    if (e instanceof FaissError) throw fail(e.message);
-    throw e;
+    if (!(e instanceof FaissError)) throw e;
+    throw new TuneError(
+      `cannot reconstruct vectors from ${where} (${describe(index)}) to use as tuning queries: ${e.message}; ` +
+        "pass index_param to set the search parameters without tuning",
+    );
   }
 }
 
