@@ -488,7 +488,8 @@ EXPORT int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf)
 
 EXPORT int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src) {
     try {
-        faiss::ivflib::extract_index_ivf(I(dst)); // throws when there is no IVF layer
+        FAISS_THROW_IF_NOT_MSG(faiss::ivflib::try_extract_index_ivf(I(dst)) && faiss::ivflib::try_extract_index_ivf(I(src)),
+                               "merge_into: both indices need an IVF layer (only inverted lists are merged)");
         // InvertedLists::merge_from changes both sides inside `omp parallel`: refuse read-only lists first.
         require_mutable_lists(I(dst), "merge_into (destination)");
         require_mutable_lists(I(src), "merge_into (source)");

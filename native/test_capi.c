@@ -343,7 +343,7 @@ static void test_merge_into(void) {
     /* a flat index has no IVF layer: an error, not an abort */
     FaissIndex* flat = NULL;
     OK(faiss_index_factory(&flat, d, "Flat", METRIC_L2));
-    FAILS_WITH(autofaiss_merge_into(flat, a), "");
+    FAILS_WITH(autofaiss_merge_into(flat, a), "merge_into: both indices need an IVF layer");
     faiss_Index_free(flat);
 
     /* a memory-mapped destination is refused before FAISS's OpenMP loop could abort */
