@@ -38,7 +38,9 @@ describe("help", () => {
       assert.ok(r.out.startsWith(`autofaiss ${PKG_VERSION}: build FAISS k-NN indices`), r.out);
       for (const c of COMMANDS) assert.ok(r.out.split("\n").includes(`  ${c.name.padEnd(27)}${c.summary}`), c.name);
     }
-    assert.deepEqual(COMMANDS.map((c) => c.name), ["build_index", "tune_index", "score_index", "build_partitioned_indexes", "search"]);
+    assert.deepEqual(COMMANDS.map((c) => c.name), [
+      "build_index", "tune_index", "score_index", "build_partitioned_indexes", "search", "plan_build", "add_shard", "merge_shards",
+    ]);
   });
 
   test("search --help and build_partitioned_indexes --help: usage and the flags", async () => {

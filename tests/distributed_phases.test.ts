@@ -16,6 +16,8 @@ import { addShard, KILL_BEFORE_PUBLISH_ENV } from "../lib/commands/add_shard.ts"
 import { buildIndex } from "../lib/commands/build_index.ts";
 import { mergeShards } from "../lib/commands/merge_shards.ts";
 import { planDistributedBuild } from "../lib/commands/plan_build.ts";
+import { searchIndex } from "../lib/commands/search.ts";
+import { silentReporter } from "../lib/reporter.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { parquetReadObjects } from "hyparquet";
 import { clusteredData } from "./helpers/data.ts";
@@ -253,6 +255,76 @@ describe("distributed phases on a local folder", () => {
       assert.equal(Number(r.i), i);
       assert.equal(r.id, `doc-${i}`);
     });
+  });
+
+  test("nb_indices_to_keep=2: parts merged from whole shards (a two-stage merge for part 1) equal a local 2-part build from the same trained index", async () => {
+    const t = join(dir, "nparts", "T");
+    const out = join(dir, "nparts", "out");
+    const { plan } = await planDistributedBuild(emb, {
+      temporaryIndicesFolder: t, indexKey: KEY, metricType: "l2", nbShards: 5, nbIndicesToKeep: 2, indexParam: "nprobe=8",
+      indexPath: join(out, "knn.index"), indexInfosPath: join(out, "index_infos.json"),
+    });
+    // Parts as a local 2-part build ([0,4500) [4500,9000)); 3 shards split part 1, 2 split part 2.
+    assert.deepEqual(plan.parts.map((p) => [p.rows, p.shards, p.indexPath]), [
+      [{ start: 0, end: 4500 }, { start: 0, end: 3 }, join(out, "knn.index01")],
+      [{ start: 4500, end: 9000 }, { start: 3, end: 5 }, join(out, "knn.index02")],
+    ]);
+    assert.deepEqual(plan.shards, [
+      { start: 0, end: 1500 }, { start: 1500, end: 3000 }, { start: 3000, end: 4500 }, { start: 4500, end: 6750 }, { start: 6750, end: 9000 },
+    ]);
+    const trained = join(dir, "nparts", "trained.index");
+    copyFileSync(join(t, "trained.index"), trained);
+    for (const shard of [0, 1, 2, 3, 4]) await addShard({ temporaryIndicesFolder: t, shard });
+    // Fan-out 2: part 1's 3 shards merge in two stages (groups 0..1 and 2), part 2's 2 shards in one.
+    const logs: string[] = [];
+    const reporter = { ...silentReporter, info: (m: string) => logs.push(m) };
+    const result = await mergeShards({ temporaryIndicesFolder: t, mergeFanout: 2, reporter });
+    assert.equal(result.index, null);
+    assert.ok(logs.includes("Part 1: 3 shards > 2: merging in two stages (2 groups, then the groups)"), logs.join("\n"));
+    assert.ok(!logs.some((l) => l.startsWith("Part 2:")), logs.join("\n"));
+    assert.deepEqual(readdirSync(out).sort(), ["index_infos.json01", "index_infos.json02", "knn.index01", "knn.index02"]);
+    assert.deepEqual(readdirSync(t), ["merged.json"], "T keeps only the merged marker (the merge groups are gone)");
+
+    const local = join(dir, "nparts", "local");
+    const built = await buildIndex(emb, {
+      indexKey: KEY, metricType: "l2", trainedIndexPath: trained, nbIndicesToKeep: 2, indexParam: "nprobe=8",
+      indexPath: join(local, "knn.index"), indexInfosPath: join(local, "index_infos.json"),
+    });
+    assert.equal(built.index, null);
+    assert.deepEqual(readdirSync(local).sort(), ["index_infos.json01", "index_infos.json02", "knn.index01", "knn.index02"]);
+    // Same infos but the measured speeds; the paths differ only by folder.
+    const timing = new Set(["avg_search_speed_ms", "99p_search_speed_ms"]);
+    for (const suffix of ["01", "02"]) {
+      const a = JSON.parse(readFileSync(join(out, "index_infos.json" + suffix), "utf8"));
+      const b = JSON.parse(readFileSync(join(local, "index_infos.json" + suffix), "utf8"));
+      assert.deepEqual(Object.keys(a), Object.keys(b));
+      assert.equal(a.index_path, join(out, "knn.index" + suffix));
+      assert.equal(b.index_path, join(local, "knn.index" + suffix));
+      for (const key of Object.keys(a)) if (!timing.has(key) && key !== "index_path") assert.deepEqual(a[key], b[key], `${suffix} ${key}`);
+      assert.deepEqual(result.infos[join(out, "knn.index" + suffix)], a);
+    }
+    assert.equal(JSON.parse(readFileSync(join(out, "index_infos.json02"), "utf8"))["nb vectors"], 4500);
+    // The parts searched and merged by the search command give the same neighbours and distances.
+    const q = join(dir, "nparts", "q.npy");
+    writeNpy(q, queries, d);
+    const search = async (base: string) => {
+      const lines: string[] = [];
+      await searchIndex({ indexPath: join(base, "knn.index"), queries: q, k: 10, write: (l) => lines.push(l) });
+      return lines;
+    };
+    const a = await search(out);
+    assert.equal(a.length, 40);
+    assert.deepEqual(a, await search(local));
+    // …and the same as one index holding every vector from the same trained index.
+    const reference = Index.read(trained);
+    try {
+      reference.add(all);
+      reference.ivf()!.nprobe = 8;
+      const { labels } = reference.search(queries, 10);
+      assert.deepEqual(a.map((l) => JSON.parse(l).ids), Array.from({ length: 40 }, (_, i) => [...labels.subarray(i * 10, i * 10 + 10)].map(Number)));
+    } finally {
+      reference.free();
+    }
   });
 
   test("bad requests: pyspark, a key without IVF layer, Python's hdfs default folder, an out-of-range shard", async () => {

@@ -12,7 +12,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Index } from "../ffi/faiss.ts";
 import { KILL_BEFORE_PUBLISH_ENV, PAUSE_BEFORE_PUBLISH_ENV } from "../lib/commands/add_shard.ts";
-import { arraySpec, buildIndexOnSlurm, splitArgs } from "../lib/commands/slurm_build.ts";
+import { arraySpec, buildIndexOnSlurm, sbatchArgs, splitArgs, workerCommandFor } from "../lib/commands/slurm_build.ts";
 import { writeNpy } from "../lib/io/npy_writer.ts";
 import { clusteredData } from "./helpers/data.ts";
 import { ensureSlurmCluster } from "./helpers/slurm.ts";
@@ -21,6 +21,23 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 /** This program, run the way the current runtime runs it. */
 const WORKER = isBun ? [process.execPath, join(ROOT, "main.ts")] : [process.execPath, "run", "-A", join(ROOT, "main.ts")];
+
+test("the binary resubmits itself: the worker command of a compiled binary, bun main.ts and deno; sbatch's arguments", () => {
+  // Compiled with tasks/compile.ts: Bun runs the entry point from /$bunfs/, Deno from a deno-compile- root.
+  assert.deepEqual(workerCommandFor({ execPath: "/opt/bin/autofaiss", script: "/$bunfs/root/autofaiss" }), ["/opt/bin/autofaiss"]);
+  assert.deepEqual(workerCommandFor({ execPath: "/opt/bin/autofaiss", denoMainModule: "file:///tmp/deno-compile-autofaiss/main.ts" }), ["/opt/bin/autofaiss"]);
+  assert.deepEqual(workerCommandFor({ execPath: "/usr/bin/bun", script: "/src/autofaiss/main.ts" }), ["/usr/bin/bun", "/src/autofaiss/main.ts"]);
+  assert.deepEqual(workerCommandFor({ execPath: "/usr/bin/deno", denoMainModule: "file:///src/autofaiss/main.ts" }), ["/usr/bin/deno", "run", "-A", "/src/autofaiss/main.ts"]);
+  assert.deepEqual(sbatchArgs([0, 1, 2, 5], "/nfs/my T", ["/opt/bin/autofaiss"], "--partition=cpu --mem=16G", 4, "/nfs/my T/logs"), [
+    "--array=0-2,5", "--wait", "--parsable", "--job-name=autofaiss-add", "--output=/nfs/my T/logs/add-%A_%a.out", "--cpus-per-task=4",
+    "--partition=cpu", "--mem=16G", "--wrap=exec /opt/bin/autofaiss add_shard '--temporary_indices_folder=/nfs/my T'",
+  ]);
+  // A CPU count in --slurm_args wins; without nb_cores none is asked for.
+  assert.deepEqual(sbatchArgs([3], "/T", ["/usr/bin/bun", "/src/main.ts"], "-c 8", 4, null), [
+    "--array=3", "--wait", "--parsable", "--job-name=autofaiss-add", "-c", "8", "--wrap=exec /usr/bin/bun /src/main.ts add_shard --temporary_indices_folder=/T",
+  ]);
+  assert.deepEqual(sbatchArgs([0], "/T", ["/b"], null, null, null), ["--array=0", "--wait", "--parsable", "--job-name=autofaiss-add", "--wrap=exec /b add_shard --temporary_indices_folder=/T"]);
+});
 
 test("splitArgs and arraySpec: shell words and Slurm's array syntax", () => {
   assert.deepEqual(splitArgs(` --partition=cpu  "--comment=a b" --x='it''s' a\\ b `), ["--partition=cpu", "--comment=a b", "--x=its", "a b"]);

@@ -8,7 +8,8 @@ import {
   defaultShardCount,
   type DistributedPlanBody,
   filesForRange,
-  mergeGroups,
+  MERGE_FANOUT,
+  mergeStageGroups,
   parsePlan,
   type PlanInputFile,
   resolveShardIndex,
@@ -16,8 +17,10 @@ import {
   shardDoneMismatch,
   shardFiles,
   shardName,
-  shardRanges,
+  shardThreads,
+  shardLayout,
 } from "../lib/plan/shards.ts";
+import { partRanges } from "../lib/plan/parts.ts";
 
 test("defaultShardCount: at most 10M vectors per shard, at least nb_indices_to_keep, at most count", () => {
   const cases: Array<[count: number, keep: number, expected: number]> = [
@@ -42,14 +45,15 @@ test("checkShardCount: refuses non-integers, empty shards and fewer shards than 
   assert.throws(() => checkShardCount(2, 100, 3), { message: "nb_shards: 2 shards cannot make nb_indices_to_keep=3 parts (expected at least 3)" });
 });
 
-test("shardRanges: Python's _batch_loader split (first count % n ranges one row larger)", () => {
-  assert.deepEqual(shardRanges(7, 3), [{ start: 0, end: 3 }, { start: 3, end: 5 }, { start: 5, end: 7 }]);
-  assert.deepEqual(shardRanges(8, 4), [{ start: 0, end: 2 }, { start: 2, end: 4 }, { start: 4, end: 6 }, { start: 6, end: 8 }]);
-  assert.deepEqual(shardRanges(5, 1), [{ start: 0, end: 5 }]);
+test("shardLayout, one part: Python's _batch_loader split of all rows (the parts' partRanges, one function)", () => {
+  const one = (count: number, n: number) => shardLayout([{ start: 0, end: count }], n);
+  assert.deepEqual(one(7, 3), { shards: [{ start: 0, end: 3 }, { start: 3, end: 5 }, { start: 5, end: 7 }], partShards: [{ start: 0, end: 3 }] });
+  assert.deepEqual(one(8, 4).shards, [{ start: 0, end: 2 }, { start: 2, end: 4 }, { start: 4, end: 6 }, { start: 6, end: 8 }]);
+  assert.deepEqual(one(5, 1).shards, [{ start: 0, end: 5 }]);
   // Python's test_batch_loader, every total in 2..199 and n in 1..total-1: n ranges that touch, cover [0, total), none empty.
   for (let total = 2; total < 200; total++) {
     for (let n = 1; n < total; n++) {
-      const r = shardRanges(total, n);
+      const r = one(total, n).shards;
       assert.equal(r.length, n);
       assert.equal(r[0].start, 0);
       assert.equal(r[n - 1].end, total);
@@ -59,6 +63,49 @@ test("shardRanges: Python's _batch_loader split (first count % n ranges one row 
       }
     }
   }
+});
+
+test("shardLayout, N parts: each part is whole contiguous shards that split exactly a local N-part build's rows", () => {
+  // 7 rows in 2 parts ([0,4) [4,7), as build_index --nb_indices_to_keep=2), 3 shards: 2 for part 1, 1 for part 2.
+  assert.deepEqual(shardLayout(partRanges(7, 2), 3), {
+    shards: [{ start: 0, end: 2 }, { start: 2, end: 4 }, { start: 4, end: 7 }],
+    partShards: [{ start: 0, end: 2 }, { start: 2, end: 3 }],
+  });
+  // Every count, part count and shard count with parts <= shards <= count: no empty shard, parts' rows kept.
+  for (let count = 1; count <= 40; count++) {
+    for (let parts = 1; parts <= count; parts++) {
+      for (let n = parts; n <= count; n++) {
+        const rows = partRanges(count, parts);
+        const { shards, partShards } = shardLayout(rows, n);
+        assert.equal(shards.length, n);
+        assert.deepEqual(partShards, partRanges(n, parts));
+        for (const [p, g] of partShards.entries()) {
+          assert.ok(g.end > g.start, `count=${count} parts=${parts} n=${n}: part ${p} has no shard`);
+          assert.equal(shards[g.start].start, rows[p].start);
+          assert.equal(shards[g.end - 1].end, rows[p].end);
+        }
+        for (let b = 0; b < n; b++) {
+          assert.ok(shards[b].end > shards[b].start, `count=${count} parts=${parts} n=${n}: shard ${b} empty`);
+          if (b > 0) assert.equal(shards[b].start, shards[b - 1].end);
+        }
+      }
+    }
+  }
+  assert.throws(() => shardLayout([{ start: 0, end: 1 }, { start: 1, end: 5 }], 4), {
+    message: "shards: part 0 (rows [0, 1)) cannot be split into 2 non-empty shards",
+  });
+});
+
+test("mergeStageGroups: one stage up to 100 shards (Python's stage-2 fan-out), else 100 contiguous groups", () => {
+  assert.equal(MERGE_FANOUT, 100);
+  assert.deepEqual(mergeStageGroups({ start: 5, end: 105 }), [{ start: 5, end: 105 }]);
+  const groups = mergeStageGroups({ start: 10, end: 260 });
+  assert.equal(groups.length, 100);
+  assert.deepEqual(groups.slice(0, 2), [{ start: 10, end: 13 }, { start: 13, end: 16 }]); // 250 = 50 groups of 3 + 50 of 2
+  assert.deepEqual(groups[49], { start: 157, end: 160 });
+  assert.deepEqual(groups[50], { start: 160, end: 162 });
+  assert.deepEqual(groups[99], { start: 258, end: 260 });
+  assert.deepEqual(mergeStageGroups({ start: 0, end: 7 }, 3), [{ start: 0, end: 3 }, { start: 3, end: 5 }, { start: 5, end: 7 }]);
 });
 
 const FILES: PlanInputFile[] = [
@@ -104,14 +151,15 @@ test("shard names: 4 digits, wider past 10000 shards", () => {
 function body(): DistributedPlanBody {
   return {
     format: "autofaiss-distributed-plan",
-    version: 1,
+    version: 2,
     inputs: { fileFormat: "npy", embeddingColumnName: null, idColumns: null, count: 250, dimension: 32, files: FILES },
     indexKey: "IVF16,Flat",
     metricType: "l2",
     settings: {} as DistributedPlanBody["settings"],
     trained: { file: "trained.index", bytes: 4242, sha256: "ab".repeat(32) },
     adding: { readBatchRows: 1000, addCallRows: 2000 },
-    shards: shardRanges(250, 3),
+    shards: shardLayout([{ start: 0, end: 250 }], 3).shards,
+    parts: [{ indexPath: "/o/knn.index", indexInfosPath: "/o/infos.json", rows: { start: 0, end: 250 }, shards: { start: 0, end: 3 } }],
   };
 }
 
@@ -130,7 +178,7 @@ test("plan.json: the hash covers the content in canonical key order; an edit or 
   });
   assert.throws(() => parsePlan("{", "T/plan.json"), /^DistributedError: plan: T\/plan.json: not JSON/);
   assert.throws(() => parsePlan('{"format":"x"}', "T/plan.json"), { message: 'plan: T/plan.json: format is not "autofaiss-distributed-plan" (not written by plan_build)' });
-  assert.throws(() => parsePlan(JSON.stringify({ ...plan, version: 2 }), "T/plan.json"), { message: "plan: T/plan.json: version 2, expected 1" });
+  assert.throws(() => parsePlan(JSON.stringify({ ...plan, version: 1 }), "T/plan.json"), { message: "plan: T/plan.json: version 1, expected 2" });
 });
 
 test("shardDoneMismatch: a marker of another plan, another range or a short index is named", () => {
@@ -159,8 +207,16 @@ test("checkShardNames: names the first foreign file, then the missing shards; te
   assert.equal(checkShardNames([...done(0), "shard-0000.ids.parquet"], 1, false), "shards/shard-0000.ids.parquet is not a shard of this plan (nb_shards=1: shard-0000 … shard-0000)");
 });
 
-test("mergeGroups: contiguous shard groups per output part", () => {
-  assert.deepEqual(mergeGroups(5, 2), [[0, 1, 2], [3, 4]]);
-  assert.deepEqual(mergeGroups(4, 1), [[0, 1, 2, 3]]);
-  assert.deepEqual(mergeGroups(3, 3), [[0], [1], [2]]);
+test("shardThreads: --nb_cores, then SLURM_CPUS_PER_TASK, then the plan's nb_cores, then every core", () => {
+  const slurm = { SLURM_CPUS_PER_TASK: "3" };
+  assert.deepEqual(shardThreads(2, slurm, 8), { threads: 2, source: "--nb_cores" });
+  assert.deepEqual(shardThreads(null, slurm, 8), { threads: 3, source: "SLURM_CPUS_PER_TASK" });
+  assert.deepEqual(shardThreads(null, { SLURM_CPUS_PER_TASK: "" }, 8), { threads: 8, source: "the plan's nb_cores" });
+  assert.deepEqual(shardThreads(null, {}, null), { threads: 0, source: "every core" });
+  assert.throws(() => shardThreads(null, { SLURM_CPUS_PER_TASK: "0" }, null), {
+    message: 'add_shard: SLURM_CPUS_PER_TASK="0" is not a CPU count (expected an integer >= 1)',
+  });
+  assert.throws(() => shardThreads(null, { SLURM_CPUS_PER_TASK: "2(x3)" }, null), {
+    message: 'add_shard: SLURM_CPUS_PER_TASK="2(x3)" is not a CPU count (expected an integer >= 1)',
+  });
 });

@@ -17,7 +17,7 @@ import { Index, nativeNonFiniteScan } from "../../ffi/faiss.ts";
 import { openEmbeddings } from "../io/input.ts";
 import { checksumFile, fetchToLocal, publishLocalFile, readStoredText, removeStored, stagingPathFor, storedSize, writeStoredAtomic } from "../io/storage.ts";
 import { idsParquetBytes } from "../io/ids.ts";
-import { DistributedError, filesForRange, resolveShardIndex, SHARD_DONE_FORMAT, type ShardDone, shardDoneMismatch, sha256Hex } from "../plan/shards.ts";
+import { DistributedError, filesForRange, resolveShardIndex, SHARD_DONE_FORMAT, type ShardDone, shardDoneMismatch, sha256Hex, shardThreads } from "../plan/shards.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
 import { changedSincePlan, checkTemporaryFolder, folderPaths, requirePlan, scratchFolder } from "./shard_folder.ts";
@@ -31,9 +31,9 @@ export interface AddShardOptions {
   temporaryIndicesFolder: string;
   /** null/undefined: from the environment */
   shard?: number | null;
-  /** FAISS threads; null/undefined: the plan's nb_cores */
+  /** FAISS threads; null/undefined: SLURM_CPUS_PER_TASK, else the plan's nb_cores ({@link shardThreads}) */
   nbCores?: number | null;
-  /** Where array-task variables are read (default process.env). */
+  /** Where array-task and Slurm CPU variables are read (default process.env). */
   env?: Readonly<Record<string, string | undefined>>;
   reporter?: BuildReporter;
 }
@@ -81,7 +81,10 @@ export async function addShard(options: AddShardOptions): Promise<AddShardResult
   const changed = changedSincePlan(sub.files);
   if (changed) throw new DistributedError(changed);
 
-  return await withFaissThreads(options.nbCores ?? plan.settings.nbCores ?? 0, async () => {
+  const env = options.env ?? process.env;
+  const { threads, source: threadsFrom } = shardThreads(options.nbCores ?? null, env, plan.settings.nbCores ?? null);
+  log.info(`Using ${threads === 0 ? "every core" : `${threads} FAISS threads`} (from ${threadsFrom})`);
+  return await withFaissThreads(threads, async () => {
     const scratch = scratchFolder();
     let index: Index | undefined;
     try {

@@ -431,7 +431,7 @@ export async function finishIndex(
   plan: Pick<BuildPlan, "dimension" | "indexKey">,
   part: PlannedPart,
   s: BuildSettings,
-  embs: EmbeddingCollection,
+  embs: Pick<EmbeddingCollection, "read">,
   log: BuildReporter,
   save: (infos: IndexInfos) => void | Promise<void>,
 ): Promise<IndexInfos> {

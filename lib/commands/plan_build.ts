@@ -43,7 +43,7 @@ import {
   PLAN_VERSION,
   type PlanInputFile,
   sealPlan,
-  shardRanges,
+  shardLayout,
   TRAINED_INDEX_FILE,
 } from "../plan/shards.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
@@ -92,7 +92,6 @@ export async function planDistributedBuild(
   const idColumns = options.idColumns?.length && s.idsPath ? options.idColumns : null;
   if (options.idColumns?.length && !s.idsPath) log.error("id_columns is set but ids_path is not: the ids mapping will not be written");
   checkOutputLocations(s.indexPath!, s.indexInfosPath!, options.idColumns?.length ? s.idsPath : null);
-  if (s.nbIndicesToKeep !== 1) throw new DistributedError(`nb_indices_to_keep: distributed builds merge into 1 index for now, got ${s.nbIndicesToKeep}`);
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
   const paths = folderPaths(t);
@@ -106,11 +105,14 @@ export async function planDistributedBuild(
     assertMergeable(indexKey, data.dimension, metric);
     const needed = creationMemory(s, budgets, indexKey, data);
     const full = completePlan(s, budgets, data, indexKey, needed);
-    const nbShards = options.nbShards == null ? defaultShardCount(data.count, s.nbIndicesToKeep) : checkShardCount(options.nbShards, data.count, s.nbIndicesToKeep);
-    const shards = shardRanges(data.count, nbShards);
+    // The parts a local build would write (at most one per vector), each merged from whole shards.
+    const nbParts = full.parts.length;
+    const nbShards = options.nbShards == null ? defaultShardCount(data.count, nbParts) : checkShardCount(options.nbShards, data.count, nbParts);
+    const { shards, partShards } = shardLayout(full.parts.map((p) => p.rows), nbShards);
+    const parts = full.parts.map((p, i) => ({ indexPath: p.indexPath!, indexInfosPath: p.indexInfosPath!, rows: p.rows, shards: partShards[i] }));
     // Each shard's machine holds one shard's index and a batch: its batch size follows from that.
     const largest = Math.max(...shards.map((r) => r.end - r.start));
-    const perShard = completePlan(s, budgets, { count: largest, dimension: data.dimension }, indexKey, needed);
+    const perShard = completePlan({ ...s, nbIndicesToKeep: 1 }, budgets, { count: largest, dimension: data.dimension }, indexKey, needed);
     const body: Omit<DistributedPlanBody, "trained"> = {
       format: PLAN_FORMAT,
       version: PLAN_VERSION,
@@ -127,6 +129,7 @@ export async function planDistributedBuild(
       settings: { ...s, indexKey },
       adding: { readBatchRows: perShard.adding.readBatchRows, addCallRows: perShard.adding.addCallRows },
       shards,
+      parts,
     };
 
     const existingText = await readStoredText(paths.plan);
@@ -149,7 +152,7 @@ export async function planDistributedBuild(
 
     // A finished build's marker would make merge_shards skip this new plan.
     await removeStored(paths.merged);
-    log.info(`Distributed build: ${nbShards} shards of at most ${largest} vectors, index ${indexKey}`);
+    log.info(`Distributed build: ${nbShards} shards of at most ${largest} vectors, index ${indexKey}` + (nbParts > 1 ? `, ${nbParts} parts` : ""));
     const index = await log.timed("Creating the index", 1, () => createTrainedIndex(full, s, embs, log));
     const scratch = scratchFolder();
     try {

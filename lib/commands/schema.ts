@@ -184,14 +184,14 @@ export const ADD_SHARD = [
     name: "shard", type: "int?", default: null, min: 0,
     help: "Shard to add (0-based); None = from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX",
   },
-  { ...p.nb_cores, help: "Number of threads FAISS uses; None = the plan's nb_cores (all cores when unset there)" },
+  { ...p.nb_cores, help: "Number of threads FAISS uses; None = SLURM_CPUS_PER_TASK when set, else the plan's nb_cores (all cores when unset there)" },
   p.verbose,
 ] as const satisfies readonly ParamSpec[];
 
 /** `autofaiss merge_shards`: the last phase, on one machine. */
 export const MERGE_SHARDS = [
   T_REQUIRED,
-  { ...p.nb_cores, help: "Number of threads FAISS uses; None = the plan's nb_cores (all cores when unset there)" },
+  { ...p.nb_cores, help: "Number of threads FAISS uses; None = SLURM_CPUS_PER_TASK when set, else the plan's nb_cores (all cores when unset there)" },
   p.verbose,
 ] as const satisfies readonly ParamSpec[];
 

@@ -13,11 +13,10 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
-import type { Index } from "../../ffi/faiss.ts";
 import { isS3, listStored, removeStoredTree, storageJoin } from "../io/storage.ts";
 import { DistributedError, shardName } from "../plan/shards.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
-import type { BuildIndexOptions, IndexInfos } from "./build_index.ts";
+import type { BuildIndexOptions, BuildIndexResult } from "./build_index.ts";
 import { mergeShards } from "./merge_shards.ts";
 import { planDistributedBuild } from "./plan_build.ts";
 import { folderPaths } from "./shard_folder.ts";
@@ -35,17 +34,38 @@ export interface SlurmBuildOptions extends BuildIndexOptions {
   pollSeconds?: number;
 }
 
+/** What {@link workerCommandFor} needs to know about the running program. */
+export interface RunningProgram {
+  /** The runtime's executable, or the compiled binary itself. */
+  execPath: string;
+  /** Bun/Node: process.argv[1] (the script); undefined on Deno. */
+  script?: string;
+  /** Deno: Deno.mainModule; undefined on Bun. */
+  denoMainModule?: string;
+}
+
 /**
- * The command line that runs this program again: the compiled binary itself, or the runtime with
- * main.ts (`bun main.ts`, `deno run -A main.ts`).
+ * The command line that runs this program again in an array task: the compiled binary itself, or
+ * the runtime with main.ts (`bun /abs/main.ts`, `deno run -A /abs/main.ts`).
+ *
+ * @example workerCommandFor({ execPath: "/opt/autofaiss", script: "/$bunfs/root/autofaiss" }) // ["/opt/autofaiss"]
  */
+export function workerCommandFor(p: RunningProgram): string[] {
+  if (p.denoMainModule !== undefined) {
+    // `deno compile` runs its entry point from a temporary "deno-compile-<name>" root (Deno 2).
+    if (p.denoMainModule.includes("/deno-compile-")) return [p.execPath];
+    return [p.execPath, "run", "-A", new URL(p.denoMainModule).pathname];
+  }
+  // A compiled Bun binary runs its entry point from its virtual file system (/$bunfs/ on Linux, Bun 1.x).
+  if (!p.script || p.script.startsWith("/$bunfs/")) return [p.execPath];
+  return [p.execPath, resolve(p.script)];
+}
+
+/** {@link workerCommandFor} of this process. */
 export function workerCommand(): string[] {
   const deno = (globalThis as { Deno?: { execPath(): string; mainModule: string } }).Deno;
-  if (deno) return [deno.execPath(), "run", "-A", new URL(deno.mainModule).pathname];
-  const script = process.argv[1];
-  // A compiled Bun binary runs its entry point from its virtual file system.
-  if (!script || script.startsWith("/$bunfs/")) return [process.execPath];
-  return [process.execPath, resolve(script)];
+  if (deno) return workerCommandFor({ execPath: deno.execPath(), denoMainModule: deno.mainModule });
+  return workerCommandFor({ execPath: process.execPath, script: process.argv[1] });
 }
 
 /** Splits `--a=1 "--b=x y"` into words as a shell does (single/double quotes, backslash escapes). */
@@ -121,6 +141,37 @@ function queuedTasks(jobId: string): Map<number, string> | null {
   return out;
 }
 
+/**
+ * The sbatch arguments of the add phase: an array of `shards`, each task running `worker add_shard`
+ * on T. With nb_cores and no CPU count in `slurmArgs`, each task asks for nb_cores CPUs
+ * (`--cpus-per-task`), which Slurm passes to add_shard as SLURM_CPUS_PER_TASK.
+ *
+ * @example sbatchArgs([0, 1], "/nfs/T", ["/opt/autofaiss"], null, 4, null)
+ *   // ["--array=0-1", "--wait", "--parsable", "--job-name=autofaiss-add", "--cpus-per-task=4", "--wrap=exec /opt/autofaiss add_shard --temporary_indices_folder=/nfs/T"]
+ */
+export function sbatchArgs(
+  shards: readonly number[],
+  t: string,
+  worker: readonly string[],
+  slurmArgs: string | null,
+  nbCores: number | null,
+  logDir: string | null,
+): string[] {
+  const extra = splitArgs(slurmArgs ?? "");
+  const cpusGiven = extra.some((a) => /^(--cpus-per-task(=|$)|-c)/.test(a));
+  const wrap = [...worker, "add_shard", `--temporary_indices_folder=${t}`].map(shellQuote).join(" ");
+  return [
+    `--array=${arraySpec(shards)}`,
+    "--wait",
+    "--parsable",
+    "--job-name=autofaiss-add",
+    ...(logDir ? [`--output=${logDir}/add-%A_%a.out`] : []),
+    ...(nbCores !== null && !cpusGiven ? [`--cpus-per-task=${nbCores}`] : []),
+    ...extra,
+    `--wrap=exec ${wrap}`,
+  ];
+}
+
 /** Runs `sbatch … --wait` for `shards`; resolves with the job id once every task ended. */
 async function submitAndWait(
   shards: number[],
@@ -130,17 +181,7 @@ async function submitAndWait(
   logDir: string | null,
   log: BuildReporter,
 ): Promise<{ jobId: string; exitCode: number | null; stderr: string }> {
-  const worker = o.worker ?? workerCommand();
-  const wrap = [...worker, "add_shard", `--temporary_indices_folder=${t}`].map(shellQuote).join(" ");
-  const args = [
-    `--array=${arraySpec(shards)}`,
-    "--wait",
-    "--parsable",
-    "--job-name=autofaiss-add",
-    ...(logDir ? [`--output=${logDir}/add-%A_%a.out`] : []),
-    ...splitArgs(o.slurmArgs ?? ""),
-    `--wrap=exec ${wrap}`,
-  ];
+  const args = sbatchArgs(shards, t, o.worker ?? workerCommand(), o.slurmArgs ?? null, o.nbCores ?? null, logDir);
   log.info(`sbatch ${args.map(shellQuote).join(" ")}`);
   const child = spawn("sbatch", args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -185,7 +226,7 @@ async function submitAndWait(
  * Plans, runs the add phase on Slurm, merges. Returns what build_index returns (the caller frees
  * the index).
  */
-export async function buildIndexOnSlurm(embeddings: string | string[], o: SlurmBuildOptions): Promise<{ index: Index; infos: IndexInfos }> {
+export async function buildIndexOnSlurm(embeddings: string | string[], o: SlurmBuildOptions): Promise<BuildIndexResult> {
   const log = o.reporter ?? silentReporter;
   assertSlurmClient();
   const run = storageJoin(isS3(o.temporaryIndicesFolder) ? o.temporaryIndicesFolder : resolve(o.temporaryIndicesFolder), `autofaiss-${randomBytes(6).toString("hex")}`);
@@ -213,7 +254,7 @@ export async function buildIndexOnSlurm(embeddings: string | string[], o: SlurmB
         `the plan stays in ${run}: run add_shard for them, then merge_shards --temporary_indices_folder=${run}`,
     );
   }
-  const { index, infos } = await mergeShards({ temporaryIndicesFolder: run, nbCores: o.nbCores, reporter: log });
+  const { alreadyMerged: _, ...result } = await mergeShards({ temporaryIndicesFolder: run, nbCores: o.nbCores, reporter: log });
   await removeStoredTree(run);
-  return { index: index!, infos };
+  return result;
 }

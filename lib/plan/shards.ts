@@ -10,12 +10,19 @@
  *   T/shards/shard-0003.index    shard 3's vectors, added with their global row numbers as ids
  *   T/shards/shard-0003.ids.parquet  its id-columns mapping (only with id_columns and ids_path)
  *   T/shards/shard-0003.done     {@link ShardDone}: written after the files above, names their checksums
+ *   T/merge/part-0000-group-007.index/.done  a two-stage merge's first-stage result ({@link mergeStageGroups})
+ *
+ * With N output parts (`nb_indices_to_keep`), part p has the rows a local N-part build gives it
+ * (lib/plan/parts.ts) and is merged from a contiguous range of shards that split exactly those rows.
  *
  * @example
- * const ranges = shardRanges(1_000_000, 4); // [{start: 0, end: 250000}, …]
+ * const { shards } = shardLayout([{ start: 0, end: 1_000_000 }], 4); // [{start: 0, end: 250000}, …]
  */
 import { createHash } from "node:crypto";
 import type { BuildSettings } from "./build_plan.ts";
+import { partRanges, type RowRange } from "./parts.ts";
+
+export type { RowRange };
 
 /** Python's distributed build gives each Spark task at most 10M vectors (`ceil(count / 1e7)` tasks). */
 export const MAX_VECTORS_PER_SHARD = 10_000_000;
@@ -23,12 +30,16 @@ export const MAX_VECTORS_PER_SHARD = 10_000_000;
 /** Format tag and version of plan.json and of the done markers. */
 export const PLAN_FORMAT = "autofaiss-distributed-plan";
 export const SHARD_DONE_FORMAT = "autofaiss-shard-done";
-export const PLAN_VERSION = 1;
+/** 2: `parts` (N-part output). */
+export const PLAN_VERSION = 2;
 
 /** Names inside the temporary folder. */
 export const PLAN_FILE = "plan.json";
 export const TRAINED_INDEX_FILE = "trained.index";
 export const SHARDS_FOLDER = "shards";
+/** First-stage merge results of a two-stage merge ({@link mergeStageGroups}). */
+export const MERGE_FOLDER = "merge";
+export const MERGE_GROUP_DONE_FORMAT = "autofaiss-merge-group-done";
 
 /** Environment variables that carry an array task's index, in the order they are looked at. */
 export const SHARD_ENV_VARS = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"] as const;
@@ -36,12 +47,6 @@ export const SHARD_ENV_VARS = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "A
 /** A failure of a distributed phase the user can act on: the CLI prints its message on one line. */
 export class DistributedError extends Error {
   override readonly name = "DistributedError";
-}
-
-/** Rows `[start, end)`: the vectors carry the global ids start … end−1. */
-export interface RowRange {
-  start: number;
-  end: number;
 }
 
 /**
@@ -66,17 +71,65 @@ export function checkShardCount(nbShards: number, count: number, nbIndicesToKeep
 }
 
 /**
- * Splits `count` rows into `n` contiguous ranges, the first `count % n` one row larger: Python's
- * `_batch_loader` (`q, r = divmod(count, n)`; range b = `[q·b + min(b, r), q·(b+1) + min(b+1, r))`).
+ * The shards of a build whose output parts hold `partRows` (in order, touching, from row 0): part p
+ * gets the contiguous shard numbers `partShards[p]` (nbShards split among the parts by
+ * {@link partRanges}, Python's `_batch_loader` rule), and its rows are split among those shards by
+ * the same rule. With one part this is Python's split of all rows into nbShards batches; with N
+ * parts every part is the union of whole shards and has exactly the rows of a local N-part build.
  *
- * @example shardRanges(7, 3) // [{start:0,end:3},{start:3,end:5},{start:5,end:7}]
+ * @example shardLayout([{start: 0, end: 4}, {start: 4, end: 7}], 3)
+ *   // shards [0,2) [2,4) [4,7); partShards [0,2) [2,3)
  */
-export function shardRanges(count: number, n: number): RowRange[] {
-  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`shards: row count must be an integer >= 0, got ${count}`);
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`shards: number of shards must be an integer >= 1, got ${n}`);
-  const q = Math.floor(count / n);
-  const r = count % n;
-  return Array.from({ length: n }, (_, b) => ({ start: q * b + Math.min(b, r), end: q * (b + 1) + Math.min(b + 1, r) }));
+export function shardLayout(partRows: readonly RowRange[], nbShards: number): { shards: RowRange[]; partShards: RowRange[] } {
+  const partShards = partRanges(nbShards, partRows.length);
+  const shards: RowRange[] = [];
+  for (const [p, rows] of partRows.entries()) {
+    const k = partShards[p].end - partShards[p].start;
+    if (k === 0 || rows.end - rows.start < k) {
+      throw new RangeError(`shards: part ${p} (rows [${rows.start}, ${rows.end})) cannot be split into ${k} non-empty shards`);
+    }
+    for (const r of partRanges(rows.end - rows.start, k)) shards.push({ start: rows.start + r.start, end: rows.start + r.end });
+  }
+  return { shards, partShards };
+}
+
+/**
+ * Most inputs one merge reads, as Python's stage-2 merge (a 100-way merge when stage 1 left more
+ * than 100 partial indices).
+ */
+export const MERGE_FANOUT = 100;
+
+/**
+ * How a part made of the shard numbers `shards` is merged. At most `fanout` shards: one stage, the
+ * shards straight into the part (returns `[shards]`). More: two stages, as Python's stage-2 merge:
+ * the shards are split into `fanout` contiguous groups ({@link partRanges}), each merged into an
+ * intermediate index, then the intermediates into the part. Either way the merge holds the part
+ * being built plus one input, so memory stays bounded by one part.
+ *
+ * @example mergeStageGroups({start: 0, end: 250}, 100).length === 100 // groups of 3 or 2 shards
+ */
+export function mergeStageGroups(shards: RowRange, fanout = MERGE_FANOUT): RowRange[] {
+  if (!Number.isSafeInteger(fanout) || fanout < 2) throw new RangeError(`shards: merge fan-out must be an integer >= 2, got ${fanout}`);
+  const k = shards.end - shards.start;
+  if (k <= fanout) return [shards];
+  return partRanges(k, fanout).map((r) => ({ start: shards.start + r.start, end: shards.start + r.end }));
+}
+
+/** Files of the first-stage merge of group g of part p (two-stage merges only), relative to T. */
+export function mergeGroupFiles(part: number, group: number): { index: string; done: string } {
+  const base = `${MERGE_FOLDER}/part-${String(part).padStart(4, "0")}-group-${String(group).padStart(3, "0")}`;
+  return { index: `${base}.index`, done: `${base}.done` };
+}
+
+/** The done marker of a first-stage merge group: written after its index, names its checksum. */
+export interface MergeGroupDone {
+  format: typeof MERGE_GROUP_DONE_FORMAT;
+  planHash: string;
+  part: number;
+  group: number;
+  shards: RowRange;
+  ntotal: number;
+  index: ShardFile;
 }
 
 /** One input file as plan_build saw it. `mtimeMs` is null for remote (http, s3) files. */
@@ -137,6 +190,31 @@ export function resolveShardIndex(flag: number | null, env: Readonly<Record<stri
   return { shard, source };
 }
 
+/**
+ * FAISS threads of an add_shard task: its `--nb_cores`, else the CPUs Slurm allocated to the task
+ * (`SLURM_CPUS_PER_TASK`, set when the job asked for `--cpus-per-task`: Slurm may place other
+ * tasks on the node's other cores, and with TaskPlugin=task/none nothing stops a task from using
+ * them), else the plan's nb_cores, else 0 (every core).
+ *
+ * @example shardThreads(null, { SLURM_CPUS_PER_TASK: "4" }, null) // { threads: 4, source: "SLURM_CPUS_PER_TASK" }
+ */
+export function shardThreads(
+  flag: number | null,
+  env: Readonly<Record<string, string | undefined>>,
+  planNbCores: number | null,
+): { threads: number; source: string } {
+  if (flag !== null) return { threads: flag, source: "--nb_cores" };
+  const slurm = env.SLURM_CPUS_PER_TASK;
+  if (slurm !== undefined && slurm !== "") {
+    if (!/^\d+$/.test(slurm) || Number(slurm) < 1) {
+      throw new DistributedError(`add_shard: SLURM_CPUS_PER_TASK="${slurm}" is not a CPU count (expected an integer >= 1)`);
+    }
+    return { threads: Number(slurm), source: "SLURM_CPUS_PER_TASK" };
+  }
+  if (planNbCores !== null) return { threads: planNbCores, source: "the plan's nb_cores" };
+  return { threads: 0, source: "every core" };
+}
+
 /** Width of the shard number in file names: 4 digits, more when there are more shards. */
 export function shardName(i: number, nbShards: number): string {
   return `shard-${String(i).padStart(Math.max(4, String(nbShards - 1).length), "0")}`;
@@ -169,6 +247,19 @@ export interface DistributedPlanBody {
   /** Rows per read and per FAISS add call, from the build plan's memory budget. */
   adding: { readBatchRows: number; addCallRows: number };
   shards: RowRange[];
+  /** The outputs: one part, or nb_indices_to_keep parts named and split as a local build's. */
+  parts: DistributedPart[];
+}
+
+/**
+ * One output of a distributed build: the paths and rows of the same part of a local build
+ * (lib/plan/build_plan.ts), and the shard numbers `[shards.start, shards.end)` merged into it.
+ */
+export interface DistributedPart {
+  indexPath: string;
+  indexInfosPath: string;
+  rows: RowRange;
+  shards: RowRange;
 }
 
 export interface DistributedPlan extends DistributedPlanBody {
@@ -278,14 +369,4 @@ export function checkShardNames(names: readonly string[], nbShards: number, expe
     return `shards not done: ${list} of ${nbShards} (no ${SHARDS_FOLDER}/${shardName(missing[0], nbShards)}.done); run add_shard for them`;
   }
   return null;
-}
-
-/**
- * Which shards each of `parts` output parts merges: contiguous groups, so part p holds contiguous
- * global ids (the same split as {@link shardRanges} over shard numbers).
- *
- * @example mergeGroups(5, 2) // [[0, 1, 2], [3, 4]]
- */
-export function mergeGroups(nbShards: number, parts: number): number[][] {
-  return shardRanges(nbShards, parts).map((r) => Array.from({ length: r.end - r.start }, (_, k) => r.start + k));
 }

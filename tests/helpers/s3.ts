@@ -6,9 +6,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 
-const S3RVER = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "node_modules", "s3rver", "bin", "s3rver.js");
+/** The devDependency's entry point; AUTOFAISS_S3RVER names another copy (a node_modules shared with a branch that lacks it). */
+const S3RVER = process.env.AUTOFAISS_S3RVER ||
+  resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "node_modules", "s3rver", "bin", "s3rver.js");
 
 export interface LocalS3 extends AsyncDisposable {
   endpoint: string;
