@@ -458,6 +458,15 @@ export class Index extends Handle {
   }
 
   /**
+   * Moves every vector of `other` into this index, keeping their ids (FAISS `ivflib::merge_into`):
+   * both are IVF indices (through pre-transforms) cloned from one trained index. `other` is left
+   * empty; this index must be in memory (not a memory-mapped read).
+   */
+  mergeFrom(other: Index): void {
+    call("autofaiss_merge_into", this.ptr("autofaiss_merge_into"), other.ptr("autofaiss_merge_into"));
+  }
+
+  /**
    * A copy of this index on GPU `device` (upstream GPU builds only). The copy keeps `res` alive:
    * `res.free()` before the copy is freed only takes effect when the copy is freed.
    */

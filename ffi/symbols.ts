@@ -179,6 +179,11 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_merge_into: {
+    args: ["handle", "handle"], // int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src)
+    returns: "i32",
+    optional: true,
+  },
   autofaiss_describe_index: {
     args: ["handle", "buffer", "u64"], // int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap)
     returns: "i32",

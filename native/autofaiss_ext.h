@@ -32,8 +32,9 @@ extern "C" {
  *     would throw inside an OpenMP region (reconstruct of an index without reconstruct, changes to
  *     read-only / memory-mapped inverted lists); autofaiss_invlists_class added.
  *  3: autofaiss_fast_scan_use_heap added.
- *  4: autofaiss_ivf_set_direct_map added (hash-table direct map for the parts of a split index). */
-#define AUTOFAISS_EXT_ABI 4
+ *  4: autofaiss_ivf_set_direct_map added (hash-table direct map for the parts of a split index).
+ *  5: autofaiss_merge_into added (distributed builds: shard indices merged into a part). */
+#define AUTOFAISS_EXT_ABI 5
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -58,6 +59,12 @@ int autofaiss_read_index_buffer(const uint8_t* buf, size_t size, int io_flags, F
 /** The IVF layer of an index (through IndexPreTransform / IndexIDMap / IndexRefine), or error
  *  if there is none. Borrowed pointer: see the ownership note above. */
 int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf);
+
+/** Moves every vector of `src` into `dst` (FAISS ivflib::merge_into without shifting ids): both
+ *  must be IVF indices (through pre-transforms) cloned from the same trained index. After the call
+ *  `src` is empty (ntotal 0) and `dst->ntotal` counts both, on the wrappers as on the IVF layers.
+ *  Error (no change) if `dst`'s inverted lists are not in memory, e.g. a memory-mapped read. */
+int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src);
 
 /** Describes the concrete class chain of an index with the metric of every sub-index, e.g.
  *  "IndexPreTransform[OPQMatrix]>IndexIVFPQ(metric=0,nlist=64)>quantizer:IndexHNSWFlat(metric=0)

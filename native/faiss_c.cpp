@@ -492,6 +492,20 @@ EXPORT int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf)
     CATCH_AND_HANDLE
 }
 
+EXPORT int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src) {
+    try {
+        FAISS_THROW_IF_NOT_MSG(faiss::ivflib::try_extract_index_ivf(I(dst)) && faiss::ivflib::try_extract_index_ivf(I(src)),
+                               "merge_into: both indices need an IVF layer (only inverted lists are merged)");
+        // InvertedLists::merge_from changes both sides inside `omp parallel`: refuse read-only lists first.
+        require_mutable_lists(I(dst), "merge_into (destination)");
+        require_mutable_lists(I(src), "merge_into (source)");
+        FAISS_THROW_IF_NOT_MSG(dst != src, "merge_into: an index cannot be merged into itself");
+        // Keeps src's ids; sets ntotal on both wrappers (IndexPreTransform), not only the IVF layers.
+        faiss::ivflib::merge_into(I(dst), I(src), false);
+    }
+    CATCH_AND_HANDLE
+}
+
 EXPORT int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap) {
     try {
         std::string s;

@@ -367,6 +367,72 @@ static void test_direct_map_types(void) {
     free(x);
 }
 
+/* autofaiss_merge_into: two clones of one trained pre-transformed IVF index, each filled with half
+ * the rows under their global ids, merge into the same index (ntotal on the wrapper included) and
+ * search exactly like one index filled in a single add. */
+static void test_merge_into(void) {
+    const int d = 32, n = 2000, k = 5;
+    float* x = make_data(n, d);
+    FaissIndex* trained = NULL;
+    FaissIndex* whole = NULL;
+    FaissIndex* a = NULL;
+    FaissIndex* b = NULL;
+    OK(faiss_index_factory(&trained, d, "PCA16,IVF8,Flat", METRIC_L2));
+    OK(faiss_Index_train(trained, n, x));
+    OK(faiss_clone_index(trained, &whole));
+    OK(faiss_clone_index(trained, &a));
+    OK(faiss_clone_index(trained, &b));
+    OK(faiss_Index_add(whole, n, x));
+    idx_t* ids = malloc(sizeof(idx_t) * n);
+    for (int i = 0; i < n; i++) ids[i] = i;
+    OK(faiss_Index_add_with_ids(a, n / 2, x, ids));
+    OK(faiss_Index_add_with_ids(b, n - n / 2, x + (size_t)(n / 2) * d, ids + n / 2));
+    OK(autofaiss_merge_into(a, b));
+    CHECK(faiss_Index_ntotal(a) == n);
+    CHECK(faiss_Index_ntotal(b) == 0);
+    idx_t la[10 * 5], lw[10 * 5];
+    float da[10 * 5], dw[10 * 5];
+    FaissIndexIVF* ia = NULL;
+    FaissIndexIVF* iw = NULL;
+    OK(autofaiss_extract_index_ivf(a, &ia));
+    OK(autofaiss_extract_index_ivf(whole, &iw));
+    faiss_IndexIVF_set_nprobe(ia, 8);
+    faiss_IndexIVF_set_nprobe(iw, 8);
+    OK(faiss_Index_search(a, 10, x, k, da, la));
+    OK(faiss_Index_search(whole, 10, x, k, dw, lw));
+    CHECK(memcmp(la, lw, sizeof la) == 0);
+    /* The PCA of a 1000-row batch and of a 2000-row batch may round differently (BLAS blocking):
+     * the stored vectors, hence the distances, agree to float precision, not bit for bit. */
+    for (int i = 0; i < 10 * 5; i++) CHECK(fabsf(da[i] - dw[i]) <= 1e-4f * (1.0f + fabsf(dw[i])));
+    CHECK(la[0] == 0 && la[5] == 1);
+
+    /* a flat index has no IVF layer: an error, not an abort */
+    FaissIndex* flat = NULL;
+    OK(faiss_index_factory(&flat, d, "Flat", METRIC_L2));
+    FAILS_WITH(autofaiss_merge_into(flat, a), "merge_into: both indices need an IVF layer");
+    faiss_Index_free(flat);
+
+    /* a memory-mapped destination is refused before FAISS's OpenMP loop could abort */
+    char path[] = "/tmp/autofaiss-capi-merge-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    OK(faiss_write_index_fname(a, path));
+    FaissIndex* mapped = NULL;
+    OK(faiss_read_index_fname(path, FAISS_IO_FLAG_MMAP | FAISS_IO_FLAG_READ_ONLY, &mapped));
+    FAILS_WITH(autofaiss_merge_into(mapped, whole), "merge_into (destination): the index's inverted lists are read-only");
+    CHECK(faiss_Index_ntotal(whole) == n);
+    faiss_Index_free(mapped);
+    unlink(path);
+
+    free(ids);
+    faiss_Index_free(b);
+    faiss_Index_free(a);
+    faiss_Index_free(whole);
+    faiss_Index_free(trained);
+    free(x);
+}
+
 /* polysemous switch: applied to PQ and IVFPQ (also under a pre-transform), not to other indices */
 static void test_polysemous(void) {
     const char* keys[] = {"PQ4x8", "IVF4,PQ4x8", "OPQ4_16,IVF4,PQ4x8", "IVF4,Flat", "HNSW8"};
@@ -488,6 +554,7 @@ int main(void) {
     test_fast_scan_heap();
     test_polysemous();
     test_openmp_guards();
+    test_merge_into();
     printf("native C test: %d checks passed\n", checks);
     return 0;
 }

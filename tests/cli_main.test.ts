@@ -38,7 +38,9 @@ describe("help", () => {
       assert.ok(r.out.startsWith(`autofaiss ${PKG_VERSION}: build FAISS k-NN indices`), r.out);
       for (const c of COMMANDS) assert.ok(r.out.split("\n").includes(`  ${c.name.padEnd(27)}${c.summary}`), c.name);
     }
-    assert.deepEqual(COMMANDS.map((c) => c.name), ["build_index", "tune_index", "score_index", "build_partitioned_indexes", "search"]);
+    assert.deepEqual(COMMANDS.map((c) => c.name), [
+      "build_index", "tune_index", "score_index", "build_partitioned_indexes", "search", "plan_build", "add_shard", "merge_shards",
+    ]);
   });
 
   test("search --help and build_partitioned_indexes --help: usage and the flags", async () => {
@@ -139,9 +141,9 @@ describe("--version", () => {
 
 describe("errors: one line, non-zero exit", () => {
   const cases: Array<[string[], string]> = [
-    [["buid_index"], 'autofaiss: error: unknown command "buid_index" (did you mean build_index? commands: build_index, tune_index, score_index, build_partitioned_indexes, search)'],
-    [["index"], 'autofaiss: error: unknown command "index" (commands: build_index, tune_index, score_index, build_partitioned_indexes, search)'],
-    [["--embeddings=x"], "autofaiss: error: expected a command before --embeddings=x (commands: build_index, tune_index, score_index, build_partitioned_indexes, search)"],
+    [["buid_index"], 'autofaiss: error: unknown command "buid_index" (did you mean build_index? commands: build_index, tune_index, score_index, build_partitioned_indexes, search, plan_build, add_shard, merge_shards)'],
+    [["index"], 'autofaiss: error: unknown command "index" (commands: build_index, tune_index, score_index, build_partitioned_indexes, search, plan_build, add_shard, merge_shards)'],
+    [["--embeddings=x"], "autofaiss: error: expected a command before --embeddings=x (commands: build_index, tune_index, score_index, build_partitioned_indexes, search, plan_build, add_shard, merge_shards)"],
     [["build_index"], "autofaiss build_index: error: missing required flag --embeddings"],
     [["build_index", "emb", "--max_index_memory_usage=100"], "autofaiss build_index: error: max_index_memory_usage: expected a memory string like 16G or 512MB, got 100"],
     [["build_index", "emb", "--index_pth=x"], "autofaiss build_index: error: unknown flag --index_pth (did you mean --index_path?)"],

@@ -3,10 +3,10 @@ import { buildIndex, type BuildIndexOptions, planBuildIndex } from "../commands/
 import { INT_FIELDS } from "../output/python_json.ts";
 import { cliReporter } from "./reporter.ts";
 import type { CommandContext } from "./commands.ts";
-import type { BuildIndexParams } from "../commands/schema.ts";
+import type { BuildIndexParams, PlanBuildParams } from "../commands/schema.ts";
 
 /** The library options for these CLI parameters. */
-function buildOptions(p: BuildIndexParams, ctx: CommandContext): BuildIndexOptions {
+export function buildOptions(p: BuildIndexParams | PlanBuildParams, ctx: CommandContext): BuildIndexOptions {
   const given = (name: string) => ctx.given.has(name);
   return {
     indexPath: p.index_path,
@@ -29,7 +29,7 @@ function buildOptions(p: BuildIndexParams, ctx: CommandContext): BuildIndexOptio
     nbCores: p.nb_cores,
     makeDirectMap: p.make_direct_map,
     shouldBeMemoryMappable: p.should_be_memory_mappable,
-    distributed: p.distributed,
+    distributed: "distributed" in p ? p.distributed : null,
     nbIndicesToKeep: p.nb_indices_to_keep,
   };
 }
@@ -41,8 +41,18 @@ export async function run(p: BuildIndexParams, ctx: CommandContext): Promise<num
     ctx.out(JSON.stringify(plan, null, 2) + "\n");
     return 0;
   }
-  const { index, infos } = await ctx.log.timed("Launching the whole pipeline", 0, () =>
-    buildIndex(p.embeddings, { ...buildOptions(p, ctx), reporter: cliReporter(ctx) }));
+  const { index, infos } = await ctx.log.timed("Launching the whole pipeline", 0, async () => {
+    if (p.distributed !== "slurm") return await buildIndex(p.embeddings, { ...buildOptions(p, ctx), reporter: cliReporter(ctx) });
+    const { buildIndexOnSlurm } = await import("../commands/slurm_build.ts");
+    return await buildIndexOnSlurm(p.embeddings, {
+      ...buildOptions(p, ctx),
+      temporaryIndicesFolder: p.temporary_indices_folder,
+      nbShards: p.nb_shards,
+      slurmArgs: p.slurm_args,
+      slurmRetries: p.slurm_retries,
+      reporter: cliReporter(ctx),
+    });
+  });
   if (index === null) {
     // N parts (nb_indices_to_keep > 1): one recap per part, like Python's dict of infos by path.
     for (const partInfos of Object.values(infos)) ctx.log.summary(partInfos as unknown as Record<string, unknown>, INT_FIELDS);

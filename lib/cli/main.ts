@@ -50,6 +50,9 @@ export const HANDLER_MODULES: Readonly<Record<CommandName, (() => Promise<Comman
   score_index: () => import("./score_index_command.ts"),
   build_partitioned_indexes: () => import("./build_partitioned_indexes_command.ts"),
   search: () => import("./search_command.ts"),
+  plan_build: () => import("./plan_build_command.ts"),
+  add_shard: () => import("./add_shard_command.ts"),
+  merge_shards: () => import("./merge_shards_command.ts"),
 });
 
 const HELP: ReadonlySet<string> = new Set(["-h", "--help"]);

@@ -94,7 +94,7 @@ export interface IndexInfos extends FastMetrics {
 }
 
 /** Fails before any work if `path` cannot be written (creates its folder, probes a file, removes it). */
-function assertWritable(option: string, path: string): void {
+export function assertWritable(option: string, path: string): void {
   const probe = join(dirname(path), `.autofaiss-write-test-${process.pid}`);
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -105,15 +105,24 @@ function assertWritable(option: string, path: string): void {
   }
 }
 
+/** A local output path made absolute; a URL (s3://…) kept as given. */
+function outputPath(p: string): string {
+  return isUrl(p) ? p : resolve(p);
+}
+
+export function isUrl(p: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(p);
+}
+
 /** build_index's options with the defaults of the CLI schema filled in. */
 export function buildSettings(o: BuildIndexOptions): BuildSettings {
   const d = BUILD_DEFAULTS;
   const indexPath = o.indexPath === undefined ? d.index_path : o.indexPath;
   const infosPath = o.indexInfosPath === undefined ? d.index_infos_path : o.indexInfosPath;
   return {
-    indexPath: indexPath === null ? null : resolve(indexPath),
-    indexInfosPath: infosPath === null ? null : resolve(infosPath),
-    idsPath: o.idsPath ? resolve(o.idsPath) : null,
+    indexPath: indexPath === null ? null : outputPath(indexPath),
+    indexInfosPath: infosPath === null ? null : outputPath(infosPath),
+    idsPath: o.idsPath ? outputPath(o.idsPath) : null,
     saveOnDisk: o.saveOnDisk ?? d.save_on_disk,
     indexKey: o.indexKey || null,
     indexParam: o.indexParam ?? null,
@@ -134,7 +143,8 @@ export function buildSettings(o: BuildIndexOptions): BuildSettings {
   };
 }
 
-function openOptions(o: BuildIndexOptions) {
+/** The reader options of build_index's options. */
+export function openOptions(o: BuildIndexOptions) {
   return { fileFormat: o.fileFormat ?? BUILD_DEFAULTS.file_format, embeddingColumnName: o.embeddingColumnName, idColumns: o.idColumns };
 }
 
@@ -189,6 +199,9 @@ export async function buildIndex(
   const log = options.reporter ?? silentReporter;
   const s = buildSettings(options);
   checkBuildOptions(s);
+  if (s.distributed === "slurm") {
+    throw new BuildError('distributed: "slurm" builds run through buildIndexOnSlurm (lib/commands/slurm_build.ts), which needs a temporary_indices_folder');
+  }
   if (s.useGpu) assertGpuSupport();
   if (s.nbIndicesToKeep > 1 && s.makeDirectMap && !hasCapability("hashDirectMap")) {
     throw new BuildError(
@@ -205,6 +218,11 @@ export async function buildIndex(
   }
   checkOutputPaths(s);
   if (s.saveOnDisk) {
+    for (const [option, path] of [["index_path", s.indexPath], ["index_infos_path", s.indexInfosPath], ["ids_path", s.idsPath]] as const) {
+      if (path && isUrl(path)) {
+        throw new BuildError(`${option}: ${path}: a local build writes local files; URL outputs (s3://) are written by distributed builds (--distributed=slurm, merge_shards)`);
+      }
+    }
     assertWritable("index_path", s.indexPath!);
     assertWritable("index_infos_path", s.indexInfosPath!);
     if (s.idsPath && options.idColumns?.length) assertWritable("ids_path", s.idsPath);
@@ -280,27 +298,7 @@ async function runPlan(
   try {
     let ids: IdsWriter | null = null;
     await log.timed("Creating the index", 1, async () => {
-      index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () =>
-        s.trainedIndexPath ? readTrainedIndex(s.trainedIndexPath, d, plan.metricType) : Index.factory(d, indexKey, plan.metricType));
-      // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
-      index.setPolysemousTraining(false);
-      if (split && index.ivf() === null) {
-        throw new BuildError(
-          `nb_indices_to_keep=${s.nbIndicesToKeep}: index_key "${indexKey}" cannot store global ids (add_with_ids); use an IVF key such as IVF1,Flat`,
-        );
-      }
-      log.info(`The index size will be approximately ${formatMemory(plan.memory.estimatedIndexSize)}`);
-
-      if (!s.trainedIndexPath && (!index.isTrained || plan.training.needed)) {
-        const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
-        const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
-        log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
-        await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
-          if (s.useGpu) index = trainOnGpu(index!, sample.vectors);
-          else index!.train(sample.vectors);
-        });
-        releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
-      }
+      index = await createTrainedIndex(plan, s, embs, log);
 
       log.info(`The memory available for adding the vectors is ${plan.memory.availableForAddingText}(total available - used by the index)`);
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
@@ -345,6 +343,42 @@ async function runPlan(
   }
 }
 
+/**
+ * Instantiates `plan.indexKey` (or reads the pre-trained `s.trainedIndexPath`) and trains it on a
+ * uniform sample of `embs` (the seed of the plan), as the first steps of "Creating the index". The
+ * caller owns the returned index.
+ */
+export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs: EmbeddingCollection, log: BuildReporter): Promise<Index> {
+  const { indexKey, dimension: d } = plan;
+  let index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () =>
+    s.trainedIndexPath ? readTrainedIndex(s.trainedIndexPath, d, plan.metricType) : Index.factory(d, indexKey, plan.metricType));
+  try {
+    // Polysemous training costs minutes and is unused: searches run with ht disabled (README).
+    index.setPolysemousTraining(false);
+    if (plan.parts.length > 1 && index.ivf() === null) {
+      throw new BuildError(
+        `nb_indices_to_keep=${s.nbIndicesToKeep}: index_key "${indexKey}" cannot store global ids (add_with_ids); use an IVF key such as IVF1,Flat`,
+      );
+    }
+    log.info(`The index size will be approximately ${formatMemory(plan.memory.estimatedIndexSize)}`);
+
+    if (!s.trainedIndexPath && (!index.isTrained || plan.training.needed)) {
+      const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
+      const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
+      log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
+      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
+        if (s.useGpu) index = trainOnGpu(index, sample.vectors);
+        else index.train(sample.vectors);
+      });
+      releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
+    }
+    return index;
+  } catch (e) {
+    index.free();
+    throw e;
+  }
+}
+
 /** Reads a pre-trained empty index and checks it fits the data; the caller owns it. */
 function readTrainedIndex(path: string, d: number, metric: Metric): Index {
   let index: Index;
@@ -375,15 +409,18 @@ function planBudgets(plan: BuildPlan) {
   };
 }
 
-/** Tuning, fast metrics and saving, on the built index or part holding `part.rows`. */
-async function finishIndex(
+/**
+ * Tuning, fast metrics and saving, on the built index or part holding `part.rows`: the end of every
+ * build, local or merged from shards. Reads the part's first rows of `embs` as tuning and metric queries.
+ */
+export async function finishIndex(
   index: Index,
-  plan: BuildPlan,
+  plan: Pick<BuildPlan, "dimension" | "indexKey">,
   part: PlannedPart,
   s: BuildSettings,
-  embs: EmbeddingCollection,
+  embs: Pick<EmbeddingCollection, "read">,
   log: BuildReporter,
-  save: (infos: IndexInfos) => void,
+  save: (infos: IndexInfos) => void | Promise<void>,
 ): Promise<IndexInfos> {
   const { dimension: d, indexKey } = plan;
   if (s.makeDirectMap) {
@@ -448,7 +485,7 @@ function trainOnGpu(index: Index, vectors: Float32Array): Index {
 }
 
 /** Writes one index (or part) and its index_infos.json beside their final paths. */
-function writeOutputs(publication: Publication, index: Index, part: PlannedPart, infos: IndexInfos): void {
+export function writeOutputs(publication: Publication, index: Index, part: PlannedPart, infos: IndexInfos): void {
   const temporary = publication.file("index_path", part.indexPath!);
   try {
     index.write(temporary);
@@ -463,7 +500,7 @@ function writeOutputs(publication: Publication, index: Index, part: PlannedPart,
  * since the build read it; an earlier build's outputs that a reader would mix with these (a single
  * index beside new parts, parts beyond the new count) are deleted in the same publication.
  */
-function commitOutputs(publication: Publication, s: BuildSettings, plan: BuildPlan, inputs: InputSnapshot): void {
+export function commitOutputs(publication: Publication, s: BuildSettings, plan: Pick<BuildPlan, "parts">, inputs: InputSnapshot): void {
   const indexFinals = plan.parts.map((p) => p.indexPath!);
   const infosFinals = plan.parts.map((p) => p.indexInfosPath!);
   for (const stale of staleOutputs(s.indexPath!, indexFinals)) publication.remove("index_path", stale);

@@ -95,6 +95,14 @@ const p = {
     name: "id_columns", type: "list?", default: null,
     help: "Parquet columns holding the vectors' ids, written to id mapping files; a bare name is a one-item list",
   },
+  temporary_indices_folder: {
+    name: "temporary_indices_folder", type: "string", default: SPARK_TMP,
+    help: "Folder every node reaches (local, NFS or s3://) for the plan, the trained index and the shards of a distributed build",
+  },
+  nb_shards: {
+    name: "nb_shards", type: "int?", default: null, min: 1,
+    help: "Shards of a distributed build; None = enough that each holds at most 10M vectors, at least nb_indices_to_keep",
+  },
   verbose: {
     name: "verbose", type: "int", default: INFO,
     help: "Log level: DEBUG=10, INFO=20, WARNING=30, ERROR=40, CRITICAL=50 (10 also prints error stacks)",
@@ -134,10 +142,10 @@ export const BUILD_INDEX = [
   p.make_direct_map,
   p.should_be_memory_mappable,
   {
-    name: "distributed", type: "string?", default: null, choices: ["pyspark"],
-    help: 'None = build on this machine; "pyspark" = distributed build (as in Python)',
+    name: "distributed", type: "string?", default: null, choices: ["pyspark", "slurm"],
+    help: 'None = build on this machine; "slurm" = add shards as a Slurm job array (sbatch --array), then merge here; "pyspark" is refused',
   },
-  { name: "temporary_indices_folder", type: "string", default: SPARK_TMP, help: 'Folder for temporary small indices (distributed="pyspark" only)' },
+  p.temporary_indices_folder,
   p.verbose,
   { name: "nb_indices_to_keep", type: "int", default: 1, min: 1, help: "Split the final index into at most N files knn.index01 … (with index_infos.json01 …), one in memory at a time" },
   // Extension (not in Python): after Python's parameters, so positional arguments keep their meaning.
@@ -145,6 +153,46 @@ export const BUILD_INDEX = [
     name: "dry_run", type: "bool", default: false,
     help: "Print the build plan (index key, memory, training and batch sizes) as JSON and exit; reads only file headers",
   },
+  p.nb_shards,
+  {
+    name: "slurm_args", type: "string?", default: null,
+    help: 'Extra sbatch arguments for the add phase (distributed="slurm"), e.g. "--partition=cpu --mem=16G"',
+  },
+  {
+    name: "slurm_retries", type: "int", default: 2, min: 0,
+    help: 'Times failed or cancelled shards are resubmitted before the build fails (distributed="slurm")',
+  },
+] as const satisfies readonly ParamSpec[];
+
+/** The shared folder, which every phase command needs. */
+const T_REQUIRED = {
+  name: "temporary_indices_folder", type: "string", required: true,
+  help: "Folder every node reaches (local, NFS or s3://) for the plan, the trained index and the shards",
+} as const satisfies ParamSpec;
+
+/** `autofaiss plan_build`: build_index's parameters, then the shard count and the shared folder. */
+export const PLAN_BUILD = [
+  ...BUILD_INDEX.filter((spec) => !["distributed", "temporary_indices_folder", "dry_run", "nb_shards", "slurm_args", "slurm_retries"].includes(spec.name)),
+  p.nb_shards,
+  T_REQUIRED,
+] as const satisfies readonly ParamSpec[];
+
+/** `autofaiss add_shard`: one array task of the add phase. */
+export const ADD_SHARD = [
+  T_REQUIRED,
+  {
+    name: "shard", type: "int?", default: null, min: 0,
+    help: "Shard to add (0-based); None = from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX",
+  },
+  { ...p.nb_cores, help: "Number of threads FAISS uses; None = SLURM_CPUS_PER_TASK when set, else the plan's nb_cores (all cores when unset there)" },
+  p.verbose,
+] as const satisfies readonly ParamSpec[];
+
+/** `autofaiss merge_shards`: the last phase, on one machine. */
+export const MERGE_SHARDS = [
+  T_REQUIRED,
+  { ...p.nb_cores, help: "Number of threads FAISS uses; None = SLURM_CPUS_PER_TASK when set, else the plan's nb_cores (all cores when unset there)" },
+  p.verbose,
 ] as const satisfies readonly ParamSpec[];
 
 /** `autofaiss tune_index`, in Python's parameter order. */
@@ -234,6 +282,9 @@ export type TuneIndexParams = ParamsOf<typeof TUNE_INDEX>;
 export type ScoreIndexParams = ParamsOf<typeof SCORE_INDEX>;
 export type BuildPartitionedIndexesParams = ParamsOf<typeof BUILD_PARTITIONED_INDEXES>;
 export type SearchParams = ParamsOf<typeof SEARCH>;
+export type PlanBuildParams = ParamsOf<typeof PLAN_BUILD>;
+export type AddShardParams = ParamsOf<typeof ADD_SHARD>;
+export type MergeShardsParams = ParamsOf<typeof MERGE_SHARDS>;
 
 /** One command: name, one-line summary, schema, and the issue that tracks it until it is built. */
 export interface CommandSpec {
@@ -243,7 +294,15 @@ export interface CommandSpec {
   readonly issue?: number;
 }
 
-export type CommandName = "build_index" | "tune_index" | "score_index" | "build_partitioned_indexes" | "search";
+export type CommandName =
+  | "build_index"
+  | "tune_index"
+  | "score_index"
+  | "build_partitioned_indexes"
+  | "search"
+  | "plan_build"
+  | "add_shard"
+  | "merge_shards";
 
 /** The commands in Python's order (`autofaiss.external.quantize.main`). */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -256,6 +315,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   // Not in Python: searching one index or the N parts of a split build.
   { name: "search", summary: "Search an index or its N parts for the k nearest neighbours of query vectors (JSON lines)", params: SEARCH },
+  // Extensions (not in Python): the phases of a distributed build, for any scheduler.
+  { name: "plan_build", summary: "Distributed build, phase 1: train the index and write the plan of S shards (prints S)", params: PLAN_BUILD, issue: 14 },
+  { name: "add_shard", summary: "Distributed build, phase 2: add one shard's rows (an array task; --shard or the scheduler's index)", params: ADD_SHARD, issue: 14 },
+  { name: "merge_shards", summary: "Distributed build, phase 3: check and merge the shards, tune, write the outputs", params: MERGE_SHARDS, issue: 14 },
 ];
 
 /** Look a command up by name. */

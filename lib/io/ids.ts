@@ -46,6 +46,27 @@ export async function writeIdsFile(
   batch: Pick<EmbeddingBatch, "rows" | "startId" | "ids">,
   idColumns: readonly IdColumnSpec[],
 ): Promise<string> {
+  const bytes = idsParquetBytes(idsPath, batchId, batch, idColumns);
+  const final = path.join(idsPath, idsFileName(batchId));
+  try {
+    writeFileAtomic(final, bytes, { createFolder: false });
+  } catch (e) {
+    throw new EmbeddingReadError(`ids mapping: ${final}: cannot write (${describeIoError(e)})`, { file: final, cause: e });
+  }
+  return final;
+}
+
+/**
+ * The parquet bytes of one ids file: the id columns, then `i` (startId … startId + rows − 1).
+ * `where` and `batchId` name the file in errors.
+ */
+export function idsParquetBytes(
+  where: string,
+  batchId: number,
+  batch: Pick<EmbeddingBatch, "rows" | "startId" | "ids">,
+  idColumns: readonly IdColumnSpec[],
+): Uint8Array {
+  const idsPath = where;
   const columns: ParquetColumn[] = [];
   for (const spec of idColumns) {
     const values = batch.ids?.[spec.name];
@@ -60,14 +81,7 @@ export async function writeIdsFile(
   const i = new BigInt64Array(batch.rows);
   for (let k = 0; k < batch.rows; k++) i[k] = BigInt(batch.startId + k);
   columns.push({ name: "i", data: i, type: "INT64" });
-
-  const final = path.join(idsPath, idsFileName(batchId));
-  try {
-    writeFileAtomic(final, new Uint8Array(parquetFileBytes(columns)), { createFolder: false });
-  } catch (e) {
-    throw new EmbeddingReadError(`ids mapping: ${final}: cannot write (${describeIoError(e)})`, { file: final, cause: e });
-  }
-  return final;
+  return new Uint8Array(parquetFileBytes(columns));
 }
 
 /**

@@ -87,10 +87,15 @@ export class HttpSource implements ByteSource {
 /** The slice of Bun's S3 API we use (typed here so Deno type-checks this file without bun-types). */
 interface BunS3File {
   stat(): Promise<{ size: number }>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  stream(): ReadableStream<Uint8Array>;
   slice(start: number, end: number): { arrayBuffer(): Promise<ArrayBuffer> };
 }
-interface BunS3Client {
+export interface BunS3Client {
   file(key: string): BunS3File;
+  write(key: string, data: Uint8Array | Blob | string): Promise<number>;
+  delete(key: string): Promise<void>;
+  exists(key: string): Promise<boolean>;
   list(input?: { prefix?: string; continuationToken?: string }): Promise<{
     contents?: { key: string; size?: number }[];
     isTruncated?: boolean;
@@ -120,7 +125,8 @@ export function parseS3Url(location: string): { bucket: string; key: string } {
   return { bucket: m[1]!, key: m[2]! };
 }
 
-function s3Client(location: string, bucket: string): BunS3Client {
+/** Bun's S3 client for `bucket`, configured from the S3_* / AWS_* environment (Bun only). */
+export function s3Client(location: string, bucket: string): BunS3Client {
   const bun = bunRuntime(location);
   const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
   // Bun reads S3_* / AWS_* itself; pass the AWS names explicitly so AWS_ENDPOINT_URL (the AWS CLI

@@ -145,12 +145,18 @@ export interface BuildPlan {
   decisions: string[];
 }
 
+/** Why `distributed="pyspark"` is refused, and what to use instead. */
+export const PYSPARK_REFUSED =
+  'distributed: "pyspark" (Spark) is not available in this tool; use --distributed=slurm (a Slurm job array), ' +
+  "or run the phases plan_build, add_shard and merge_shards with any scheduler (examples/kubernetes/ for Kubernetes Indexed Jobs)";
+
 /** Checks the options that need no data: metric, distributed mode and part count. Returns the metric. */
 export function checkBuildOptions(s: BuildSettings): "ip" | "l2" {
   const m = s.metricType.toLowerCase();
   if (m !== "ip" && m !== "l2") throw new BuildError(`metric_type: expected "ip" or "l2", got "${s.metricType}"`);
-  if (s.distributed) {
-    throw new BuildError(`distributed: "${s.distributed}" is not supported by this tool; builds run locally (leave distributed unset)`);
+  if (s.distributed === "pyspark") throw new BuildError(PYSPARK_REFUSED);
+  if (s.distributed !== null && s.distributed !== "slurm") {
+    throw new BuildError(`distributed: expected None or "slurm", got "${s.distributed}"`);
   }
   if (!Number.isInteger(s.nbIndicesToKeep) || s.nbIndicesToKeep < 1) {
     throw new BuildError(`nb_indices_to_keep: expected an integer >= 1, got ${s.nbIndicesToKeep}`);
