@@ -210,7 +210,7 @@ describe("command schemas (spec §1.3–§1.6, seed README)", () => {
       "id_columns", "index_key", "index_param", "max_index_query_time_ms", "max_index_memory_usage",
       "min_nearest_neighbors_to_retrieve", "current_memory_available", "use_gpu", "metric_type", "nb_cores",
       "make_direct_map", "should_be_memory_mappable", "distributed", "temporary_indices_folder", "verbose", "nb_indices_to_keep",
-      "dry_run", // our extension, after Python's parameters
+      "dry_run", "selection", "selection_time_budget", "report_path", // our extensions, after Python's parameters
     ]);
   });
 
@@ -222,7 +222,7 @@ describe("command schemas (spec §1.3–§1.6, seed README)", () => {
       max_index_query_time_ms: 10, max_index_memory_usage: "32GB", min_nearest_neighbors_to_retrieve: 20,
       current_memory_available: "32GB", use_gpu: false, metric_type: "ip", nb_cores: null, make_direct_map: false,
       should_be_memory_mappable: false, distributed: null, temporary_indices_folder: "hdfs://root/tmp/distributed_autofaiss_indices",
-      verbose: 20, nb_indices_to_keep: 1, dry_run: false,
+      verbose: 20, nb_indices_to_keep: 1, dry_run: false, selection: "heuristic", selection_time_budget: null, report_path: null,
     });
   });
 

@@ -31,6 +31,8 @@ function buildOptions(p: BuildIndexParams, ctx: CommandContext): BuildIndexOptio
     shouldBeMemoryMappable: p.should_be_memory_mappable,
     distributed: p.distributed,
     nbIndicesToKeep: p.nb_indices_to_keep,
+    selection: p.selection as "heuristic" | "measured",
+    selectionTimeBudget: p.selection_time_budget,
   };
 }
 

@@ -20,6 +20,7 @@ import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
 import {
   BuildError,
   type BuildPlan,
+  candidateList,
   type BuildSettings,
   checkBuildOptions,
   checkOutputPaths,
@@ -39,6 +40,8 @@ import { constructionTimeEstimate } from "../plan/training_plan.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
+import { measuredSelection, type SelectionReport, splitSample } from "../measure/measured_selection.ts";
+import { selectionSample } from "../plan/measured_choice.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
 import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries, staleOutputs } from "../output/publish.ts";
@@ -82,6 +85,13 @@ export interface BuildIndexOptions {
    * `index_path`); `indexKey` must name its factory string. Its dimension and metric must match.
    */
   trainedIndexPath?: string | null;
+  /**
+   * "heuristic" (default): Python's first candidate; "measured": candidates are built on a sample and
+   * the best recall@10 within both bounds wins (lib/measure/measured_selection.ts). Ignored with `indexKey`.
+   */
+  selection?: "heuristic" | "measured";
+  /** Seconds measured selection may spend; null = a quarter of the predicted full build. */
+  selectionTimeBudget?: number | null;
   /** Logs, timed steps and progress bars; silent by default. */
   reporter?: BuildReporter;
 }
@@ -171,7 +181,9 @@ function checkKeyWithFaiss(indexKey: string, data: DataShape, metric: "ip" | "l2
  * and more than one vector), no index and the infos of every part by part path, as Python's
  * `(None, {path: infos})`.
  */
-export type BuildIndexResult = { index: Index; infos: IndexInfos } | { index: null; infos: Record<string, IndexInfos> };
+export type BuildIndexResult =
+  | { index: Index; infos: IndexInfos; selection?: SelectionReport }
+  | { index: null; infos: Record<string, IndexInfos>; selection?: SelectionReport };
 
 /**
  * Builds, tunes and (unless saveOnDisk is false) writes an index. The caller owns the returned index.
@@ -180,7 +192,7 @@ export type BuildIndexResult = { index: Index; infos: IndexInfos } | { index: nu
 export async function buildIndex(
   embeddings: EmbeddingsInput,
   options?: BuildIndexOptions & { nbIndicesToKeep?: 1 },
-): Promise<{ index: Index; infos: IndexInfos }>;
+): Promise<{ index: Index; infos: IndexInfos; selection?: SelectionReport }>;
 export async function buildIndex(embeddings: EmbeddingsInput, options: BuildIndexOptions): Promise<BuildIndexResult>;
 export async function buildIndex(
   embeddings: EmbeddingsInput,
@@ -252,11 +264,19 @@ async function buildLocked(
     await log.timed("Compute estimated construction time of the index", 1, () => {
       for (const line of constructionTimeEstimate(data.count, data.dimension).text.split("\n")) log.info(`\t\t${line}`);
     });
-    const indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () => {
+    let indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () => {
       // A given key is checked with a dry factory call before any vector is read.
       if (s.indexKey) checkKeyWithFaiss(s.indexKey, data, checkBuildOptions(s));
       return chooseIndexKey(s, budgets, data);
     });
+    let selection: SelectionReport | undefined;
+    if ((options.selection ?? BUILD_DEFAULTS.selection) === "measured" && !s.indexKey) {
+      selection = await log.timed("Measuring candidate index types on a sample", 1, () =>
+        selectIndexByMeasuring(s, budgets, data, embs, options.selectionTimeBudget ?? BUILD_DEFAULTS.selection_time_budget, log));
+      log.info(`selection: ${JSON.stringify(selection)}`);
+      log.info(`Measured selection chose ${selection.chosenKey}: ${selection.reason}`);
+      indexKey = selection.chosenKey;
+    }
     const measured = needsMeasuredSize(s, indexKey, data)
       ? await log.timed(`Measuring the size of ${indexKey} (no size formula for this family)`, 1, () =>
         measuredIndexSizeBytes(indexKey, data.dimension, checkBuildOptions(s), data.count, s.makeDirectMap))
@@ -267,7 +287,37 @@ async function buildLocked(
       return bytes;
     });
     const plan = completePlan(s, budgets, data, indexKey, needed, measured);
-    return await runPlan(plan, s, embs, inputs, log);
+    const result = await runPlan(plan, s, embs, inputs, log, selection?.presetParam ?? "");
+    return selection ? { ...result, selection } : result;
+  });
+}
+
+/**
+ * Measured selection on a uniform sample (seeded apart from the training sample): candidates of
+ * the plan, the sample split into index rows and held-out queries, each candidate measured.
+ */
+async function selectIndexByMeasuring(
+  s: BuildSettings,
+  budgets: MemoryBudgets,
+  data: DataShape,
+  embs: EmbeddingCollection,
+  timeBudgetSeconds: number | null,
+  log: BuildReporter,
+): Promise<SelectionReport> {
+  const list = candidateList(s, budgets, data);
+  const { rows, queries } = selectionSample(data.count);
+  log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
+  const sample = await embs.sample(rows + queries, s.trainSeed + 1);
+  const split = splitSample(sample.vectors, data.dimension, queries);
+  releaseNow(sample.vectors);
+  return await measuredSelection(list, split.base, split.queries, data.dimension, {
+    n: data.count,
+    metric: checkBuildOptions(s),
+    maxQueryTimeMs: s.maxIndexQueryTimeMs,
+    minNearestNeighbors: s.minNearestNeighborsToRetrieve,
+    maxIndexMemoryBytes: budgets.maxIndexMemoryUsage,
+    timeBudgetSeconds,
+    log,
   });
 }
 
@@ -283,6 +333,7 @@ async function runPlan(
   embs: EmbeddingCollection,
   inputs: InputSnapshot,
   log: BuildReporter,
+  preset: string,
 ): Promise<BuildIndexResult> {
   const { indexKey, dimension: d } = plan;
   // The outputs are written beside their final paths and published together at the end.
@@ -329,7 +380,7 @@ async function runPlan(
       });
     });
     if (!split) {
-      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
+      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, preset, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
       if (publication) commitOutputs(publication, s, plan, inputs);
       return { index: index!, infos };
     }
@@ -343,7 +394,7 @@ async function runPlan(
       ids,
       log,
       finish: async (part, planned) => {
-        const infos = await finishIndex(part, plan, planned, s, embs, log, (infos) => writeOutputs(publication!, part, planned, infos));
+        const infos = await finishIndex(part, plan, planned, s, embs, log, preset, (infos) => writeOutputs(publication!, part, planned, infos));
         byPath[planned.indexPath!] = infos;
       },
     });
@@ -396,6 +447,7 @@ async function finishIndex(
   s: BuildSettings,
   embs: EmbeddingCollection,
   log: BuildReporter,
+  preset: string,
   save: (infos: IndexInfos) => void,
 ): Promise<IndexInfos> {
   const { dimension: d, indexKey } = plan;
@@ -413,13 +465,15 @@ async function finishIndex(
       index.setParameters(s.indexParam);
       return s.indexParam;
     }
+    // measured selection's refinement k_factor: the tuner sets only nprobe / efSearch
+    if (preset !== "") index.setParameters(preset);
     const tuned = await tuneIndexParameters(index, indexKey, probe, {
       maxQueryTimeMs: s.maxIndexQueryTimeMs,
       minNearestNeighbors: s.minNearestNeighborsToRetrieve,
       info: (m) => log.info(m),
       warn: (m) => log.warning(m),
     });
-    return tuned.param;
+    return [preset, tuned.param].filter((x) => x !== "").join(",");
   });
   log.info(`The best hyperparameters are: ${indexParam}`);
 

@@ -145,6 +145,18 @@ export const BUILD_INDEX = [
     name: "dry_run", type: "bool", default: false,
     help: "Print the build plan (index key, memory, training and batch sizes) as JSON and exit; reads only file headers",
   },
+  {
+    name: "selection", type: "string", default: "heuristic", choices: ["heuristic", "measured"],
+    help: '"heuristic": Python\'s first candidate; "measured": build candidates on a sample, keep the best recall@10 within both bounds',
+  },
+  {
+    name: "selection_time_budget", type: "int?", default: null, min: 1,
+    help: "Seconds measured selection may spend; None = a quarter of the predicted full build",
+  },
+  {
+    name: "report_path", type: "string?", default: null,
+    help: "Write a self-contained HTML report (candidates, Pareto front, chosen and heuristic keys, phase timings)",
+  },
 ] as const satisfies readonly ParamSpec[];
 
 /** `autofaiss tune_index`, in Python's parameter order. */
