@@ -3,7 +3,8 @@
 #   apt: the compiler, FAISS (static lib + C API headers), static OpenBLAS (both variants),
 #        python3-faiss (test oracle), Fashion-MNIST (sample data), GNU time (benchmarks),
 #        debootstrap (the compiled binary's bare-system test, tests/compile_chroot.test.ts),
-#        cmake, ninja, dpkg-dev, xz-utils (the AVX2 FAISS, built from Debian's source);
+#        cmake, ninja, dpkg-dev, xz-utils (the AVX2 FAISS, built from Debian's source),
+#        chromium (headless rendering test of the HTML report, tests/report_html.test.ts);
 #   npm: bun, deno and the libraries, pinned by package-lock.json.
 # Then compiles FAISS's AVX2 variant once (tasks/build_faiss.ts; minutes, cached in
 # ~/.cache/autofaiss/faiss-<key>/) and links both library variants (tasks/build_native.ts).
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   g++ libfaiss-dev libopenblas-dev libopenblas-openmp-dev libopenblas-pthread-dev
   python3-faiss python3-numpy dataset-fashion-mnist time ca-certificates debootstrap
-  cmake ninja-build dpkg-dev xz-utils
+  cmake ninja-build dpkg-dev xz-utils chromium
 )
 
 missing=()

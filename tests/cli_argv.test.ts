@@ -249,7 +249,7 @@ describe("command schemas (spec §1.3–§1.6, seed README)", () => {
   test("score_index: Python's parameters first, then cache and format extensions", () => {
     assert.deepEqual(names(SCORE_INDEX), [
       "index_path", "embeddings", "save_on_disk", "output_index_info_path", "current_memory_available", "verbose",
-      "file_format", "embedding_column_name", "use_cache", "cache_dir",
+      "file_format", "embedding_column_name", "use_cache", "cache_dir", "report_path",
     ]);
     const { values } = parseArgs(SCORE_INDEX, ["knn.index", "emb", "--no-cache"]);
     assert.equal(values.use_cache, false);

@@ -3,6 +3,9 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { buildIndex } from "../lib/commands/build_index.ts";
 import { measuredSelection, splitSample } from "../lib/measure/measured_selection.ts";
 import type { Candidate, CandidateList } from "../lib/plan/candidates.ts";
@@ -76,10 +79,12 @@ describe("build_index --selection=measured", () => {
   test("builds the chosen key; index_infos keeps Python's keys; the report is returned", async () => {
     const n = 12_000;
     const vectors = clusteredData(n, d, 30, 9);
+    const dir = mkdtempSync(join(tmpdir(), "measured-selection-"));
+    const reportPath = join(dir, "report.html");
     // 1 MiB: HNSW does not fit, IVF512,Flat (the heuristic) does; a 10 s budget stops before the slow OPQ keys
     const { index, infos, selection } = await buildIndex({ vectors, dim: d }, {
       saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1M", maxIndexQueryTimeMs: 2, nbCores: 1,
-      selection: "measured", selectionTimeBudget: 10,
+      selection: "measured", selectionTimeBudget: 10, reportPath,
     });
     try {
       assert.ok(selection);
@@ -97,8 +102,13 @@ describe("build_index --selection=measured", () => {
         "reconstruction error %", "nb vectors", "vectors dimension", "compression ratio",
       ]);
       assert.ok(infos["size in bytes"] <= 2 ** 20, `${infos["size in bytes"]}`);
+      const html = readFileSync(reportPath, "utf8");
+      assert.ok(html.includes(`<strong id="chosen-key">${infos.index_key}</strong>`));
+      for (const c of selection.candidates) assert.ok(html.includes(`<code>${c.key}</code>`), c.key);
+      assert.ok(html.includes("Measuring candidate index types on a sample</text>"), "phase timings");
     } finally {
       index.free();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

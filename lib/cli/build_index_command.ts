@@ -33,6 +33,7 @@ function buildOptions(p: BuildIndexParams, ctx: CommandContext): BuildIndexOptio
     nbIndicesToKeep: p.nb_indices_to_keep,
     selection: p.selection as "heuristic" | "measured",
     selectionTimeBudget: p.selection_time_budget,
+    reportPath: p.report_path,
   };
 }
 

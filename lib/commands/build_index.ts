@@ -44,6 +44,8 @@ import { measuredSelection, type SelectionReport, splitSample } from "../measure
 import { selectionSample } from "../plan/measured_choice.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
+import { renderReport, type ReportData } from "../output/report_html.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
 import { acquireOutputLock, Publication, PublishError, recoverPublish, removeDeadTemporaries, staleOutputs } from "../output/publish.ts";
 import { addParts } from "./build_parts.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
@@ -92,6 +94,8 @@ export interface BuildIndexOptions {
   selection?: "heuristic" | "measured";
   /** Seconds measured selection may spend; null = a quarter of the predicted full build. */
   selectionTimeBudget?: number | null;
+  /** Write an HTML report (candidates, Pareto front, chosen and heuristic keys, phase timings) here. */
+  reportPath?: string | null;
   /** Logs, timed steps and progress bars; silent by default. */
   reporter?: BuildReporter;
 }
@@ -198,7 +202,8 @@ export async function buildIndex(
   embeddings: EmbeddingsInput,
   options: BuildIndexOptions = {},
 ): Promise<BuildIndexResult> {
-  const log = options.reporter ?? silentReporter;
+  const phases: ReportData["phases"] = [];
+  const log = options.reportPath ? recordingPhases(options.reporter ?? silentReporter, phases) : options.reporter ?? silentReporter;
   const s = buildSettings(options);
   checkBuildOptions(s);
   if (s.useGpu) assertGpuSupport();
@@ -221,15 +226,70 @@ export async function buildIndex(
     assertWritable("index_infos_path", s.indexInfosPath!);
     if (s.idsPath && options.idColumns?.length) assertWritable("ids_path", s.idsPath);
   }
+  if (options.reportPath) assertWritable("report_path", resolve(options.reportPath));
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
   // One build per index path; what a killed build left there is finished or removed first.
   const releaseLock = s.saveOnDisk ? claimOutputs(s, log) : () => {};
   try {
-    return await buildLocked(embeddings, options, s, budgets, log);
+    const result = await buildLocked(embeddings, options, s, budgets, log);
+    if (options.reportPath) writeFileAtomic(resolve(options.reportPath), renderReport(buildReportData(result, s, budgets, phases)));
+    return result;
   } finally {
     releaseLock();
   }
+}
+
+/** A reporter that also records each timed step's wall seconds (indented by its level). */
+function recordingPhases(inner: BuildReporter, phases: ReportData["phases"]): BuildReporter {
+  return {
+    ...inner,
+    timed: async (label, indent, fn) => {
+      const t0 = performance.now();
+      const slot = phases.length;
+      phases.push({ label: `${"  ".repeat(indent)}${label}`, seconds: 0 });
+      try {
+        return await inner.timed(label, indent, fn);
+      } finally {
+        phases[slot].seconds = (performance.now() - t0) / 1000;
+      }
+    },
+  };
+}
+
+/** The report's data: the measured candidates, or the one built index when selection was heuristic. */
+function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: MemoryBudgets, phases: ReportData["phases"]): ReportData {
+  const sel = result.selection;
+  const infosList = result.index === null ? Object.values(result.infos) : [result.infos];
+  const first = infosList[0];
+  const points = sel
+    ? sel.candidates.map((c) => ({
+      key: c.key, memoryBytes: c.estimatedBytes, latencyMs: c.latencyMs ?? null, recall: c.recall ?? null,
+      status: c.status, param: c.param, note: c.note ?? c.reason,
+    }))
+    : infosList.map((i) => ({
+      key: i.index_key, memoryBytes: i["size in bytes"], latencyMs: i.avg_search_speed_ms, recall: null,
+      status: "built", param: i.index_param, note: "heuristic selection: no recall measured (use --selection=measured)",
+    }));
+  const notes = sel
+    ? [
+      `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}).`,
+      `Why: ${sel.reason}.`,
+      `Built: ${first.index_key} with ${first.index_param || "no search parameter"}; ${first["size in bytes"]} bytes, ${first.avg_search_speed_ms.toFixed(3)} ms per query.`,
+    ]
+    : [`${first["nb vectors"]} vectors of dimension ${first["vectors dimension"]}; heuristic (Python-compatible) selection.`];
+  return {
+    title: "autofaiss build_index report",
+    recallLabel: sel ? "recall@10 (predicted from the sample)" : "recall@10",
+    latencyLabel: sel ? "latency, ms per query (predicted, k=40, 1 thread)" : "latency, ms per query (k=40)",
+    points,
+    chosenKey: first.index_key,
+    heuristicKey: sel ? sel.heuristicKey : first.index_key,
+    maxIndexMemoryBytes: budgets.maxIndexMemoryUsage,
+    maxQueryTimeMs: s.maxIndexQueryTimeMs,
+    phases,
+    notes,
+  };
 }
 
 /** Takes the output lock, finishes an interrupted publication, removes dead builds' temporaries. */

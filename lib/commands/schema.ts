@@ -188,6 +188,7 @@ export const SCORE_INDEX = [
     help: "Reuse cached exact neighbours keyed by the embeddings' files (--nouse_cache or --no-cache to recompute)",
   },
   { name: "cache_dir", type: "string?", default: null, help: "Ground-truth cache folder; None = $XDG_CACHE_HOME/autofaiss or ~/.cache/autofaiss" },
+  { name: "report_path", type: "string?", default: null, help: "Write a self-contained HTML report of the index (memory, latency, recall)" },
 ] as const satisfies readonly ParamSpec[];
 
 /** `autofaiss build_partitioned_indexes`, in Python's parameter order. */
