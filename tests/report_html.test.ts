@@ -9,6 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
+import { Index } from "../ffi/faiss.ts";
+import { scoreIndex } from "../lib/commands/score_index.ts";
+import { clusteredData } from "./helpers/data.ts";
 import { escapeHtml, paretoFront, renderReport, type ReportData, type ReportPoint } from "../lib/output/report_html.ts";
 
 const MiB = 2 ** 20;
@@ -125,6 +128,28 @@ describe("the report in headless Chromium", () => {
       assert.ok(variance > 100, `screenshot looks blank: grey-level variance ${variance.toFixed(1)}`);
       const r2 = spawnSync(CHROMIUM!, [...flags, "--dump-dom", `file://${page}`], { encoding: "utf8", timeout: 120_000 });
       assert.ok(r2.stdout.includes(`<strong id="chosen-key">${data.chosenKey}</strong>`), `chosen key not in the DOM: ${r2.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("score_index --report_path", () => {
+  test("one point: the index's size, latency and 20-recall@20", async () => {
+    const d = 8;
+    const vectors = clusteredData(2000, d, 10, 3);
+    using index = Index.factory(d, "IVF16,Flat", "l2");
+    index.train(vectors);
+    index.add(vectors);
+    const dir = mkdtempSync(join(tmpdir(), "score-report-"));
+    try {
+      const reportPath = join(dir, "r.html");
+      const { infos } = await scoreIndex(index, { vectors, dim: d }, { saveOnDisk: false, reportPath, useCache: false });
+      const html = readFileSync(reportPath, "utf8");
+      const key = index.describe()!;
+      assert.ok(html.includes(`<strong id="chosen-key">${escapeHtml(key)}</strong>`), key);
+      assert.ok(html.includes(`<td>${infos!["20-recall@20"].toFixed(3)}</td>`));
+      assert.ok(html.includes("<th>20-recall@20</th>"));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
