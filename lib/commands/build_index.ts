@@ -171,7 +171,12 @@ export async function planBuildIndex(embeddings: EmbeddingsInput, options: Build
   const measured = s.indexKey && needsMeasuredSize(s, s.indexKey, data)
     ? measuredIndexSizeBytes(s.indexKey, data.dimension, metric, data.count, s.makeDirectMap)
     : undefined;
-  return planBuild(s, data, measured);
+  const plan = planBuild(s, data, measured);
+  if ((options.selection ?? BUILD_DEFAULTS.selection) === "measured" && !s.indexKey) {
+    // measuring needs training candidates on data, which a dry run never does
+    plan.decisions.push(`selection=measured: the build measures candidates on a sample and may choose another key than ${plan.indexKey}, the heuristic one shown here`);
+  }
+  return plan;
 }
 
 /** A key FAISS's factory rejects is a BuildError naming it with FAISS's message (no data is read). */
