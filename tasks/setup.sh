@@ -4,7 +4,8 @@
 #        python3-faiss (test oracle), Fashion-MNIST (sample data), GNU time (benchmarks),
 #        debootstrap (the compiled binary's bare-system test, tests/compile_chroot.test.ts),
 #        cmake, ninja, dpkg-dev, xz-utils (the AVX2 FAISS, built from Debian's source),
-#        slurm-wlm + munge (the one-node Slurm cluster of tasks/slurm_cluster.sh, distributed-build tests);
+#        slurm-wlm + munge (the one-node Slurm cluster of tasks/slurm_cluster.sh, distributed-build tests),
+#        chromium (headless rendering test of the HTML report, tests/report_html.test.ts);
 #   npm: bun, deno and the libraries, pinned by package-lock.json.
 # Then compiles FAISS's AVX2 variant once (tasks/build_faiss.ts; minutes, cached in
 # ~/.cache/autofaiss/faiss-<key>/) and links both library variants (tasks/build_native.ts).
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   g++ libfaiss-dev libopenblas-dev libopenblas-openmp-dev libopenblas-pthread-dev
   python3-faiss python3-numpy dataset-fashion-mnist time ca-certificates debootstrap
-  cmake ninja-build dpkg-dev xz-utils
+  cmake ninja-build dpkg-dev xz-utils chromium
   slurm-wlm munge
 )
 

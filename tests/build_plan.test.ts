@@ -172,6 +172,18 @@ describe("build_index --dry_run", () => {
     assert.equal(existsSync(out), false, "the output folder was created");
   });
 
+  test("--selection=measured: the dry run says the build may choose another key than the heuristic one shown", () => {
+    const r = dryRun([join(dir, "emb"), "--nosave_on_disk", "--max_index_memory_usage=100M", "--metric_type=l2", "--selection=measured"],
+      { AUTOFAISS_FAISS_LIB: join(dir, "no-such-libfaiss_c.so") });
+    assert.equal(r.status, 0, r.stderr);
+    const plan = JSON.parse(r.stdout);
+    assert.equal(plan.indexKey, "HNSW15");
+    assert.equal(
+      plan.decisions.at(-1),
+      "selection=measured: the build measures candidates on a sample and may choose another key than HNSW15, the heuristic one shown here",
+    );
+  });
+
   test("a given key is checked by FAISS, without training data or writes", () => {
     const out = join(dir, "out");
     const r = dryRun([

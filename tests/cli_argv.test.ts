@@ -211,7 +211,7 @@ describe("command schemas: Python's parameters, order and defaults", () => {
       "min_nearest_neighbors_to_retrieve", "current_memory_available", "use_gpu", "metric_type", "nb_cores",
       "make_direct_map", "should_be_memory_mappable", "distributed", "temporary_indices_folder", "verbose", "nb_indices_to_keep",
       // our extensions, after Python's parameters
-      "dry_run", "nb_shards", "slurm_args", "slurm_retries",
+      "dry_run", "nb_shards", "slurm_args", "slurm_retries", "selection", "selection_time_budget", "report_path",
     ]);
   });
 
@@ -224,6 +224,7 @@ describe("command schemas: Python's parameters, order and defaults", () => {
       current_memory_available: "32GB", use_gpu: false, metric_type: "ip", nb_cores: null, make_direct_map: false,
       should_be_memory_mappable: false, distributed: null, temporary_indices_folder: "hdfs://root/tmp/distributed_autofaiss_indices",
       verbose: 20, nb_indices_to_keep: 1, dry_run: false, nb_shards: null, slurm_args: null, slurm_retries: 2,
+      selection: "heuristic", selection_time_budget: null, report_path: null,
     });
   });
 
@@ -250,7 +251,7 @@ describe("command schemas: Python's parameters, order and defaults", () => {
   test("score_index: Python's parameters first, then cache and format extensions", () => {
     assert.deepEqual(names(SCORE_INDEX), [
       "index_path", "embeddings", "save_on_disk", "output_index_info_path", "current_memory_available", "verbose",
-      "file_format", "embedding_column_name", "use_cache", "cache_dir",
+      "file_format", "embedding_column_name", "use_cache", "cache_dir", "report_path",
     ]);
     const { values } = parseArgs(SCORE_INDEX, ["knn.index", "emb", "--no-cache"]);
     assert.equal(values.use_cache, false);

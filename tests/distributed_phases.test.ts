@@ -332,6 +332,12 @@ describe("distributed phases on a local folder", () => {
     assert.equal(py.code, 1);
     assert.equal(py.err, 'autofaiss build_index: error: distributed: "pyspark" (Spark) is not available in this tool; use --distributed=slurm (a Slurm job array), ' +
       "or run the phases plan_build, add_shard and merge_shards with any scheduler (examples/kubernetes/ for Kubernetes Indexed Jobs)\n");
+    const measured = await runCli("build_index", emb, "--distributed=slurm", "--temporary_indices_folder=/tmp/unused", "--selection=measured");
+    assert.equal(measured.code, 1);
+    assert.match(measured.err, /^autofaiss build_index: error: selection: "measured" is not available with distributed="slurm"; pass --index_key/);
+    const report = await runCli("build_index", emb, "--distributed=slurm", "--temporary_indices_folder=/tmp/unused", "--report_path=/tmp/unused.html");
+    assert.equal(report.code, 1);
+    assert.match(report.err, /^autofaiss build_index: error: report_path: distributed="slurm" builds write no HTML report yet/);
     await assert.rejects(planned("flat", { indexKey: "Flat" }), {
       message: "index_key: distributed builds merge IVF inverted lists, and Flat has no IVF layer (for a flat index use IVF1,Flat, as Python AutoFaiss advises)",
     });

@@ -31,6 +31,9 @@ export function buildOptions(p: BuildIndexParams | PlanBuildParams, ctx: Command
     shouldBeMemoryMappable: p.should_be_memory_mappable,
     distributed: "distributed" in p ? p.distributed : null,
     nbIndicesToKeep: p.nb_indices_to_keep,
+    selection: p.selection as "heuristic" | "measured",
+    selectionTimeBudget: p.selection_time_budget,
+    reportPath: p.report_path,
   };
 }
 

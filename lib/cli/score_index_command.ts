@@ -17,6 +17,7 @@ export async function run(p: ScoreIndexParams, ctx: CommandContext): Promise<num
     embeddingColumnName: ctx.given.has("embedding_column_name") ? p.embedding_column_name : null,
     useCache: p.use_cache,
     cacheDir: p.cache_dir,
+    reportPath: p.report_path,
     reporter: cliReporter(ctx),
   });
   if (r.infos === null) {

@@ -20,6 +20,7 @@ import { IdsWriter, resetIdsFolder } from "../io/ids.ts";
 import {
   BuildError,
   type BuildPlan,
+  candidateList,
   type BuildSettings,
   checkBuildOptions,
   checkOutputPaths,
@@ -39,9 +40,13 @@ import { constructionTimeEstimate } from "../plan/training_plan.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
+import { measuredSelection, type SelectionReport, splitSample } from "../measure/measured_selection.ts";
+import { selectionSample } from "../plan/measured_choice.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
 import { claimOutputs, Publication, PublishError, staleOutputs } from "../output/publish.ts";
+import { renderReport, type ReportData } from "../output/report_html.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
 import { addParts } from "./build_parts.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { BUILD_DEFAULTS } from "./defaults.ts";
@@ -82,6 +87,15 @@ export interface BuildIndexOptions {
    * `index_path`); `indexKey` must name its factory string. Its dimension and metric must match.
    */
   trainedIndexPath?: string | null;
+  /**
+   * "heuristic" (default): Python's first candidate; "measured": candidates are built on a sample and
+   * the best recall@10 within both bounds wins (lib/measure/measured_selection.ts). Ignored with `indexKey`.
+   */
+  selection?: "heuristic" | "measured";
+  /** Seconds measured selection may spend; null = a quarter of the predicted full build. */
+  selectionTimeBudget?: number | null;
+  /** Write an HTML report (candidates, Pareto front, chosen and heuristic keys, phase timings) here. */
+  reportPath?: string | null;
   /** Logs, timed steps and progress bars; silent by default. */
   reporter?: BuildReporter;
 }
@@ -167,7 +181,12 @@ export async function planBuildIndex(embeddings: EmbeddingsInput, options: Build
   const measured = s.indexKey && needsMeasuredSize(s, s.indexKey, data)
     ? measuredIndexSizeBytes(s.indexKey, data.dimension, metric, data.count, s.makeDirectMap)
     : undefined;
-  return planBuild(s, data, measured);
+  const plan = planBuild(s, data, measured);
+  if ((options.selection ?? BUILD_DEFAULTS.selection) === "measured" && !s.indexKey) {
+    // measuring needs training candidates on data, which a dry run never does
+    plan.decisions.push(`selection=measured: the build measures candidates on a sample and may choose another key than ${plan.indexKey}, the heuristic one shown here`);
+  }
+  return plan;
 }
 
 /** A key FAISS's factory rejects is a BuildError naming it with FAISS's message (no data is read). */
@@ -181,7 +200,9 @@ function checkKeyWithFaiss(indexKey: string, data: DataShape, metric: "ip" | "l2
  * and more than one vector), no index and the infos of every part by part path, as Python's
  * `(None, {path: infos})`.
  */
-export type BuildIndexResult = { index: Index; infos: IndexInfos } | { index: null; infos: Record<string, IndexInfos> };
+export type BuildIndexResult =
+  | { index: Index; infos: IndexInfos; selection?: SelectionReport }
+  | { index: null; infos: Record<string, IndexInfos>; selection?: SelectionReport };
 
 /**
  * Builds, tunes and (unless saveOnDisk is false) writes an index. The caller owns the returned index.
@@ -190,13 +211,14 @@ export type BuildIndexResult = { index: Index; infos: IndexInfos } | { index: nu
 export async function buildIndex(
   embeddings: EmbeddingsInput,
   options?: BuildIndexOptions & { nbIndicesToKeep?: 1 },
-): Promise<{ index: Index; infos: IndexInfos }>;
+): Promise<{ index: Index; infos: IndexInfos; selection?: SelectionReport }>;
 export async function buildIndex(embeddings: EmbeddingsInput, options: BuildIndexOptions): Promise<BuildIndexResult>;
 export async function buildIndex(
   embeddings: EmbeddingsInput,
   options: BuildIndexOptions = {},
 ): Promise<BuildIndexResult> {
-  const log = options.reporter ?? silentReporter;
+  const phases: ReportData["phases"] = [];
+  const log = options.reportPath ? recordingPhases(options.reporter ?? silentReporter, phases) : options.reporter ?? silentReporter;
   const s = buildSettings(options);
   checkBuildOptions(s);
   if (s.distributed === "slurm") {
@@ -227,6 +249,7 @@ export async function buildIndex(
     assertWritable("index_infos_path", s.indexInfosPath!);
     if (s.idsPath && options.idColumns?.length) assertWritable("ids_path", s.idsPath);
   }
+  if (options.reportPath) assertWritable("report_path", resolve(options.reportPath));
   const budgets = planMemoryBudgets(s);
   for (const note of budgets.notes) log.info(note);
   // One build per index path; what a killed build left there is finished or removed first (the
@@ -234,10 +257,64 @@ export async function buildIndex(
   const finals = [s.indexPath!, s.indexInfosPath!, ...(s.idsPath ? [s.idsPath] : [])];
   const releaseLock = s.saveOnDisk ? claimOutputs(s.indexPath!, finals, (m) => log.warning(m)) : () => {};
   try {
-    return await buildLocked(embeddings, options, s, budgets, log);
+    const result = await buildLocked(embeddings, options, s, budgets, log);
+    if (options.reportPath) writeFileAtomic(resolve(options.reportPath), renderReport(buildReportData(result, s, budgets, phases)));
+    return result;
   } finally {
     releaseLock();
   }
+}
+
+/** A reporter that also records each timed step's wall seconds (indented by its level). */
+function recordingPhases(inner: BuildReporter, phases: ReportData["phases"]): BuildReporter {
+  return {
+    ...inner,
+    timed: async (label, indent, fn) => {
+      const t0 = performance.now();
+      const slot = phases.length;
+      phases.push({ label: `${"  ".repeat(indent)}${label}`, seconds: 0 });
+      try {
+        return await inner.timed(label, indent, fn);
+      } finally {
+        phases[slot].seconds = (performance.now() - t0) / 1000;
+      }
+    },
+  };
+}
+
+/** The report's data: the measured candidates, or the one built index when selection was heuristic. */
+function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: MemoryBudgets, phases: ReportData["phases"]): ReportData {
+  const sel = result.selection;
+  const infosList = result.index === null ? Object.values(result.infos) : [result.infos];
+  const first = infosList[0];
+  const points = sel
+    ? sel.candidates.map((c) => ({
+      key: c.key, memoryBytes: c.estimatedBytes, latencyMs: c.latencyMs ?? null, recall: c.recall ?? null,
+      status: c.status, param: c.param, note: c.note ?? c.reason,
+    }))
+    : infosList.map((i) => ({
+      key: i.index_key, memoryBytes: i["size in bytes"], latencyMs: i.avg_search_speed_ms, recall: null,
+      status: "built", param: i.index_param, note: "heuristic selection: no recall measured (use --selection=measured)",
+    }));
+  const notes = sel
+    ? [
+      `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}).`,
+      `Why: ${sel.reason}.`,
+      `Built: ${first.index_key} with ${first.index_param || "no search parameter"}; ${first["size in bytes"]} bytes, ${first.avg_search_speed_ms.toFixed(3)} ms per query.`,
+    ]
+    : [`${first["nb vectors"]} vectors of dimension ${first["vectors dimension"]}; heuristic (Python-compatible) selection.`];
+  return {
+    title: "autofaiss build_index report",
+    recallLabel: sel ? "recall@10 (predicted from the sample)" : "recall@10",
+    latencyLabel: sel ? "latency, ms per query (predicted, k=40, 1 thread)" : "latency, ms per query (k=40)",
+    points,
+    chosenKey: first.index_key,
+    heuristicKey: sel ? sel.heuristicKey : first.index_key,
+    maxIndexMemoryBytes: budgets.maxIndexMemoryUsage,
+    maxQueryTimeMs: s.maxIndexQueryTimeMs,
+    phases,
+    notes,
+  };
 }
 
 async function buildLocked(
@@ -257,11 +334,19 @@ async function buildLocked(
     await log.timed("Compute estimated construction time of the index", 1, () => {
       for (const line of constructionTimeEstimate(data.count, data.dimension).text.split("\n")) log.info(`\t\t${line}`);
     });
-    const indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () => {
+    let indexKey = await log.timed("Selecting most promising index types given data characteristics", 1, () => {
       // A given key is checked with a dry factory call before any vector is read.
       if (s.indexKey) checkKeyWithFaiss(s.indexKey, data, checkBuildOptions(s));
       return chooseIndexKey(s, budgets, data);
     });
+    let selection: SelectionReport | undefined;
+    if ((options.selection ?? BUILD_DEFAULTS.selection) === "measured" && !s.indexKey) {
+      selection = await log.timed("Measuring candidate index types on a sample", 1, () =>
+        selectIndexByMeasuring(s, budgets, data, embs, options.selectionTimeBudget ?? BUILD_DEFAULTS.selection_time_budget, log));
+      log.info(`selection: ${JSON.stringify(selection)}`);
+      log.info(`Measured selection chose ${selection.chosenKey}: ${selection.reason}`);
+      indexKey = selection.chosenKey;
+    }
     const measured = needsMeasuredSize(s, indexKey, data)
       ? await log.timed(`Measuring the size of ${indexKey} (no size formula for this family)`, 1, () =>
         measuredIndexSizeBytes(indexKey, data.dimension, checkBuildOptions(s), data.count, s.makeDirectMap))
@@ -272,7 +357,37 @@ async function buildLocked(
       return bytes;
     });
     const plan = completePlan(s, budgets, data, indexKey, needed, measured);
-    return await runPlan(plan, s, embs, inputs, log);
+    const result = await runPlan(plan, s, embs, inputs, log, selection?.presetParam ?? "");
+    return selection ? { ...result, selection } : result;
+  });
+}
+
+/**
+ * Measured selection on a uniform sample (seeded apart from the training sample): candidates of
+ * the plan, the sample split into index rows and held-out queries, each candidate measured.
+ */
+async function selectIndexByMeasuring(
+  s: BuildSettings,
+  budgets: MemoryBudgets,
+  data: DataShape,
+  embs: EmbeddingCollection,
+  timeBudgetSeconds: number | null,
+  log: BuildReporter,
+): Promise<SelectionReport> {
+  const list = candidateList(s, budgets, data);
+  const { rows, queries } = selectionSample(data.count);
+  log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
+  const sample = await embs.sample(rows + queries, s.trainSeed + 1);
+  const split = splitSample(sample.vectors, data.dimension, queries);
+  releaseNow(sample.vectors);
+  return await measuredSelection(list, split.base, split.queries, data.dimension, {
+    n: data.count,
+    metric: checkBuildOptions(s),
+    maxQueryTimeMs: s.maxIndexQueryTimeMs,
+    minNearestNeighbors: s.minNearestNeighborsToRetrieve,
+    maxIndexMemoryBytes: budgets.maxIndexMemoryUsage,
+    timeBudgetSeconds,
+    log,
   });
 }
 
@@ -288,6 +403,7 @@ async function runPlan(
   embs: EmbeddingCollection,
   inputs: InputSnapshot,
   log: BuildReporter,
+  preset: string,
 ): Promise<BuildIndexResult> {
   const { indexKey, dimension: d } = plan;
   // The outputs are written beside their final paths and published together at the end.
@@ -314,7 +430,7 @@ async function runPlan(
       });
     });
     if (!split) {
-      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
+      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, preset, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
       if (publication) commitOutputs(publication, s, plan, inputs);
       return { index: index!, infos };
     }
@@ -328,7 +444,7 @@ async function runPlan(
       ids,
       log,
       finish: async (part, planned) => {
-        const infos = await finishIndex(part, plan, planned, s, embs, log, (infos) => writeOutputs(publication!, part, planned, infos));
+        const infos = await finishIndex(part, plan, planned, s, embs, log, preset, (infos) => writeOutputs(publication!, part, planned, infos));
         byPath[planned.indexPath!] = infos;
       },
     });
@@ -420,6 +536,7 @@ export async function finishIndex(
   s: BuildSettings,
   embs: Pick<EmbeddingCollection, "read">,
   log: BuildReporter,
+  preset: string,
   save: (infos: IndexInfos) => void | Promise<void>,
 ): Promise<IndexInfos> {
   const { dimension: d, indexKey } = plan;
@@ -437,13 +554,15 @@ export async function finishIndex(
       index.setParameters(s.indexParam);
       return s.indexParam;
     }
+    // measured selection's refinement k_factor: the tuner sets only nprobe / efSearch
+    if (preset !== "") index.setParameters(preset);
     const tuned = await tuneIndexParameters(index, indexKey, probe, {
       maxQueryTimeMs: s.maxIndexQueryTimeMs,
       minNearestNeighbors: s.minNearestNeighborsToRetrieve,
       info: (m) => log.info(m),
       warn: (m) => log.warning(m),
     });
-    return tuned.param;
+    return [preset, tuned.param].filter((x) => x !== "").join(",");
   });
   log.info(`The best hyperparameters are: ${indexParam}`);
 

@@ -136,7 +136,7 @@ export async function mergeShards(options: MergeShardsOptions): Promise<MergeSha
             await using probe = await probeCollection(plan, part.rows);
             const save = (infos: IndexInfos) =>
               remote ? publishPartToS3(merged, infos, plan, parts[p]) : writeOutputs(publication!, merged, parts[p], infos);
-            byPath[part.indexPath] = await finishIndex(merged, shape(plan), parts[p], s, probe, log, save);
+            byPath[part.indexPath] = await finishIndex(merged, shape(plan), parts[p], s, probe, log, "", save);
           } catch (e) {
             merged.free();
             throw e;

@@ -162,6 +162,18 @@ export const BUILD_INDEX = [
     name: "slurm_retries", type: "int", default: 2, min: 0,
     help: 'Times failed or cancelled shards are resubmitted before the build fails (distributed="slurm")',
   },
+  {
+    name: "selection", type: "string", default: "heuristic", choices: ["heuristic", "measured"],
+    help: '"heuristic": Python\'s first candidate; "measured": build candidates on a sample, keep the best recall@10 within both bounds',
+  },
+  {
+    name: "selection_time_budget", type: "int?", default: null, min: 1,
+    help: "Seconds measured selection may spend; None = a quarter of the predicted full build",
+  },
+  {
+    name: "report_path", type: "string?", default: null,
+    help: "Write a self-contained HTML report (candidates, Pareto front, chosen and heuristic keys, phase timings)",
+  },
 ] as const satisfies readonly ParamSpec[];
 
 /** The shared folder, which every phase command needs. */
@@ -172,7 +184,7 @@ const T_REQUIRED = {
 
 /** `autofaiss plan_build`: build_index's parameters, then the shard count and the shared folder. */
 export const PLAN_BUILD = [
-  ...BUILD_INDEX.filter((spec) => !["distributed", "temporary_indices_folder", "dry_run", "nb_shards", "slurm_args", "slurm_retries"].includes(spec.name)),
+  ...BUILD_INDEX.filter((spec) => !["distributed", "temporary_indices_folder", "dry_run", "nb_shards", "slurm_args", "slurm_retries", "selection", "selection_time_budget", "report_path"].includes(spec.name)),
   p.nb_shards,
   T_REQUIRED,
 ] as const satisfies readonly ParamSpec[];
@@ -224,6 +236,7 @@ export const SCORE_INDEX = [
     help: "Reuse cached exact neighbours keyed by the embeddings' files (--nouse_cache or --no-cache to recompute)",
   },
   { name: "cache_dir", type: "string?", default: null, help: "Ground-truth cache folder; None = $XDG_CACHE_HOME/autofaiss or ~/.cache/autofaiss" },
+  { name: "report_path", type: "string?", default: null, help: "Write a self-contained HTML report of the index (memory, latency, recall)" },
 ] as const satisfies readonly ParamSpec[];
 
 /** `autofaiss build_partitioned_indexes`, in Python's parameter order. */

@@ -16,6 +16,7 @@ import { formatMemory, parseMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { writeJsonPython } from "../output/python_json.ts";
+import { renderReport, type ReportData } from "../output/report_html.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { recoverPublish } from "../output/publish.ts";
 import { SCORE_DEFAULTS } from "./defaults.ts";
@@ -38,6 +39,8 @@ export interface ScoreIndexOptions {
   useCache?: boolean;
   /** cache folder; null or unset: {@link defaultCacheDir} */
   cacheDir?: string | null;
+  /** Write an HTML report of this index (memory, latency, recall, phase timings) here. */
+  reportPath?: string | null;
   reporter?: BuildReporter;
 }
 
@@ -157,10 +160,33 @@ async function scoreWithThreads(
     if (options.saveOnDisk ?? SCORE_DEFAULTS.save_on_disk) {
       writeFileAtomic(resolve(options.outputIndexInfoPath ?? SCORE_DEFAULTS.output_index_info_path), writeJsonPython(infos));
     }
+    if (options.reportPath) {
+      const key = index.describe() ?? (typeof indexOrPath === "string" ? indexOrPath : "index");
+      writeFileAtomic(resolve(options.reportPath), renderReport(scoreReportData(key, infos)));
+    }
     return { infos, fastMetrics: fast, groundTruth: source };
   } finally {
     if (typeof indexOrPath === "string") index.free();
   }
+}
+
+/** One index's report: its size, mean latency and 20-recall@20 (score_index's recall). */
+function scoreReportData(key: string, infos: ScoreInfos): ReportData {
+  return {
+    title: "autofaiss score_index report",
+    recallLabel: "20-recall@20",
+    latencyLabel: "latency, ms per query (mean, k=40)",
+    points: [{
+      key, memoryBytes: infos["size in bytes"], latencyMs: infos.avg_search_speed_ms, recall: infos["20-recall@20"], status: "scored",
+      note: `1-recall@20 ${infos["1-recall@20"].toFixed(3)}, 40-recall@40 ${infos["40-recall@40"].toFixed(3)}, 99p ${infos["99p_search_speed_ms"].toFixed(3)} ms`,
+    }],
+    chosenKey: key,
+    heuristicKey: null,
+    maxIndexMemoryBytes: null,
+    maxQueryTimeMs: null,
+    phases: [],
+    notes: [`${infos["nb vectors"]} vectors of dimension ${infos["vectors dimension"]}; compression ratio ${infos["compression ratio"].toFixed(2)}.`],
+  };
 }
 
 /** The exact neighbours: from the cache when allowed and present, else computed (and cached). */

@@ -228,6 +228,12 @@ async function submitAndWait(
  */
 export async function buildIndexOnSlurm(embeddings: string | string[], o: SlurmBuildOptions): Promise<BuildIndexResult> {
   const log = o.reporter ?? silentReporter;
+  // The distributed plan picks a memory-mappable key by the heuristic and has no report: say so
+  // rather than ignore the flags.
+  if (o.selection === "measured") {
+    throw new DistributedError('selection: "measured" is not available with distributed="slurm"; pass --index_key (e.g. the key a local --selection=measured build on a sample chose) or use selection="heuristic"');
+  }
+  if (o.reportPath) throw new DistributedError('report_path: distributed="slurm" builds write no HTML report yet; run score_index --report_path on the result');
   assertSlurmClient();
   const run = storageJoin(isS3(o.temporaryIndicesFolder) ? o.temporaryIndicesFolder : resolve(o.temporaryIndicesFolder), `autofaiss-${randomBytes(6).toString("hex")}`);
   const { plan } = await planDistributedBuild(embeddings, { ...o, temporaryIndicesFolder: run });

@@ -12,6 +12,7 @@
  * plan.indexKey; // "OPQ256_1280,IVF16384_HNSW32,PQ256x8"
  */
 import { noIndexFitsMessage, optimalIndexKeys, type SelectionOptions } from "./selection.ts";
+import { type CandidateList, selectionCandidates } from "./candidates.ts";
 import {
   addCallRows,
   addsInOneCall,
@@ -235,6 +236,39 @@ export function chooseIndexKey(s: BuildSettings, budgets: MemoryBudgets, data: D
   const keys = optimalIndexKeys(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags);
   if (keys.length === 0) throw new BuildError(noIndexFitsMessage(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags));
   return keys[0];
+}
+
+/**
+ * Measured selection's candidates (lib/plan/candidates.ts) for this build: same flags as
+ * {@link chooseIndexKey}; IVF keys without refinement only when a direct map or N parts need
+ * `ivf()`; keys FAISS 1.7.3 would mishandle ({@link keyLimitProblem}) or too big to build in
+ * current_memory_available ({@link creationMemory}) are dropped with the reason.
+ * Empty (BuildError) when nothing fits, as chooseIndexKey.
+ */
+export function candidateList(s: BuildSettings, budgets: MemoryBudgets, data: DataShape): CandidateList {
+  const flags = selectionFlags(s, data);
+  const list = selectionCandidates(data.count, data.dimension, budgets.maxIndexMemoryUsage, {
+    ...flags,
+    ivfOnly: s.makeDirectMap || flags.shouldBeMemoryMappable,
+  });
+  if (list.candidates.length === 0) throw new BuildError(noIndexFitsMessage(data.count, data.dimension, budgets.maxIndexMemoryUsage, flags));
+  const metric = checkBuildOptions(s);
+  const candidates = [];
+  const dropped = [...list.dropped];
+  for (const c of list.candidates) {
+    let problem = keyLimitProblem(c.key, data.dimension, metric, data.count);
+    if (problem === null) {
+      try {
+        creationMemory(s, budgets, c.key, data);
+      } catch (e) {
+        if (!(e instanceof BuildError)) throw e;
+        problem = e.message;
+      }
+    }
+    if (problem === null || c.heuristic) candidates.push({ ...c, rank: candidates.length + 1 });
+    else dropped.push({ key: c.key, estimatedBytes: c.estimatedBytes, reason: problem });
+  }
+  return { ...list, candidates, dropped };
 }
 
 /**

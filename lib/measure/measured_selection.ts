@@ -1,0 +1,228 @@
+/**
+ * Measured selection: each candidate of lib/plan/candidates.ts, in rank order while the time budget
+ * lasts, is trained and filled on a uniform sample, tuned at the (scaled) latency bound by the
+ * build's own tuner, and scored by recall@10 against the exact neighbours of held-out queries; the
+ * winner is lib/plan/measured_choice.ts's `chooseMeasured`. How the sample predicts the full index
+ * (nlist, nprobe, efSearch and latency scaling) is documented in lib/plan/measured_choice.ts.
+ */
+import { FaissError, Index, type Metric } from "../../ffi/faiss.ts";
+import type { CandidateList, Candidate, DroppedCandidate } from "../plan/candidates.ts";
+import {
+  chooseMeasured,
+  predictedLatencyMs,
+  recallParam,
+  REFINE_K_FACTOR,
+  sampleKey,
+  sampleLatencyBound,
+  searchKind,
+  SELECTION_RECALL_AT,
+  selectionBudgetSeconds,
+  startNext,
+} from "../plan/measured_choice.ts";
+import type { BuildReporter } from "../reporter.ts";
+import { rRecallAtR } from "./recall.ts";
+import { singleQueryTimer } from "./single_query_timer.ts";
+import { SPEED_TEST_K } from "./latency_stats.ts";
+import { tuneIndexParameters } from "./tune_parameters.ts";
+
+/** Time spent timing the tuned parameters once more, per candidate (ms). */
+const FINAL_TIMING_MS = 500;
+
+/** One candidate's outcome, for the log's `selection` section and the HTML report. */
+export interface CandidateMeasurement extends Candidate {
+  /** measured; rejected by FAISS's factory; failed while measured; skipped (time budget). */
+  status: "measured" | "rejected" | "failed" | "skipped";
+  /** Key built on the sample (nlist scaled). */
+  sampleKey?: string;
+  /** Search parameters tuned on the sample: the full index's predicted parameters. */
+  param?: string;
+  /** Predicted recall@10 of the full index. */
+  recall?: number;
+  /** Predicted single-query latency (k = 40, one thread) of the full index, ms. */
+  latencyMs?: number;
+  /** Latency measured on the sample, ms. */
+  sampleLatencyMs?: number;
+  /** Wall seconds spent on this candidate. */
+  seconds?: number;
+  /** Why rejected / failed / skipped. */
+  note?: string;
+}
+
+/** The `selection` section: everything measured selection did, JSON-serialisable. */
+export interface SelectionReport {
+  mode: "measured";
+  heuristicKey: string | null;
+  chosenKey: string;
+  /** Parameters to set before tuning the full index (refinement's k_factor), "" when none. */
+  presetParam: string;
+  reason: string;
+  vectors: number;
+  dimension: number;
+  sampleRows: number;
+  queries: number;
+  maxQueryTimeMs: number;
+  maxIndexMemoryBytes: number;
+  budgetSeconds: number | null;
+  seconds: number;
+  candidates: CandidateMeasurement[];
+  dropped: DroppedCandidate[];
+}
+
+export interface MeasuredSelectionOptions {
+  /** Vectors of the full data. */
+  n: number;
+  metric: Metric;
+  maxQueryTimeMs: number;
+  minNearestNeighbors: number;
+  maxIndexMemoryBytes: number;
+  /** `--selection_time_budget`, seconds; null = a quarter of the predicted full build. */
+  timeBudgetSeconds: number | null;
+  log?: BuildReporter;
+  /** Seconds since an arbitrary origin (tests pass a fake clock). */
+  clock?: () => number;
+}
+
+/** Refinement parameters set before tuning: the tuner only sets nprobe / efSearch. */
+export function presetParamFor(key: string): string {
+  return /,(RFlat|Refine\()/.test(key) ? `k_factor_rf=${REFINE_K_FACTOR}` : "";
+}
+
+/**
+ * Splits a uniform sample into the index rows and `queries` held-out rows, interleaved so that both
+ * cover the whole collection.
+ */
+export function splitSample(vectors: Float32Array, d: number, queries: number): { base: Float32Array; queries: Float32Array } {
+  const total = vectors.length / d;
+  const isQuery = new Uint8Array(total);
+  for (let j = 0; j < queries; j++) isQuery[Math.floor(((j + 0.5) * total) / queries)] = 1;
+  const base = new Float32Array((total - queries) * d);
+  const q = new Float32Array(queries * d);
+  let b = 0;
+  let k = 0;
+  for (let i = 0; i < total; i++) {
+    const row = vectors.subarray(i * d, (i + 1) * d);
+    if (isQuery[i]) q.set(row, (k++) * d);
+    else base.set(row, (b++) * d);
+  }
+  return { base, queries: q };
+}
+
+/**
+ * Measures the candidates of `list` on `base` (index rows) with `queries` held out, and chooses.
+ * Every FAISS index created here is freed before returning.
+ */
+export async function measuredSelection(
+  list: CandidateList,
+  base: Float32Array,
+  queries: Float32Array,
+  d: number,
+  o: MeasuredSelectionOptions,
+): Promise<SelectionReport> {
+  const clock = o.clock ?? (() => performance.now() / 1000);
+  const start = clock();
+  const s = base.length / d;
+  const nq = queries.length / d;
+  const gt = exactNeighbours(base, queries, d, o.metric);
+  const out: CandidateMeasurement[] = [];
+  const spent: number[] = [];
+  let budget = o.timeBudgetSeconds;
+  for (const c of list.candidates) {
+    if (!startNext(clock() - start, spent, budget)) {
+      out.push({ ...c, status: "skipped", note: `time budget of ${budget!.toFixed(1)} s spent` });
+      continue;
+    }
+    const t0 = clock();
+    const m = await measureOne(c, base, queries, gt, d, s, nq, o);
+    m.seconds = clock() - t0;
+    out.push(m);
+    if (m.status === "measured" || m.status === "failed") spent.push(m.seconds);
+    if (c.heuristic && budget === null) budget = selectionBudgetSeconds(null, m.seconds, o.n, s);
+    o.log?.info(
+      m.status === "measured"
+        ? `selection: ${c.key}: recall@10 ${m.recall!.toFixed(3)} at ${m.latencyMs!.toFixed(3)} ms (${m.param || "no parameter"}), ${m.seconds.toFixed(1)} s`
+        : `selection: ${c.key}: ${m.status} (${m.note})`,
+    );
+  }
+  const choice = chooseMeasured(
+    out.map((m) => ({ key: m.key, heuristic: m.heuristic, estimatedBytes: m.estimatedBytes, recall: m.recall ?? null, latencyMs: m.latencyMs ?? null })),
+    o.maxQueryTimeMs,
+  );
+  const chosenKey = choice?.key ?? list.heuristicKey ?? list.candidates[0]?.key;
+  if (chosenKey === undefined) throw new RangeError("measured selection: no candidate to choose from");
+  return {
+    mode: "measured",
+    heuristicKey: list.heuristicKey,
+    chosenKey,
+    presetParam: presetParamFor(chosenKey),
+    reason: choice?.reason ?? "no candidate could be measured; keeping the heuristic key",
+    vectors: o.n,
+    dimension: d,
+    sampleRows: s,
+    queries: nq,
+    maxQueryTimeMs: o.maxQueryTimeMs,
+    maxIndexMemoryBytes: o.maxIndexMemoryBytes,
+    budgetSeconds: budget,
+    seconds: clock() - start,
+    candidates: out,
+    dropped: list.dropped,
+  };
+}
+
+/** Exact top-10 row numbers of `queries` among `base`, by a flat index of the metric. */
+function exactNeighbours(base: Float32Array, queries: Float32Array, d: number, metric: Metric): BigInt64Array {
+  using flat = Index.factory(d, "Flat", metric);
+  flat.add(base);
+  return flat.search(queries, SELECTION_RECALL_AT).labels;
+}
+
+async function measureOne(
+  c: Candidate,
+  base: Float32Array,
+  queries: Float32Array,
+  gt: BigInt64Array,
+  d: number,
+  s: number,
+  nq: number,
+  o: MeasuredSelectionOptions,
+): Promise<CandidateMeasurement> {
+  const sk = sampleKey(c.key, o.n, s);
+  const kind = searchKind(c.key, d);
+  let index: Index;
+  try {
+    index = Index.factory(d, sk, o.metric);
+  } catch (e) {
+    if (!(e instanceof FaissError)) throw e;
+    return { ...c, status: "rejected", sampleKey: sk, note: `FAISS 1.7.3 rejects ${sk}: ${e.faissMessage.split("\n")[0]}` };
+  }
+  try {
+    index.setPolysemousTraining(false); // unused at search time, costs minutes (README)
+    if (!index.isTrained) index.train(base);
+    index.add(base);
+    const preset = presetParamFor(c.key);
+    if (preset) index.setParameters(preset);
+    const tuned = await tuneIndexParameters(index, sk, queries, {
+      maxQueryTimeMs: sampleLatencyBound(o.maxQueryTimeMs, kind, o.n, s),
+      minNearestNeighbors: Math.min(o.minNearestNeighbors, s),
+    });
+    const param = [preset, tuned.param].filter((p) => p !== "").join(",");
+    // latency at the tuned parameters, then recall at the same fraction of lists (measured_choice.ts)
+    const sampleMs = singleQueryTimer(index, queries, { k: SPEED_TEST_K, nQueries: nq })({ timeoutMs: FINAL_TIMING_MS }).msPerQuery;
+    if (param !== "") index.setParameters(recallParam(param, o.n, s));
+    const found = index.search(queries, SELECTION_RECALL_AT).labels;
+    const recall = rRecallAtR({ labels: found, k: SELECTION_RECALL_AT }, { labels: gt, k: SELECTION_RECALL_AT }, SELECTION_RECALL_AT);
+    return {
+      ...c,
+      status: "measured",
+      sampleKey: sk,
+      param,
+      recall,
+      sampleLatencyMs: sampleMs,
+      latencyMs: predictedLatencyMs(sampleMs, kind, o.n, s),
+    };
+  } catch (e) {
+    if (!(e instanceof FaissError)) throw e;
+    return { ...c, status: "failed", sampleKey: sk, note: e.faissMessage.split("\n")[0] };
+  } finally {
+    index.free();
+  }
+}

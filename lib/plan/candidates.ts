@@ -1,0 +1,260 @@
+/**
+ * Candidates of measured selection (`--selection=measured`): the heuristic key of ./selection.ts
+ * plus the families Python AutoFaiss never proposes (fast-scan PQ with and without `,RFlat`, scalar
+ * quantizers on IVF and HNSW, PQ / OPQ with other sub-quantizer counts), each with its corrected
+ * size estimate (./index_metadata.ts), those over the memory budget dropped before any work, and
+ * ranked so that a time budget goes to the likely winners first. Pure functions, no I/O, no FAISS.
+ */
+
+import { estimatedIndexSizeBytes } from "./index_metadata.ts";
+import { baseDim, type FactoryCodec, parseFactoryKey } from "./factory_key.ts";
+import { FLAT_THRESHOLD, optimalIndexKeys, optimalNbClusters, QUANTIZATION_THRESHOLD, type SelectionOptions } from "./selection.ts";
+import { formatMemory } from "./units.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+
+/** PQ sub-quantizer counts tried (Python's list, ./selection.ts, plus 96 and 192 for d = 384/768 embeddings). */
+const PQ_M_VALUES = [256, 192, 128, 96, 64, 48, 32, 24, 16, 8] as const;
+/** OPQ output dimension cap, as Python: at most (6 + 1)·m (./selection.ts). */
+const OPQ_Y_CAP = 6;
+/** HNSW degrees tried with Flat / SQ storage: Python's cap (32) and a lighter graph. */
+const HNSW_M_VALUES = [32, 16] as const;
+/** Coarse quantizer becomes `HNSW32` from this many lists, as Python (./selection.ts). */
+const IVF_HNSW_MIN_CLUSTERS = 1000;
+/** Bits of a float32 component: the "exact" representation. */
+const FLOAT_BITS = 32;
+/**
+ * Candidates kept after ranking (the heuristic key included): each costs a sample training, a tuning
+ * and a recall measurement, so the list is capped even when the time budget is generous.
+ */
+export const DEFAULT_MAX_CANDIDATES = 12;
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/** What a candidate stores per vector, for the report and the ranking. */
+export type CandidateCodec = "Flat" | "SQfp16" | "SQ8" | "SQ6" | "SQ4" | "PQ" | "OPQ+PQ" | "PQ fast-scan" | "OPQ+PQ fast-scan";
+
+/** One candidate factory key, ranked. */
+export interface Candidate {
+  key: string;
+  /** 1 = measured first. */
+  rank: number;
+  /** Corrected serialised-size estimate over the full data, bytes. */
+  estimatedBytes: number;
+  /** Bits per input dimension of the representation the search compares (refinement: the raw floats). */
+  bitsPerDimension: number;
+  codec: CandidateCodec;
+  graph: "HNSW" | "IVF" | "IVF-HNSW" | "none";
+  refine: boolean;
+  /** The key Python-compatible selection would build (always ranked first). */
+  heuristic: boolean;
+  /** Why it is at this rank, one sentence. */
+  reason: string;
+}
+
+/** A key that was not kept, and why (shown in the report and the log). */
+export interface DroppedCandidate {
+  key: string;
+  estimatedBytes: number | null;
+  reason: string;
+}
+
+export interface CandidateList {
+  /** The heuristic (Python-compatible) key; null when nothing fits the budget. */
+  heuristicKey: string | null;
+  candidates: Candidate[];
+  dropped: DroppedCandidate[];
+}
+
+/** Options of {@link selectionCandidates}: the selection flags and a cap on the list. */
+export interface CandidateOptions extends SelectionOptions {
+  /** Keep at most this many candidates (default {@link DEFAULT_MAX_CANDIDATES}). */
+  maxCandidates?: number;
+  /**
+   * Only IVF keys without refinement: needed for a direct map (`make_direct_map`) and for N-part
+   * output (`add_with_ids`); `should_be_memory_mappable` implies it.
+   */
+  ivfOnly?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation
+
+/** Coarse part of an IVF key for c lists: flat below 1000 lists, `_HNSW32` from there (as Python). */
+function coarse(c: number): string {
+  return c < IVF_HNSW_MIN_CLUSTERS ? `IVF${c}` : `IVF${c}_HNSW32`;
+}
+
+/** Python's OPQ output dimension for m sub-quantizers: a multiple of m slightly above d, capped at 7m. */
+export function opqOutputDim(d: number, m: number): number {
+  return (Math.min(Math.floor(d / m), OPQ_Y_CAP) + 1) * m;
+}
+
+/**
+ * Every key measured selection may try for n vectors of dimension d, before the budget filter, in
+ * generation order (the ranking reorders them). PQ families only from 10,000 vectors (the same
+ * threshold as Python: 256 centroids per sub-quantizer need ~10k training points); plain PQ only
+ * for m dividing d (FAISS asserts it), OPQ for any m < d (the rotation's output is a multiple of m).
+ *
+ * @example generatedKeys(50_000, 64).includes("IVF1024_HNSW32,PQ32x4fs") // true
+ */
+export function generatedKeys(n: number, d: number, options: CandidateOptions = {}): string[] {
+  if (n < (options.flatThreshold ?? FLAT_THRESHOLD)) return [];
+  const ivfOnly = options.ivfOnly || options.shouldBeMemoryMappable || false;
+  const c = coarse(optimalNbClusters(n)[0]);
+  const keys: string[] = [];
+  if (!ivfOnly) for (const m of HNSW_M_VALUES) keys.push(`HNSW${m}`);
+  keys.push(`${c},Flat`);
+  for (const sq of ["SQfp16", "SQ8", "SQ4"]) {
+    keys.push(`${c},${sq}`);
+    if (!ivfOnly) for (const m of HNSW_M_VALUES) keys.push(`HNSW${m}_${sq}`);
+  }
+  if (n >= (options.quantizationThreshold ?? QUANTIZATION_THRESHOLD)) {
+    for (const m of PQ_M_VALUES) {
+      if (m >= d) continue;
+      const opq = `OPQ${m}_${opqOutputDim(d, m)}`;
+      keys.push(`${opq},${c},PQ${m}x8`);
+      keys.push(`${opq},${c},PQ${m}x4fs`);
+      if (d % m === 0) {
+        keys.push(`${c},PQ${m}x8`);
+        keys.push(`${c},PQ${m}x4fs`);
+        if (!ivfOnly) keys.push(`${c},PQ${m}x4fs,RFlat`);
+      }
+    }
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ranking
+
+/** Bits per input dimension stored by a codec at working dimension `dim` (input d). */
+function codecBits(codec: FactoryCodec, dim: number, d: number): number {
+  switch (codec.kind) {
+    case "Flat":
+      return (FLOAT_BITS * dim) / d;
+    case "SQ":
+      return ({ SQfp16: 16, SQ8: 8, SQ6: 6, SQ4: 4 } as const)[codec.type] * dim / d;
+    case "PQ":
+      return (codec.m * codec.nbits) / d;
+  }
+}
+
+interface Described {
+  bitsPerDimension: number;
+  codec: CandidateCodec;
+  graph: Candidate["graph"];
+  refine: boolean;
+}
+
+/** What a generated (or heuristic) key stores and how it is searched. */
+function describe(key: string, d: number): Described {
+  const fk = parseFactoryKey(key, d);
+  const opq = fk.transforms.some((t) => t.kind === "OPQ");
+  const dim = baseDim(fk, d);
+  const refine = fk.refine !== undefined;
+  const b = fk.base;
+  const storage: FactoryCodec | undefined = b.family === "Flat" ? { kind: "Flat" }
+    : b.family === "HNSW" ? b.storage
+    : b.family === "IVF" ? b.codec
+    : b.family === "PQ" || b.family === "SQ" ? b.codec
+    : undefined;
+  const graph: Candidate["graph"] = b.family === "HNSW" ? "HNSW"
+    : b.family === "IVF" ? (b.quantizer.kind === "HNSW" ? "IVF-HNSW" : "IVF")
+    : "none";
+  if (storage === undefined) return { bitsPerDimension: 0, codec: "Flat", graph, refine };
+  const codec: CandidateCodec = storage.kind === "Flat" ? "Flat"
+    : storage.kind === "SQ" ? storage.type
+    : storage.fastScan ? (opq ? "OPQ+PQ fast-scan" : "PQ fast-scan")
+    : opq ? "OPQ+PQ" : "PQ";
+  const bitsPerDimension = refine ? FLOAT_BITS : codecBits(storage, dim, d);
+  return { bitsPerDimension, codec, graph, refine };
+}
+
+/**
+ * Order of candidates with the same bits per dimension, best first. Why: HNSW graphs reach a
+ * given recall in fewer distance computations than IVF at these sizes; fast-scan compares 4-bit
+ * codes 32 at a time with SIMD, so at the same latency it scans several times more codes than
+ * 8-bit PQ; OPQ's rotation spreads variance over the sub-quantizers, so it beats plain PQ of the
+ * same m (both as measured by FAISS's own benchmarks, and by ours in tasks/bench_selection.ts).
+ */
+function tieBreak(x: Described): number {
+  const graph = x.graph === "HNSW" ? 0 : 1;
+  const codec = ["Flat", "SQfp16", "SQ8", "SQ6", "SQ4", "OPQ+PQ fast-scan", "PQ fast-scan", "OPQ+PQ", "PQ"].indexOf(x.codec);
+  return graph * 10 + codec;
+}
+
+/**
+ * The bits a ranking credits: a refined candidate re-ranks with the raw vectors, so its recall is
+ * bounded by how many true neighbours its fast-scan pass shortlists, not by the codes: it is
+ * credited with the bits of its codes plus one (a refined code outranks the same code alone, but
+ * not a code twice as precise).
+ */
+function rankingBits(x: Described, key: string, d: number): number {
+  if (!x.refine) return x.bitsPerDimension;
+  const inner = describe(key.replace(/,RFlat$/, ""), d);
+  return inner.bitsPerDimension + 1;
+}
+
+function reasonFor(x: Described, bits: number, heuristic: boolean, bytes: number, budget: number): string {
+  const use = `${formatMemory(bytes)} (${Math.round((100 * bytes) / budget)}% of the budget)`;
+  if (heuristic) return `the heuristic (Python-compatible) key, measured first as the baseline; ${use}`;
+  const stored = x.refine
+    ? `${x.codec} shortlist re-ranked on the raw vectors`
+    : `${x.codec} codes, ${bits.toFixed(2)} bits per dimension`;
+  return `${stored}, searched by ${x.graph === "none" ? "exhaustive scan" : x.graph}; ${use}`;
+}
+
+/**
+ * The ranked candidates of measured selection for n vectors of dimension d under `budgetBytes`:
+ * the heuristic key (./selection.ts) first, then every generated key whose size estimate fits,
+ * most bits per dimension first (more bits: smaller quantization error, higher recall at the same
+ * number of visited vectors), ties broken by search structure and codec ({@link tieBreak}), then by
+ * size (smaller first: less to scan). Keys over the budget, without a size model, or beyond
+ * `maxCandidates` are in `dropped` with the reason.
+ *
+ * @example selectionCandidates(60_000, 784, 50 * 2 ** 20).candidates[0].heuristic // true
+ */
+export function selectionCandidates(n: number, d: number, budgetBytes: number, options: CandidateOptions = {}): CandidateList {
+  const max = options.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
+  if (!Number.isInteger(max) || max < 1) throw new RangeError(`candidates: maxCandidates must be an integer >= 1 (got ${max})`);
+  const heuristicKey = optimalIndexKeys(n, d, budgetBytes, options)[0] ?? null;
+  const dropped: DroppedCandidate[] = [];
+  const kept: Array<Omit<Candidate, "rank"> & { sortBits: number; tie: number }> = [];
+  const seen = new Set<string>();
+  for (const key of [...(heuristicKey ? [heuristicKey] : []), ...generatedKeys(n, d, options)]) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const bytes = estimatedIndexSizeBytes(key, n, d, options.makeDirectMap);
+    if (bytes === null) {
+      dropped.push({ key, estimatedBytes: null, reason: "no size model for this family" });
+      continue;
+    }
+    if (bytes > budgetBytes) {
+      dropped.push({ key, estimatedBytes: bytes, reason: `estimated ${formatMemory(bytes)} > max_index_memory_usage ${formatMemory(budgetBytes)}` });
+      continue;
+    }
+    const x = describe(key, d);
+    const heuristic = key === heuristicKey;
+    const sortBits = rankingBits(x, key, d);
+    kept.push({
+      key,
+      estimatedBytes: bytes,
+      ...x,
+      heuristic,
+      reason: reasonFor(x, sortBits, heuristic, bytes, budgetBytes),
+      sortBits,
+      tie: tieBreak(x),
+    });
+  }
+  kept.sort((a, b) =>
+    Number(b.heuristic) - Number(a.heuristic) || b.sortBits - a.sortBits || a.tie - b.tie || a.estimatedBytes - b.estimatedBytes
+  );
+  const candidates: Candidate[] = kept.slice(0, max).map(({ sortBits: _s, tie: _t, ...c }, i) => ({ ...c, rank: i + 1 }));
+  for (const c of kept.slice(max)) {
+    dropped.push({ key: c.key, estimatedBytes: c.estimatedBytes, reason: `ranked beyond the ${max} candidates kept` });
+  }
+  return { heuristicKey, candidates, dropped };
+}

@@ -1,0 +1,117 @@
+/**
+ * Measured vs heuristic selection at a tight memory and latency bound (issue 15). For each case the
+ * same data is built twice, `--selection=heuristic` and `--selection=measured`; each written index is
+ * reopened (an independent reader of the file), searched one query at a time on one thread for its
+ * latency, and scored by recall@10 against exact neighbours of held-out queries. Also printed: the
+ * selection's own prediction for the chosen key (recall, latency) next to the full build's, and the
+ * selection time as a fraction of the measured build's wall (target ≤ 25%).
+ *
+ * Run under the CPU rule: `/work/scripts/heavy --bench node_modules/.bin/bun tasks/bench_selection.ts [case…]`
+ * Cases: synthetic, fashion (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist).
+ * Targets (not asserted: a bench reports): measured ≥ heuristic + 0.02 recall@10 on real data, never
+ * worse; selection ≤ 25% of the build wall.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { Index, withNumThreads } from "../ffi/faiss.ts";
+import { buildIndex } from "../lib/commands/build_index.ts";
+import { rRecallAtR } from "../lib/measure/recall.ts";
+import { clusteredData } from "../tests/helpers/data.ts";
+import { readIdxImages } from "./convert_fashion_mnist.ts";
+
+interface Case {
+  name: string;
+  base: Float32Array;
+  queries: Float32Array;
+  d: number;
+  metric: "l2" | "ip";
+  memory: string;
+  latencyMs: number;
+}
+
+const QUERIES = 1000;
+
+function cases(wanted: string[]): Case[] {
+  const out: Case[] = [];
+  if (wanted.includes("synthetic")) {
+    const d = 64;
+    out.push({
+      name: "synthetic 100,000 × 64 (clustered)", d, metric: "l2", memory: "6M", latencyMs: 0.5,
+      base: clusteredData(100_000, d, 100, 1), queries: clusteredData(QUERIES, d, 100, 2),
+    });
+  }
+  if (wanted.includes("fashion")) {
+    const base = readIdxImages("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+    const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    out.push({
+      name: "Fashion-MNIST 60,000 × 784", d: base.dim, metric: "l2", memory: "20M", latencyMs: 1,
+      base: base.vectors, queries: test.vectors.subarray(0, QUERIES * base.dim),
+    });
+  }
+  return out;
+}
+
+function load(): string {
+  return loadavg().map((x) => x.toFixed(2)).join(" ");
+}
+
+/** Exact top-10 by a flat index of the metric. */
+function truth(c: Case): BigInt64Array {
+  using flat = Index.factory(c.d, "Flat", c.metric);
+  flat.add(c.base);
+  return flat.search(c.queries, 10).labels;
+}
+
+/** Reopens the file, applies its index_param, returns recall@10 and single-thread single-query ms (k = 10). */
+function score(path: string, param: string, c: Case, gt: BigInt64Array): { recall: number; ms: number } {
+  using index = Index.read(path);
+  if (param) index.setParameters(param);
+  const found = index.search(c.queries, 10).labels;
+  const recall = rRecallAtR({ labels: found, k: 10 }, { labels: gt, k: 10 }, 10);
+  const ms = withNumThreads(1, () => {
+    const t0 = performance.now();
+    for (let q = 0; q < QUERIES; q++) index.search(c.queries.subarray(q * c.d, (q + 1) * c.d), 10);
+    return (performance.now() - t0) / QUERIES;
+  });
+  return { recall, ms };
+}
+
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ["synthetic", "fashion"];
+console.log(`bench_selection: cases ${wanted.join(", ")}; load average ${load()}`);
+for (const c of cases(wanted)) {
+  const gt = truth(c);
+  const dir = mkdtempSync(join(tmpdir(), "bench-selection-"));
+  try {
+    const rows: string[] = [];
+    const results: Record<string, { key: string; recall: number; ms: number; wall: number; selection?: number }> = {};
+    for (const mode of ["heuristic", "measured"] as const) {
+      const indexPath = join(dir, `${mode}.index`);
+      const t0 = performance.now();
+      const { index, infos, selection } = await buildIndex({ vectors: c.base, dim: c.d }, {
+        indexPath, indexInfosPath: join(dir, `${mode}.json`), metricType: c.metric, maxIndexMemoryUsage: c.memory,
+        maxIndexQueryTimeMs: c.latencyMs, selection: mode,
+      });
+      const wall = (performance.now() - t0) / 1000;
+      index.free();
+      const s = score(indexPath, infos.index_param, c, gt);
+      results[mode] = { key: infos.index_key, ...s, wall, selection: selection?.seconds };
+      rows.push(`  ${mode.padEnd(9)} ${infos.index_key.padEnd(40)} ${infos.index_param.padEnd(28)} recall@10 ${s.recall.toFixed(3)}  ${s.ms.toFixed(3)} ms  size ${(infos["size in bytes"] / 2 ** 20).toFixed(1)}MB  wall ${wall.toFixed(1)} s`);
+      if (selection) {
+        const chosen = selection.candidates.find((x) => x.key === selection.chosenKey)!;
+        rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (budget ${selection.budgetSeconds?.toFixed(1)} s); ${selection.reason}`);
+        rows.push(`    prediction for ${chosen.key}: recall@10 ${chosen.recall?.toFixed(3)} (full: ${s.recall.toFixed(3)}), ${chosen.latencyMs?.toFixed(3)} ms at k=40 (full, k=10: ${s.ms.toFixed(3)})`);
+        for (const x of selection.candidates) {
+          rows.push(`      ${x.status.padEnd(8)} ${x.key.padEnd(40)} ${x.recall === undefined ? "" : `recall ${x.recall.toFixed(3)} ${x.latencyMs!.toFixed(3)} ms ${x.param}`} ${x.seconds?.toFixed(1) ?? ""}${x.note ? ` ${x.note}` : ""}`);
+        }
+      }
+    }
+    const gain = results.measured.recall - results.heuristic.recall;
+    console.log(`${c.name}, metric ${c.metric}, max_index_memory_usage ${c.memory}, max_index_query_time_ms ${c.latencyMs}; load ${load()}`);
+    for (const r of rows) console.log(r);
+    console.log(`  measured − heuristic recall@10: ${gain >= 0 ? "+" : ""}${gain.toFixed(3)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,100 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  chooseMeasured,
+  equalFractionNprobe,
+  type MeasuredPoint,
+  predictedLatencyMs,
+  recallParam,
+  sampleKey,
+  sampleLatencyBound,
+  searchKind,
+  selectionBudgetSeconds,
+  selectionSample,
+  startNext,
+} from "../lib/plan/measured_choice.ts";
+
+describe("selectionSample", () => {
+  const cases: Array<[number, { rows: number; queries: number }]> = [
+    [1_000_000, { rows: 50_000, queries: 500 }], // 5%
+    [60_000, { rows: 10_000, queries: 500 }], // 5% = 3000 < 10,000 minimum
+    [10_000_000, { rows: 200_000, queries: 500 }], // 5% = 500,000 > 200,000 maximum
+    [8_000, { rows: 7_500, queries: 500 }], // too small for the minimum: everything but the queries
+    [778, { rows: 623, queries: 155 }], // queries: n/5
+  ];
+  for (const [n, want] of cases) test(`n=${n}`, () => assert.deepEqual(selectionSample(n), want));
+});
+
+describe("scaling from the sample", () => {
+  test("sampleKey keeps the vectors per list", () => {
+    assert.equal(sampleKey("OPQ64_192,IVF4096_HNSW32,PQ64x4fs", 1_000_000, 50_000), "OPQ64_192,IVF205_HNSW32,PQ64x4fs");
+    assert.equal(sampleKey("IVF1024,SQ8", 60_000, 10_000), "IVF171,SQ8");
+    assert.equal(sampleKey("IVF4,Flat", 1_000_000, 1000), "IVF1,Flat"); // at least one list
+    assert.equal(sampleKey("HNSW32_SQ8", 60_000, 10_000), "HNSW32_SQ8");
+    assert.equal(sampleKey("IVF512,PQ32x4fs,RFlat", 20_000, 10_000), "IVF256,PQ32x4fs,RFlat");
+  });
+  test("searchKind", () => {
+    assert.equal(searchKind("OPQ64_192,IVF4096_HNSW32,PQ64x4fs", 128), "ivf");
+    assert.equal(searchKind("HNSW32_SQ8", 128), "hnsw");
+    assert.equal(searchKind("HNSW32", 128), "hnsw");
+    assert.equal(searchKind("Flat", 128), "exhaustive");
+    assert.equal(searchKind("PQ16x4fs", 128), "exhaustive");
+  });
+  test("latency bound: IVF unchanged, HNSW by log s / log n, exhaustive by s/n; prediction inverts it", () => {
+    assert.equal(sampleLatencyBound(2, "ivf", 1_000_000, 10_000), 2);
+    assert.ok(Math.abs(sampleLatencyBound(2, "hnsw", 1_000_000, 10_000) - 4 / 3) < 1e-12);
+    assert.equal(sampleLatencyBound(2, "exhaustive", 1_000_000, 10_000), 0.02);
+    assert.equal(sampleLatencyBound(2, "hnsw", 5000, 5000), 2);
+    for (const kind of ["ivf", "hnsw", "exhaustive"] as const) {
+      const b = sampleLatencyBound(3, kind, 400_000, 20_000);
+      assert.ok(Math.abs(predictedLatencyMs(b, kind, 400_000, 20_000) - 3) < 1e-12, kind);
+    }
+  });
+  test("recall is measured at the same fraction of lists", () => {
+    assert.equal(equalFractionNprobe(64, 1_000_000, 50_000), 3);
+    assert.equal(equalFractionNprobe(1, 1_000_000, 50_000), 1);
+    assert.equal(recallParam("nprobe=64,ht=2048", 1_000_000, 50_000), "nprobe=3,ht=2048");
+    assert.equal(recallParam("k_factor_rf=4,nprobe=30", 60_000, 10_000), "k_factor_rf=4,nprobe=5");
+    assert.equal(recallParam("efSearch=128", 60_000, 10_000), "efSearch=128");
+    assert.equal(recallParam("nprobe=10,quantizer_efSearch=64", 60_000, 30_000), "nprobe=5,quantizer_efSearch=64");
+  });
+});
+
+describe("time budget", () => {
+  test("given budget wins; auto = a quarter of the heuristic's sample time × n/s", () => {
+    assert.equal(selectionBudgetSeconds(30, 4, 1_000_000, 50_000), 30);
+    assert.equal(selectionBudgetSeconds(null, 4, 1_000_000, 50_000), 20);
+    assert.equal(selectionBudgetSeconds(null, null, 1_000_000, 50_000), null);
+  });
+  test("startNext: the first always; then only if the mean cost fits what is left", () => {
+    assert.equal(startNext(100, [], 1), true);
+    assert.equal(startNext(4, [2, 2], 6), true);
+    assert.equal(startNext(4.5, [2, 2], 6), false);
+    assert.equal(startNext(1e9, [2], null), true);
+  });
+});
+
+describe("chooseMeasured", () => {
+  const p = (key: string, recall: number | null, latencyMs: number | null, heuristic = false, estimatedBytes = 100): MeasuredPoint => ({
+    key, heuristic, estimatedBytes, recall, latencyMs,
+  });
+  test("a candidate must beat the heuristic by 0.01 within the latency bound", () => {
+    assert.equal(chooseMeasured([p("H", 0.80, 1, true), p("A", 0.805, 1), p("B", 0.95, 3)], 2)!.key, "H");
+    const c = chooseMeasured([p("H", 0.80, 1, true), p("A", 0.81, 1.5), p("B", 0.95, 3)], 2)!;
+    assert.equal(c.key, "A");
+    assert.equal(c.reason, "A (recall@10 0.810, 1.500 ms) beats the heuristic H (recall@10 0.800, 1.000 ms) by at least 0.01");
+  });
+  test("ties on recall: the smaller index", () => {
+    assert.equal(chooseMeasured([p("H", 0.5, 1, true), p("A", 0.9, 1, false, 200), p("B", 0.9, 1, false, 150)], 2)!.key, "B");
+  });
+  test("heuristic over the latency bound: the best candidate within it", () => {
+    const c = chooseMeasured([p("H", 0.99, 5, true), p("A", 0.7, 1), p("B", 0.6, 1)], 2)!;
+    assert.equal(c.key, "A");
+    assert.equal(c.reason, "A (recall@10 0.700, 1.000 ms), the best within 2 ms; the heuristic H (recall@10 0.990, 5.000 ms) misses the 2 ms bound");
+  });
+  test("nothing within the bound: keep the heuristic; nothing measured: null; unmeasured points ignored", () => {
+    assert.equal(chooseMeasured([p("H", 0.99, 5, true), p("A", 0.7, 3)], 2)!.key, "H");
+    assert.equal(chooseMeasured([p("H", null, null, true)], 2), null);
+    assert.equal(chooseMeasured([p("H", 0.5, 1, true), p("A", null, null)], 2)!.key, "H");
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Measured selection against FAISS: small synthetic data, few candidates, so each test takes seconds.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildIndex } from "../lib/commands/build_index.ts";
+import { measuredSelection, splitSample } from "../lib/measure/measured_selection.ts";
+import type { Candidate, CandidateList } from "../lib/plan/candidates.ts";
+import { clusteredData } from "./helpers/data.ts";
+
+const d = 16;
+
+function candidate(key: string, rank: number, heuristic = false): Candidate {
+  return { key, rank, estimatedBytes: 1000 * rank, bitsPerDimension: 1, codec: "PQ", graph: "IVF", refine: false, heuristic, reason: "test" };
+}
+
+function list(keys: string[]): CandidateList {
+  return { heuristicKey: keys[0], candidates: keys.map((k, i) => candidate(k, i + 1, i === 0)), dropped: [] };
+}
+
+describe("splitSample", () => {
+  test("interleaves held-out queries over the sample; no row in both", () => {
+    const v = Float32Array.from({ length: 10 * 2 }, (_, i) => Math.floor(i / 2)); // row r = [r, r]
+    const { base, queries } = splitSample(v, 2, 3);
+    // query rows floor((j + 0.5)·10/3) = 1, 5, 8
+    assert.deepEqual([...queries], [1, 1, 5, 5, 8, 8]);
+    assert.deepEqual([...base], [0, 0, 2, 2, 3, 3, 4, 4, 6, 6, 7, 7, 9, 9]);
+  });
+});
+
+describe("measuredSelection", () => {
+  const n = 4000;
+  const { base, queries } = splitSample(clusteredData(n + 200, d, 20, 5), d, 200);
+
+  test("8-bit scalar codes beat 4-sub-quantizer PQ: chosen over the heuristic key; refinement gets k_factor", async () => {
+    const report = await measuredSelection(list(["IVF64,PQ4x8", "IVF64,SQ8", "IVF64,PQ8x4fs,RFlat"]), base, queries, d, {
+      n, metric: "l2", maxQueryTimeMs: 50, minNearestNeighbors: 10, maxIndexMemoryBytes: 1e9, timeBudgetSeconds: 600,
+    });
+    assert.deepEqual(report.candidates.map((c) => c.status), ["measured", "measured", "measured"]);
+    const [pq, sq8, rf] = report.candidates;
+    for (const c of report.candidates) {
+      assert.ok(c.recall! >= 0 && c.recall! <= 1, `${c.key} recall ${c.recall}`);
+      assert.ok(c.latencyMs! > 0);
+      assert.equal(c.sampleKey, c.key); // the sample is the whole data: nothing scaled
+    }
+    // 2 bits per dimension vs 8: the PQ misses neighbours SQ8 finds
+    assert.ok(sq8.recall! >= pq.recall! + 0.05, `SQ8 ${sq8.recall} vs PQ4 ${pq.recall}`);
+    assert.ok(rf.param!.startsWith("k_factor_rf=16,nprobe="), rf.param ?? "");
+    assert.ok(rf.recall! > pq.recall!, `refined ${rf.recall} vs PQ4 ${pq.recall}`);
+    assert.notEqual(report.chosenKey, "IVF64,PQ4x8");
+    assert.equal(report.heuristicKey, "IVF64,PQ4x8");
+    assert.equal(report.sampleRows, n);
+    assert.equal(report.queries, 200);
+    assert.equal(report.presetParam, report.chosenKey.endsWith(",RFlat") ? "k_factor_rf=16" : "");
+  });
+
+  test("a key FAISS rejects is reported, not thrown; the time budget skips the rest", async () => {
+    let t = 0;
+    const report = await measuredSelection(list(["IVF64,SQ8", "IVF64,PQ5x8", "IVF64,SQ4", "IVF64,SQfp16"]), base, queries, d, {
+      n, metric: "l2", maxQueryTimeMs: 50, minNearestNeighbors: 10, maxIndexMemoryBytes: 1e9, timeBudgetSeconds: 40,
+      // every clock read is 5 s later: each candidate "costs" 5 s; the 4th would end at 55 s > 40 s
+      clock: () => (t += 5),
+    });
+    const [sq8, pq5, sq4, fp16] = report.candidates;
+    assert.equal(sq8.status, "measured");
+    assert.equal(pq5.status, "rejected");
+    assert.match(pq5.note!, /^FAISS 1\.7\.3 rejects IVF64,PQ5x8: /);
+    assert.equal(sq4.status, "measured");
+    assert.equal(fp16.status, "skipped");
+    assert.equal(fp16.note, "time budget of 40.0 s spent");
+    assert.equal(report.chosenKey, "IVF64,SQ8"); // SQ4 does not beat it by 0.01
+  });
+});
+
+describe("build_index --selection=measured", () => {
+  test("builds the chosen key; index_infos keeps Python's keys; the report is returned", async () => {
+    const n = 12_000;
+    const vectors = clusteredData(n, d, 30, 9);
+    const dir = mkdtempSync(join(tmpdir(), "measured-selection-"));
+    const reportPath = join(dir, "report.html");
+    // 1 MiB: HNSW does not fit, IVF512,Flat (the heuristic) does; a 10 s budget stops before the slow OPQ keys
+    const { index, infos, selection } = await buildIndex({ vectors, dim: d }, {
+      saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1M", maxIndexQueryTimeMs: 2, nbCores: 1,
+      selection: "measured", selectionTimeBudget: 10, reportPath,
+    });
+    try {
+      assert.ok(selection);
+      assert.equal(infos.index_key, selection.chosenKey);
+      assert.equal(selection.heuristicKey, "IVF512,Flat");
+      assert.equal(selection.candidates[0].key, "IVF512,Flat");
+      assert.equal(selection.candidates[0].status, "measured");
+      assert.equal(selection.candidates[0].sampleKey, "IVF427,Flat"); // 512 · 10,000 / 12,000 lists: same vectors per list
+      assert.equal(selection.sampleRows, 10_000);
+      assert.ok(selection.candidates.filter((c) => c.status === "measured").length >= 2);
+      for (const c of selection.candidates) assert.ok(c.estimatedBytes <= 2 ** 20, c.key);
+      assert.equal(index.ntotal, n);
+      assert.deepEqual(Object.keys(infos), [
+        "index_key", "index_param", "index_path", "size in bytes", "avg_search_speed_ms", "99p_search_speed_ms",
+        "reconstruction error %", "nb vectors", "vectors dimension", "compression ratio",
+      ]);
+      assert.ok(infos["size in bytes"] <= 2 ** 20, `${infos["size in bytes"]}`);
+      const html = readFileSync(reportPath, "utf8");
+      assert.ok(html.includes(`<strong id="chosen-key">${infos.index_key}</strong>`));
+      for (const c of selection.candidates) assert.ok(html.includes(`<code>${c.key}</code>`), c.key);
+      assert.ok(html.includes("Measuring candidate index types on a sample</text>"), "phase timings");
+    } finally {
+      index.free();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
