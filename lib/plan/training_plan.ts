@@ -321,3 +321,42 @@ export function keyLimitProblem(key: string, d: number, metric: "ip" | "l2", n: 
   }
   return null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Training levers (issue 12): how FAISS's training is run, decided from measurements.
+
+/**
+ * OPQ outer iterations (FAISS's default: 50). Measured by tasks/bench_train.ts: see
+ * {@link trainingLevers}.
+ */
+export const OPQ_OUTER_ITERATIONS = 50;
+
+/** Options of ffi/faiss.ts `trainWithLevers` (each one left out keeps FAISS's default). */
+export interface TrainingLeverPlan {
+  directSubspace?: boolean;
+  opqNiter?: number;
+  opqNiterPq?: number;
+  opqMaxTrainPoints?: number;
+  ivfNiter?: number;
+  ivfMaxPointsPerCentroid?: number;
+  pqNiter?: number;
+  ivfHnswAssignM?: number;
+}
+
+/**
+ * The training options for `key` over `n` vectors: the direct (SIMD) k-means on PQ / OPQ sub-vectors
+ * of at most 8 dimensions whenever the key has a PQ or an OPQ (same assignments as FAISS's up to float
+ * rounding, so no recall cost), and OPQ's outer iterations from {@link OPQ_OUTER_ITERATIONS}.
+ *
+ * @example trainingLevers("OPQ64_192,IVF1024_HNSW32,PQ64x8", 1e6) // { directSubspace: true, opqNiter: 50 }
+ */
+export function trainingLevers(key: string, n: number): TrainingLeverPlan {
+  void n;
+  const fk = parseFactoryKey(key, 0);
+  const { kmeans } = trainingSteps(fk);
+  const plan: TrainingLeverPlan = {};
+  const hasOpq = fk.transforms.some((t) => t.kind === "OPQ");
+  if (hasOpq || kmeans.some((r) => /(^| )PQ\d/.test(r.what))) plan.directSubspace = true;
+  if (hasOpq) plan.opqNiter = OPQ_OUTER_ITERATIONS;
+  return plan;
+}
