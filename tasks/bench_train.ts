@@ -37,7 +37,7 @@ const VARIANTS: Record<string, TrainingLevers | null> = {
   "direct+opq10": { directSubspace: true, opqNiter: 10 },
   "direct+ivf10": { directSubspace: true, ivfNiter: 10 },
   "direct+hnsw": { directSubspace: true, ivfHnswAssignM: 32 },
-  plan: trainingLevers(key, n),
+  plan: trainingLevers(key),
 };
 const names = arg("variants", "today,direct,direct+opq25,direct+opq10,plan").split(",");
 for (const v of names) if (!(v in VARIANTS)) throw new Error(`bench_train: --variants: unknown "${v}" (expected some of ${Object.keys(VARIANTS).join(", ")})`);

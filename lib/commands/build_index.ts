@@ -311,7 +311,7 @@ async function runPlan(
         await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
           if (s.useGpu) index = trainOnGpu(index!, sample.vectors);
           // FAISS's training with our levers (direct sub-space k-means, measured OPQ iterations).
-          else index!.trainWithLevers(sample.vectors, trainingLevers(indexKey, plan.vectors));
+          else index!.trainWithLevers(sample.vectors, trainingLevers(indexKey));
         });
         releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
       }
