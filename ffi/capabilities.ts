@@ -55,6 +55,11 @@ export const CAPABILITIES = {
     lost: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
       "nb_indices_to_keep > 1 with make_direct_map is refused",
   },
+  trainingLevers: {
+    symbols: ["autofaiss_train_with_levers"],
+    lost: "training keeps FAISS's defaults (OPQ's 50 outer iterations, BLAS k-means on 3- to 8-dimensional " +
+      "sub-vectors), which makes OPQ / PQ training several times slower",
+  },
   openmpGuards: {
     symbols: ["autofaiss_build_info"],
     lost: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +

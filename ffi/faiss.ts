@@ -26,6 +26,26 @@ import {
   type SymbolName,
 } from "./symbols.ts";
 
+/**
+ * Training options of {@link Index.trainWithLevers}; each one left out keeps FAISS's default.
+ * OPQ: `opqNiter` outer iterations (FAISS 50), `opqNiterPq` PQ k-means iterations per outer iteration
+ * after the first (4), `opqMaxTrainPoints` (65,536). IVF coarse k-means: `ivfNiter` (25),
+ * `ivfMaxPointsPerCentroid` (256). `pqNiter`: a PQ's sub-quantizer k-means iterations (25).
+ * `directSubspace`: sub-quantizer k-means on sub-vectors of ≤ 8 dimensions with a direct (SIMD) loop
+ * instead of BLAS. `ivfHnswAssignM`: coarse k-means assignment through an HNSW graph with M links over
+ * the centroids (approximate; for large nlist); 0 or left out: FAISS's exhaustive assignment.
+ */
+export interface TrainingLevers {
+  opqNiter?: number;
+  opqNiterPq?: number;
+  opqMaxTrainPoints?: number;
+  ivfNiter?: number;
+  ivfMaxPointsPerCentroid?: number;
+  pqNiter?: number;
+  directSubspace?: boolean;
+  ivfHnswAssignM?: number;
+}
+
 export { FaissError } from "./errors.ts";
 export { setWarningSink } from "./capabilities.ts";
 
@@ -347,6 +367,33 @@ export class Index extends Handle {
   train(x: Float32Array): void {
     const p = this.ptr("faiss_Index_train");
     call("faiss_Index_train", p, rowsOf("faiss_Index_train", x, this.d), x);
+  }
+
+  /**
+   * Trains like {@link train} after applying `levers` to every OPQ matrix, IVF and PQ the index nests
+   * (an option left out keeps FAISS's default). Returns what the index holds (`opq`, `ivf`, `pq`), or
+   * null when the library lacks the extension: then it trains with FAISS's defaults (announced once).
+   *
+   * @example index.trainWithLevers(sample, { opqNiter: 10, directSubspace: true })
+   */
+  trainWithLevers(x: Float32Array, levers: TrainingLevers): { opq: boolean; ivf: boolean; pq: boolean } | null {
+    if (!capable("trainingLevers")) {
+      this.train(x);
+      return null;
+    }
+    const p = this.ptr("autofaiss_train_with_levers");
+    const n = rowsOf("autofaiss_train_with_levers", x, this.d);
+    const opt = (v: number | undefined, name: string): number => {
+      if (v === undefined) return -1;
+      if (!Number.isInteger(v) || v < 0) throw badArgument("autofaiss_train_with_levers", `${name} must be an integer ≥ 0, got ${v}`);
+      return v;
+    };
+    const applied = new Int32Array(1);
+    call("autofaiss_train_with_levers", p, n, x, opt(levers.opqNiter, "opqNiter"), opt(levers.opqNiterPq, "opqNiterPq"),
+      opt(levers.opqMaxTrainPoints, "opqMaxTrainPoints"), opt(levers.ivfNiter, "ivfNiter"),
+      opt(levers.ivfMaxPointsPerCentroid, "ivfMaxPointsPerCentroid"), opt(levers.pqNiter, "pqNiter"),
+      levers.directSubspace ? 1 : 0, opt(levers.ivfHnswAssignM, "ivfHnswAssignM") === -1 ? 0 : levers.ivfHnswAssignM!, applied);
+    return { opq: (applied[0] & 1) !== 0, ivf: (applied[0] & 2) !== 0, pq: (applied[0] & 4) !== 0 };
   }
 
   /**

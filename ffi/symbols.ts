@@ -218,6 +218,16 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+
+  // ---- Training levers (issue 12) ----
+  autofaiss_train_with_levers: {
+    // int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,
+    //     int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid, int pq_niter,
+    //     int direct_subspace, int ivf_hnsw_assign_m, int* applied)
+    args: ["handle", "i64", "buffer", "i32", "i32", "i64", "i32", "i32", "i32", "i32", "i32", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
 } as const satisfies Record<string, SymbolSpec>;
 
 export type SymbolName = keyof typeof SYMBOLS;

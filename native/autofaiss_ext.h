@@ -33,8 +33,9 @@ extern "C" {
  *     read-only / memory-mapped inverted lists); autofaiss_invlists_class added.
  *  3: autofaiss_fast_scan_use_heap added.
  *  4: autofaiss_ivf_set_direct_map added (hash-table direct map for the parts of a split index).
- *  5: autofaiss_merge_into added (distributed builds: shard indices merged into a part). */
-#define AUTOFAISS_EXT_ABI 5
+ *  5: autofaiss_merge_into added (distributed builds: shard indices merged into a part).
+ *  6: autofaiss_train_with_levers added (training options and the direct sub-space k-means). */
+#define AUTOFAISS_EXT_ABI 6
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -106,6 +107,30 @@ int autofaiss_first_nonfinite(const float* x, size_t n, int64_t* index);
  *  type 0 none, 1 array (8 bytes per vector; FAISS requires ids 0..ntotal-1), 2 hash table (any
  *  ids: the parts of a split index hold ids that do not start at 0). Serialized with the index. */
 int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type);
+
+/* ---- Training levers (issue 12) ---- */
+
+/** Trains `index` on n vectors like faiss_Index_train, after setting on every OPQ matrix, IVF and PQ
+ *  it nests (pre-transform chains, IVF, IndexPQ, HNSW / NSG storage, refine stages) the options below;
+ *  a negative value keeps FAISS's default:
+ *   opq_niter, opq_niter_pq, opq_max_train_points: OPQMatrix::niter (outer iterations, FAISS 50),
+ *     niter_pq (PQ k-means iterations of every outer iteration after the first, FAISS 4),
+ *     max_train_points (FAISS 65,536: a larger sample is subsampled);
+ *   ivf_niter, ivf_max_points_per_centroid: the coarse k-means (IndexIVF::cp; FAISS 25 and 256);
+ *   pq_niter: the k-means iterations of a PQ's sub-quantizers (ProductQuantizer::cp.niter, FAISS 25);
+ *   direct_subspace: 1 = the sub-quantizer k-means of PQs and OPQs with sub-vectors of at most 8
+ *     dimensions assign points with a direct loop (SIMD on the AVX2 variant) instead of FAISS's
+ *     IndexFlatL2, whose BLAS sgemm has an inner dimension of the sub-vector's (3 for OPQ48_144).
+ *     Assignments equal FAISS's up to float rounding of near ties;
+ *   ivf_hnsw_assign_m: > 0 = the coarse k-means assigns points through an HNSW graph (M links) over the
+ *     centroids, rebuilt at each iteration (FAISS's IndexIVF::clustering_index), instead of
+ *     comparing every point with every centroid; approximate, for large nlist. 0 = FAISS's way.
+ *  `applied` receives a bit mask of what the index holds: 1 an OPQ matrix, 2 an IVF, 4 a PQ.
+ *  The objects set only for training (OPQMatrix::pq, ProductQuantizer::assign_index) are owned by this
+ *  call and detached before it returns, on success and on error: the index keeps no pointer to them. */
+int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,
+                                int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
+                                int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied);
 
 #ifdef __cplusplus
 }

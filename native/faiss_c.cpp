@@ -653,3 +653,266 @@ EXPORT int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type) {
     }
     CATCH_AND_HANDLE
 }
+
+// ---- Training levers (issue 12) ----
+
+#include <faiss/Clustering.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/impl/ProductQuantizer.h>
+
+#include <algorithm>
+#include <limits>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+namespace {
+
+using lidx_t = faiss::Index::idx_t;
+
+/** Nearest centroid of each of n points among nc centroids of dimension D (1..8), by a direct loop:
+ *  argmin_j ||c_j||^2 - 2 x.c_j over centroids laid out 8 at a time, dimension-major, so each
+ *  dimension costs one multiply-add for 8 centroids. FAISS's IndexFlatL2 computes the same
+ *  expression through sgemm, whose inner dimension D this small leaves BLAS mostly idle and writes
+ *  an n x nc distance matrix it then scans. Ties keep the smaller centroid number, as FAISS's heap. */
+template <int D>
+void nearest_centroid(lidx_t n, const float* x, size_t stride, lidx_t nc, const float* c, float* dis, lidx_t* lab) {
+    const lidx_t blocks = (nc + 7) / 8;
+    // Padding centroids get +inf as squared norm and are never chosen.
+    std::vector<float> ct(blocks * 8 * D, 0.0f), norms(blocks * 8, std::numeric_limits<float>::infinity());
+    for (lidx_t j = 0; j < nc; j++) {
+        float s = 0;
+        for (int t = 0; t < D; t++) {
+            ct[((j / 8) * D + t) * 8 + j % 8] = c[j * D + t];
+            s += c[j * D + t] * c[j * D + t];
+        }
+        norms[j] = s;
+    }
+#pragma omp parallel for if (n > 1024)
+    for (lidx_t i = 0; i < n; i++) {
+        const float* xi = x + i * stride;
+        float m2x[D];
+        float xnorm = 0;
+        for (int t = 0; t < D; t++) {
+            m2x[t] = -2.0f * xi[t];
+            xnorm += xi[t] * xi[t];
+        }
+        float best;
+        lidx_t bestj;
+#ifdef __AVX2__
+        __m256 vbest = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+        __m256i vidx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i cur = vidx;
+        const __m256i step = _mm256_set1_epi32(8);
+        __m256 mx[D];
+        for (int t = 0; t < D; t++) mx[t] = _mm256_set1_ps(m2x[t]);
+        for (lidx_t b = 0; b < blocks; b++) {
+            __m256 acc = _mm256_loadu_ps(norms.data() + b * 8);
+            const float* cb = ct.data() + b * 8 * D;
+            for (int t = 0; t < D; t++) acc = _mm256_fmadd_ps(mx[t], _mm256_loadu_ps(cb + t * 8), acc);
+            __m256 lt = _mm256_cmp_ps(acc, vbest, _CMP_LT_OQ);
+            vbest = _mm256_blendv_ps(vbest, acc, lt);
+            vidx = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(vidx), _mm256_castsi256_ps(cur), lt));
+            cur = _mm256_add_epi32(cur, step);
+        }
+        alignas(32) float lv[8];
+        alignas(32) int32_t li[8];
+        _mm256_store_ps(lv, vbest);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(li), vidx);
+        best = lv[0];
+        bestj = li[0];
+        for (int l = 1; l < 8; l++) {
+            if (lv[l] < best || (lv[l] == best && li[l] < bestj)) {
+                best = lv[l];
+                bestj = li[l];
+            }
+        }
+#else
+        best = std::numeric_limits<float>::infinity();
+        bestj = 0;
+        for (lidx_t b = 0; b < blocks; b++) {
+            float acc[8];
+            const float* cb = ct.data() + b * 8 * D;
+            for (int l = 0; l < 8; l++) acc[l] = norms[b * 8 + l];
+            for (int t = 0; t < D; t++)
+                for (int l = 0; l < 8; l++) acc[l] += m2x[t] * cb[t * 8 + l];
+            for (int l = 0; l < 8; l++) {
+                if (acc[l] < best) {
+                    best = acc[l];
+                    bestj = b * 8 + l;
+                }
+            }
+        }
+#endif
+        // As FAISS's sgemm path: ||x||^2 + ||c||^2 - 2 x.c, clamped at 0 against rounding.
+        dis[i] = std::max(0.0f, xnorm + best);
+        lab[i] = bestj;
+    }
+}
+
+/** nearest_centroid for a run-time dimension d in 1..8; point i starts at x + i * stride. */
+void nearest_centroid_d(int d, lidx_t n, const float* x, size_t stride, lidx_t nc, const float* c, float* dis, lidx_t* lab) {
+    switch (d) {
+        case 1: nearest_centroid<1>(n, x, stride, nc, c, dis, lab); break;
+        case 2: nearest_centroid<2>(n, x, stride, nc, c, dis, lab); break;
+        case 3: nearest_centroid<3>(n, x, stride, nc, c, dis, lab); break;
+        case 4: nearest_centroid<4>(n, x, stride, nc, c, dis, lab); break;
+        case 5: nearest_centroid<5>(n, x, stride, nc, c, dis, lab); break;
+        case 6: nearest_centroid<6>(n, x, stride, nc, c, dis, lab); break;
+        case 7: nearest_centroid<7>(n, x, stride, nc, c, dis, lab); break;
+        case 8: nearest_centroid<8>(n, x, stride, nc, c, dis, lab); break;
+        default: throw std::invalid_argument("nearest_centroid: dimension must be 1..8");
+    }
+}
+
+/** The assignment index of a sub-quantizer k-means (ProductQuantizer::assign_index): an IndexFlatL2
+ *  whose 1-nearest-neighbour search of dimension <= 8 takes the direct loop above; any other search
+ *  is IndexFlatL2's. */
+struct DirectSubspaceIndex : faiss::IndexFlatL2 {
+    explicit DirectSubspaceIndex(lidx_t d) : faiss::IndexFlatL2(d) {}
+    void search(lidx_t n, const float* x, lidx_t k, float* distances, lidx_t* labels,
+                const faiss::SearchParameters* params = nullptr) const override {
+        if (k != 1 || d < 1 || d > 8 || ntotal == 0 || params != nullptr) {
+            faiss::IndexFlatL2::search(n, x, k, distances, labels, params);
+            return;
+        }
+        nearest_centroid_d(d, n, x, d, ntotal, get_xb(), distances, labels);
+    }
+};
+
+/** The PQ that OPQMatrix::train trains at each outer iteration (OPQMatrix::pq), with its sub-quantizer
+ *  k-means run side by side, one per thread, each on one thread with the direct loop above.
+ *  ProductQuantizer::train runs them one after the other, each spread over every thread: its k-means
+ *  on 3-dimensional sub-vectors are so short (65,536 points x 256 centroids) that the threads spend
+ *  most of the time waiting at OpenMP barriers (84 % of a profile on this 2-core machine, in libgomp),
+ *  and far more when another process holds a core. Same seeds and parameters as FAISS's loop. */
+struct DirectSubspacePQ : faiss::ProductQuantizer {
+    DirectSubspacePQ(size_t d, size_t M, size_t nbits) : faiss::ProductQuantizer(d, M, nbits) {}
+    void train(size_t n, const float* x) override {
+        if (train_type != Train_default || dsub < 1 || dsub > 8) {
+            faiss::ProductQuantizer::train(n, x);
+            return;
+        }
+        std::vector<std::exception_ptr> errors(M);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t m = 0; m < static_cast<int64_t>(M); m++) {
+            try {
+                std::vector<float> xslice(n * dsub);
+                for (size_t j = 0; j < n; j++)
+                    std::memcpy(xslice.data() + j * dsub, x + j * d + m * dsub, dsub * sizeof(float));
+                faiss::Clustering clus(dsub, ksub, cp);
+                DirectSubspaceIndex assign(dsub);
+                clus.train(n, xslice.data(), assign);
+                set_params(clus.centroids.data(), m);
+            } catch (...) {
+                errors[m] = std::current_exception();  // an exception must not leave the OpenMP region
+            }
+        }
+        for (auto& e : errors)
+            if (e) std::rethrow_exception(e);
+    }
+    /** OPQMatrix::train encodes its whole sample at every outer iteration. ProductQuantizer encodes a
+     *  sub-vector with 256 calls of fvec_L2sqr (46 % of today's OPQ training in a profile); the
+     *  direct loop finds the same nearest centroid (up to rounding of near ties). */
+    void compute_codes(const float* x, uint8_t* codes, size_t n) const override {
+        if (nbits != 8 || dsub < 1 || dsub > 8) {
+            faiss::ProductQuantizer::compute_codes(x, codes, n);
+            return;
+        }
+        std::vector<float> dis(n);
+        std::vector<lidx_t> lab(n);
+        for (size_t m = 0; m < M; m++) {
+            nearest_centroid_d(dsub, n, x + m * dsub, d, ksub, get_centroids(m, 0), dis.data(), lab.data());
+            for (size_t i = 0; i < n; i++) codes[i * code_size + m] = static_cast<uint8_t>(lab[i]);
+        }
+    }
+};
+
+/** What autofaiss_train_with_levers attaches for one training and detaches after it. */
+struct TrainingAttachments {
+    std::vector<std::unique_ptr<DirectSubspaceIndex>> assigners;
+    std::vector<std::unique_ptr<faiss::ProductQuantizer>> opq_pqs;
+    std::vector<faiss::OPQMatrix*> opqs;
+    std::vector<faiss::ProductQuantizer*> pqs;
+    std::vector<std::unique_ptr<faiss::IndexHNSWFlat>> hnsw_assigners;
+    std::vector<faiss::IndexIVF*> ivfs;
+    ~TrainingAttachments() {
+        for (auto* o : opqs) o->pq = nullptr;
+        for (auto* p : pqs) p->assign_index = nullptr;
+        for (auto* v : ivfs) v->clustering_index = nullptr;
+    }
+    void direct(faiss::ProductQuantizer* pq) {
+        if (pq->dsub < 1 || pq->dsub > 8 || pq->assign_index != nullptr) return;
+        assigners.push_back(std::make_unique<DirectSubspaceIndex>(pq->dsub));
+        pq->assign_index = assigners.back().get();
+        pqs.push_back(pq);
+    }
+};
+
+}  // namespace
+
+EXPORT int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,
+                                       int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
+                                       int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied) {
+    try {
+        *applied = 0;
+        TrainingAttachments att;  // its destructor detaches everything, also when train throws
+        std::vector<faiss::Index*> nested;
+        for_each_nested_index(I(index), [&](faiss::Index* idx) { nested.push_back(idx); });
+        // for_each_nested_index skips the transforms of a pre-transform: walk those chains here.
+        std::vector<faiss::Index*> todo = {I(index)};
+        while (!todo.empty()) {
+            faiss::Index* idx = todo.back();
+            todo.pop_back();
+            if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
+                for (auto* vt : pt->chain) {
+                    auto* opq = dynamic_cast<faiss::OPQMatrix*>(vt);
+                    if (!opq) continue;
+                    *applied |= 1;
+                    if (opq_niter >= 0) opq->niter = opq_niter;
+                    if (opq_niter_pq >= 0) opq->niter_pq = opq_niter_pq;
+                    if (opq_max_train_points >= 0) opq->max_train_points = static_cast<size_t>(opq_max_train_points);
+                    if (direct_subspace && opq->pq == nullptr && !opq->is_trained) {
+                        // OPQMatrix::train's own default PQ: (d_out, M, 8 bits).
+                        att.opq_pqs.push_back(std::make_unique<DirectSubspacePQ>(opq->d_out, opq->M, 8));
+                        opq->pq = att.opq_pqs.back().get();
+                        att.opqs.push_back(opq);
+                    }
+                }
+                todo.push_back(pt->index);
+            } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
+                todo.push_back(rf->base_index);
+                todo.push_back(rf->refine_index);
+            } else if (auto idmap = dynamic_cast<faiss::IndexIDMap*>(idx)) {
+                todo.push_back(idmap->index);
+            }
+        }
+        for (faiss::Index* idx : nested) {
+            if (auto ivf = dynamic_cast<faiss::IndexIVF*>(idx)) {
+                *applied |= 2;
+                if (ivf_niter >= 0) ivf->cp.niter = ivf_niter;
+                if (ivf_max_points_per_centroid >= 0) ivf->cp.max_points_per_centroid = ivf_max_points_per_centroid;
+                // Level1Quantizer::train_q1 runs the coarse k-means on `clustering_index` when set. It
+                // assigns with IndexFlatL2 when the quantizer trains apart (quantizer_trains_alone 2:
+                // HNSW quantizers), else with the quantizer itself (its metric): keep the same metric.
+                if (ivf_hnsw_assign_m > 0 && ivf->clustering_index == nullptr && !ivf->is_trained &&
+                    ivf->quantizer_trains_alone != 1) {
+                    faiss::MetricType mt = ivf->quantizer_trains_alone == 2 ? faiss::METRIC_L2 : ivf->metric_type;
+                    att.hnsw_assigners.push_back(std::make_unique<faiss::IndexHNSWFlat>(ivf->d, ivf_hnsw_assign_m, mt));
+                    ivf->clustering_index = att.hnsw_assigners.back().get();
+                    att.ivfs.push_back(ivf);
+                }
+            }
+            faiss::ProductQuantizer* pq = nullptr;
+            if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) pq = &ivfpq->pq;
+            else if (auto ipq = dynamic_cast<faiss::IndexPQ*>(idx)) pq = &ipq->pq;
+            if (pq) {
+                *applied |= 4;
+                if (pq_niter >= 0) pq->cp.niter = pq_niter;
+                if (direct_subspace) att.direct(pq);
+            }
+        }
+        I(index)->train(n, x);
+    }
+    CATCH_AND_HANDLE
+}

@@ -544,6 +544,108 @@ static void test_openmp_guards(void) {
     free(x);
 }
 
+/* Training levers: the direct sub-space k-means must train codebooks as good as FAISS's, report
+ * what the index holds, and leave no pointer behind when training fails. */
+static double reconstruction_mse(FaissIndex* idx, const float* x, int n, int d) {
+    float* r = malloc(sizeof(float) * (size_t)n * d);
+    OK(faiss_Index_reconstruct_n(idx, 0, n, r));
+    double s = 0;
+    for (size_t i = 0; i < (size_t)n * d; i++) s += (double)(r[i] - x[i]) * (r[i] - x[i]);
+    free(r);
+    return s / n;
+}
+
+static void test_train_levers(void) {
+    const int d = 12, n = 5000;
+    float* x = make_data(n, d);
+    int applied = -1;
+
+    /* PQ4x6 on 12 dimensions: 3-dimensional sub-vectors, the direct loop's case */
+    FaissIndex *plain = NULL, *direct = NULL;
+    OK(faiss_index_factory(&plain, d, "PQ4x6", METRIC_L2));
+    OK(faiss_index_factory(&direct, d, "PQ4x6", METRIC_L2));
+    OK(faiss_Index_train(plain, n, x));
+    OK(autofaiss_train_with_levers(direct, n, x, -1, -1, -1, -1, -1, -1, 1, 0, &applied));
+    CHECK(applied == 4);
+    CHECK(faiss_Index_is_trained(direct) == 1);
+    OK(faiss_Index_add(plain, n, x));
+    OK(faiss_Index_add(direct, n, x));
+    /* k-means from the same seed: an assignment that rounds the other way at a near tie moves a
+     * centroid slightly and later iterations drift apart (95 % of codes equal on the GENERIC
+     * variant), so the test compares the quantization error, which must stay within 1 %. */
+    double e_plain = reconstruction_mse(plain, x, n, d), e_direct = reconstruction_mse(direct, x, n, d);
+    if (!(e_direct <= e_plain * 1.01 && e_direct >= e_plain * 0.99)) {
+        fprintf(stderr, "FAIL train levers: PQ quantization error %g with the direct loop, %g with FAISS's\n", e_direct, e_plain);
+        exit(1);
+    }
+    faiss_Index_free(plain);
+    faiss_Index_free(direct);
+
+    /* OPQ + IVF + PQ: every part found; fewer OPQ iterations still give a working index */
+    FaissIndex* opq = NULL;
+    OK(faiss_index_factory(&opq, d, "OPQ4_12,IVF8,PQ4x6", METRIC_L2));
+    OK(autofaiss_train_with_levers(opq, n, x, 5, 2, 4000, 10, 200, 10, 1, 16, &applied));
+    CHECK(applied == 7);
+    OK(faiss_Index_add(opq, n, x));
+    float dist[1];
+    idx_t lab[1];
+    OK(faiss_Index_search(opq, 1, x + 42 * d, 1, dist, lab));
+    CHECK(lab[0] >= 0 && lab[0] < n);
+    faiss_Index_free(opq);
+
+    /* a failing training (too few points for 64 centroids) is FAISS's error, and the OPQ's training
+     * PQ and the assignment index were detached: a plain training of the same index then works */
+    FaissIndex* again = NULL;
+    OK(faiss_index_factory(&again, d, "OPQ4_12,PQ4x6", METRIC_L2));
+    FAILS_WITH(autofaiss_train_with_levers(again, 10, x, 2, -1, -1, -1, -1, -1, 1, 0, &applied),
+               "should be at least as large as number of clusters");
+    OK(faiss_Index_train(again, n, x));
+    CHECK(faiss_Index_is_trained(again) == 1);
+    faiss_Index_free(again);
+
+    /* coarse k-means through an HNSW over the centroids: the IVF finds the true nearest neighbour
+     * (nprobe 2 of 32 lists) about as often as FAISS's exhaustive assignment gives */
+    float hits[2] = {0, 0};
+    FaissIndex* exact = NULL;
+    OK(faiss_index_factory(&exact, d, "Flat", METRIC_L2));
+    OK(faiss_Index_add(exact, n, x));
+    for (int v = 0; v < 2; v++) {
+        FaissIndex* ivf = NULL;
+        OK(faiss_index_factory(&ivf, d, "IVF32,Flat", METRIC_L2));
+        OK(autofaiss_train_with_levers(ivf, n, x, -1, -1, -1, -1, -1, -1, 0, v == 0 ? 0 : 16, &applied));
+        CHECK(applied == 2);
+        OK(faiss_Index_add(ivf, n, x));
+        FaissParameterSpace* ps = NULL;
+        OK(faiss_ParameterSpace_new(&ps));
+        OK(faiss_ParameterSpace_set_index_parameters(ps, ivf, "nprobe=2"));
+        faiss_ParameterSpace_free(ps);
+        for (int q = 0; q < 200; q++) {
+            /* a query between two data points, so it is not one of them */
+            float qv[12];
+            for (int j = 0; j < d; j++) qv[j] = 0.5f * (x[(size_t)q * 7 * d + j] + x[((size_t)q * 7 + 3) * d + j]);
+            float de[1], di[1];
+            idx_t le[1], li[1];
+            OK(faiss_Index_search(exact, 1, qv, 1, de, le));
+            OK(faiss_Index_search(ivf, 1, qv, 1, di, li));
+            hits[v] += le[0] == li[0];
+        }
+        faiss_Index_free(ivf);
+    }
+    faiss_Index_free(exact);
+    if (hits[1] < hits[0] - 10) {
+        fprintf(stderr, "FAIL train levers: HNSW-assigned k-means finds %g of 200 neighbours, FAISS's %g\n", hits[1], hits[0]);
+        exit(1);
+    }
+
+    /* nothing to set: trains as faiss_Index_train */
+    FaissIndex* flat = NULL;
+    OK(faiss_index_factory(&flat, d, "Flat", METRIC_L2));
+    OK(autofaiss_train_with_levers(flat, n, x, 3, -1, -1, -1, -1, -1, 1, 8, &applied));
+    CHECK(applied == 0);
+    faiss_Index_free(flat);
+    free(x);
+}
+
 int main(void) {
     test_direct_map_types();
     test_first_nonfinite();
@@ -555,6 +657,7 @@ int main(void) {
     test_polysemous();
     test_openmp_guards();
     test_merge_into();
+    test_train_levers();
     printf("native C test: %d checks passed\n", checks);
     return 0;
 }

@@ -6,7 +6,7 @@
  * selection's own prediction for the chosen key (recall, latency) next to the full build's, and the
  * selection time as a fraction of the measured build's wall (target ≤ 25%).
  *
- * Run under the CPU rule: `/work/scripts/heavy --bench node_modules/.bin/bun tasks/bench_selection.ts [case…]`
+ * Run on an otherwise idle machine: `bun tasks/bench_selection.ts [case…]`
  * Cases: synthetic, fashion (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist).
  * Targets (not asserted: a bench reports): measured ≥ heuristic + 0.02 recall@10 on real data, never
  * worse; selection ≤ 25% of the build wall.

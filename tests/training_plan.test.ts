@@ -12,6 +12,7 @@ import {
   needsTraining,
   optimalBatchSize,
   optimalTrainSize,
+  trainingLevers,
 } from "../lib/plan/training_plan.ts";
 import { parseMemory } from "../lib/plan/units.ts";
 
@@ -162,4 +163,21 @@ describe("constructionTimeEstimate (Python get_estimated_construction_time_infos
     assert.equal(constructionTimeEstimate(1000, 10).text, "-> Train: 16.7 minutes\n-> Add: 0.0 seconds\nTotal: 16.7 minutes");
     assert.equal(constructionTimeEstimate(5_550_336_490, 768).text, "-> Train: 16.7 minutes\n-> Add: 13.2 hours\nTotal: 13.5 hours");
   });
+});
+
+describe("trainingLevers: how FAISS's training runs for a key", () => {
+  const cases: [string, ReturnType<typeof trainingLevers>][] = [
+    ["Flat", {}],
+    ["HNSW32", {}],
+    ["IVF1024,Flat", {}],
+    ["IVF256,SQ8", {}],
+    ["PQ16", { directSubspace: true }],
+    ["IVF1024,PQ32x8", { directSubspace: true }],
+    ["IVF256,PQ16x4fs", { directSubspace: true }],
+    ["HNSW16_PQ16", { directSubspace: true }],
+    ["IVF256,Flat,Refine(PQ8)", { directSubspace: true }],
+    ["OPQ48_144,IVF2048_HNSW32,PQ48x8", { directSubspace: true, opqNiter: 10 }],
+    ["OPQ16_64,IVF256,Flat", { directSubspace: true, opqNiter: 10 }],
+  ];
+  for (const [key, want] of cases) test(key, () => assert.deepEqual(trainingLevers(key), want));
 });

@@ -321,3 +321,45 @@ export function keyLimitProblem(key: string, d: number, metric: "ip" | "l2", n: 
   }
   return null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Training levers (issue 12): how FAISS's training is run, decided from measurements.
+
+/**
+ * OPQ outer iterations (FAISS's default: 50; each trains a PQ on the rotated sample and solves a
+ * Procrustes problem). Measured with tasks/bench_train.ts (AVX2 variant, same search parameters,
+ * recall@10 against exact neighbours): 20k × 48 synthetic `OPQ16_48,IVF256_HNSW32,PQ16x8`: 50 → 0.6264,
+ * 25 → 0.6266, 10 → 0.6382; 30k × 64 synthetic `OPQ32_96,IVF256_HNSW32,PQ32x8`: 50 → 0.6072,
+ * 25 → 0.6110, 10 → 0.6020 (FAISS's own training: 0.5994). The rotation has converged for recall by 10;
+ * training time is linear in this count (57.9 s at 50, 11.7 s at 10 on the first case).
+ */
+export const OPQ_OUTER_ITERATIONS = 10;
+
+/** Options of ffi/faiss.ts `trainWithLevers` (each one left out keeps FAISS's default). */
+export interface TrainingLeverPlan {
+  directSubspace?: boolean;
+  opqNiter?: number;
+  opqNiterPq?: number;
+  opqMaxTrainPoints?: number;
+  ivfNiter?: number;
+  ivfMaxPointsPerCentroid?: number;
+  pqNiter?: number;
+  ivfHnswAssignM?: number;
+}
+
+/**
+ * The training options for `key`: the direct (SIMD) k-means on PQ / OPQ sub-vectors
+ * of at most 8 dimensions whenever the key has a PQ or an OPQ (same assignments as FAISS's up to float
+ * rounding, so no recall cost), and OPQ's outer iterations from {@link OPQ_OUTER_ITERATIONS}.
+ *
+ * @example trainingLevers("OPQ64_192,IVF1024_HNSW32,PQ64x8") // { directSubspace: true, opqNiter: 10 }
+ */
+export function trainingLevers(key: string): TrainingLeverPlan {
+  const fk = parseFactoryKey(key, 0);
+  const { kmeans } = trainingSteps(fk);
+  const plan: TrainingLeverPlan = {};
+  const hasOpq = fk.transforms.some((t) => t.kind === "OPQ");
+  if (hasOpq || kmeans.some((r) => /(^| )PQ\d/.test(r.what))) plan.directSubspace = true;
+  if (hasOpq) plan.opqNiter = OPQ_OUTER_ITERATIONS;
+  return plan;
+}
