@@ -13,7 +13,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -217,6 +217,28 @@ describe("compiled binary on a bare Debian root (slow)", () => {
     using _ = index;
     assert.equal(infos.index_key, "IVF32,Flat");
     assertExactSearch(index);
+  });
+
+  test("build_partitioned_indexes: the binary runs itself as the child process of each small partition, concurrently", () => {
+    const partitions = [0, 1].map((i) => `parts/p=${i}`);
+    partitions.forEach((p, i) => {
+      mkdirSync(join(HOST_WORK, p), { recursive: true });
+      writeNpy(join(HOST_WORK, p, "0.npy"), clusteredData(1500, d, 10, 90 + i), d);
+    });
+    const r = inChroot([
+      "build_partitioned_indexes", `--partitions=[${partitions.map((p) => `${WORK}/${p}`).join(",")}]`,
+      `--output_root_dir=${WORK}/partitioned`, "--file_format=npy", "--index_key=IVF16,Flat", "--metric_type=l2",
+      "--nb_cores=2", "--max_index_memory_usage=100M", "--current_memory_available=2G",
+    ]);
+    const log = r.stdout + r.stderr;
+    assert.equal(r.status, 0, log);
+    assert.doesNotMatch(log, /cannot start child processes/);
+    assert.match(log, /Building 2 small partitions, up to 2 at once with 1 FAISS thread\(s\) each/);
+    assert.equal(log.match(/in a child process/g)?.length, 2, log);
+    for (const p of ["p=0", "p=1"]) {
+      using index = Index.read(join(HOST_WORK, "partitioned", p, "knn.index"));
+      assert.deepEqual([index.ntotal, index.d], [1500, d]);
+    }
   });
 
   test("AUTOFAISS_FAISS_VARIANT=generic: the embedded GENERIC library (the one CPUs without AVX2 get) trains and searches exactly", () => {

@@ -11,8 +11,9 @@
  * the running builds (lib/plan/partitions.ts `partitionReservation`: the partition's estimated
  * build memory plus room for its add batches, which is also the `current_memory_available` it is
  * given) fit in `current_memory_available`. Big partitions are built afterwards in this process,
- * one at a time, each with every core and the whole budget. Inside a compiled binary (no module
- * file to run) the small partitions are built one at a time here too, with a warning.
+ * one at a time, each with every core and the whole budget. A compiled binary runs itself as the
+ * child; only a module loaded from a URL (no file, no binary to run) builds them one at a time here,
+ * with a warning.
  *
  * @example
  * const infos = await buildPartitionedIndexes(["emb/partnerId=1", "emb/partnerId=2"], { outputRootDir: "out" });
