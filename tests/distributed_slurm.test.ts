@@ -66,9 +66,12 @@ describe("build_index --distributed=slurm on a real Slurm cluster", () => {
   test("4 shards, one array task cancelled with scancel mid-run: resubmitted, same neighbours as one add of the same trained index", async () => {
     const out = join(dir, "out");
     const t = join(dir, "T");
+    // A job name of this run only (sbatch keeps the last --job-name; --slurm_args come after ours), so
+    // that the scancel below never hits another build's tasks on the same cluster.
+    const jobName = `autofaiss-test-${process.pid}-${Date.now()}`;
     const child = spawn(WORKER[0], [
       ...WORKER.slice(1), "build_index", join(dir, "emb"), "--distributed=slurm", "--nb_shards=4", "--index_key=IVF256,Flat", "--metric_type=l2",
-      `--temporary_indices_folder=${t}`, `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "index_infos.json")}`,
+      `--slurm_args=--job-name=${jobName}`, `--temporary_indices_folder=${t}`, `--index_path=${join(out, "knn.index")}`, `--index_infos_path=${join(out, "index_infos.json")}`,
     ], { cwd: ROOT, env: { ...process.env, ...slurmEnv, [PAUSE_BEFORE_PUBLISH_ENV]: "5000" }, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (b) => (stderr += b.toString()));
@@ -77,7 +80,7 @@ describe("build_index --distributed=slurm on a real Slurm cluster", () => {
     // Cancel the first array task seen running (it pauses 5 s before publishing its shard).
     let cancelled = "";
     for (let i = 0; i < 600 && !cancelled; i++) {
-      const q = spawnSync("squeue", ["-h", "-r", "-n", "autofaiss-add", "-t", "RUNNING", "-o", "%i"], { env: { ...process.env, ...slurmEnv }, encoding: "utf8" });
+      const q = spawnSync("squeue", ["-h", "-r", "-n", jobName, "-t", "RUNNING", "-o", "%i"], { env: { ...process.env, ...slurmEnv }, encoding: "utf8" });
       const running = q.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+_\d+$/.test(l));
       if (running.length > 0) {
         cancelled = running[0];

@@ -70,6 +70,8 @@ const LOST = {
     "when many quantized distances tie (FAISS 1.7.3 without AVX2)",
   hashDirectMap: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
     "nb_indices_to_keep > 1 with make_direct_map is refused",
+  trainingLevers: "training keeps FAISS's defaults (OPQ's 50 outer iterations, BLAS k-means on 3- to 8-dimensional " +
+    "sub-vectors), which makes OPQ / PQ training several times slower",
   openmpGuards: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +
     "for indices whose reconstruct fails unless they are plain IVF indices",
 };

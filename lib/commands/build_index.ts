@@ -484,8 +484,13 @@ export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs
       log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
       await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
         if (s.useGpu) index = trainOnGpu(index, sample.vectors);
-        // FAISS's training with our levers (direct sub-space k-means, measured OPQ iterations).
-        else index.trainWithLevers(sample.vectors, trainingLevers(plan.indexKey));
+        else {
+          // FAISS's training with our levers (direct sub-space k-means, measured OPQ iterations)
+          // where the key has OPQ / PQ; elsewhere plain training (no warning about a missing lever).
+          const levers = trainingLevers(plan.indexKey);
+          if (Object.keys(levers).length === 0) index.train(sample.vectors);
+          else index.trainWithLevers(sample.vectors, levers);
+        }
       });
       releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
     }
