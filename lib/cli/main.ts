@@ -83,6 +83,12 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
   const stderrIsTTY = io.stderrIsTTY ?? process.stderr.isTTY === true;
 
   const [first, ...rest] = argv;
+  if (first === "__partition_child") {
+    // build_partitioned_indexes running this compiled binary as a small partition's child process
+    // (PARTITION_CHILD_ARGUMENT in lib/commands/partition_child.ts); not a user command, not in help.
+    const { partitionChildMain } = await import("../commands/partition_child.ts");
+    return await partitionChildMain(rest[0] ?? "");
+  }
   if (first === undefined) {
     out(topLevelHelp());
     return 0;

@@ -4,8 +4,8 @@
  *
  * Run as `bun partition_child.ts <json>` (Deno: `deno run --allow-… partition_child.ts <json>`), or,
  * inside a compiled binary, which has no module file to run, as `autofaiss __partition_child <json>`
- * (main.ts hands that argument here before the CLI sees it), where `<json>` is `{ "embeddings": path, "options": BuildIndexOptions }`. On success it prints
- * one JSON line on stdout, `{ "infos": …, "startMs": …, "endMs": … }` (the build's wall-clock
+ * (lib/cli/main.ts hands that argument here before parsing a command), where `<json>` is
+ * `{ "embeddings": path, "options": BuildIndexOptions }`. On success it prints one JSON line on stdout, `{ "infos": …, "startMs": …, "endMs": … }` (the build's wall-clock
  * span, measured here so that the parent can tell when builds overlapped), and exits 0; on failure
  * it prints the error as one line on stderr and exits 1.
  */
