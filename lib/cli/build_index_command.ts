@@ -1,5 +1,5 @@
 /** `autofaiss build_index`: maps the CLI parameters onto `buildIndex` and reports like Python. */
-import { buildIndex, type BuildIndexOptions, planBuildIndex } from "../commands/build_index.ts";
+import { buildIndex, type BuildIndexOptions, type BuildIndexResult, planBuildIndex } from "../commands/build_index.ts";
 import { INT_FIELDS } from "../output/python_json.ts";
 import { cliReporter } from "./reporter.ts";
 import type { CommandContext } from "./commands.ts";
@@ -56,12 +56,17 @@ export async function run(p: BuildIndexParams, ctx: CommandContext): Promise<num
       reporter: cliReporter(ctx),
     });
   });
-  if (index === null) {
-    // N parts (nb_indices_to_keep > 1): one recap per part, like Python's dict of infos by path.
-    for (const partInfos of Object.values(infos)) ctx.log.summary(partInfos as unknown as Record<string, unknown>, INT_FIELDS);
-    return 0;
-  }
-  index.free();
-  ctx.log.summary(infos as unknown as Record<string, unknown>, INT_FIELDS);
+  printBuildRecap(ctx, index, infos);
   return 0;
+}
+
+/**
+ * The recap Python prints after a build, from a build's result (build_index, merge_shards): one per
+ * part when the index was written as N parts (index null, infos by path, like Python's dict); frees
+ * the index otherwise.
+ */
+export function printBuildRecap(ctx: CommandContext, index: BuildIndexResult["index"], infos: BuildIndexResult["infos"]): void {
+  const all = index === null ? Object.values(infos) : [infos];
+  index?.free();
+  for (const partInfos of all) ctx.log.summary(partInfos as unknown as Record<string, unknown>, INT_FIELDS);
 }

@@ -36,7 +36,8 @@ import {
   planMemoryBudgets,
   trainingVectors,
 } from "../plan/build_plan.ts";
-import { constructionTimeEstimate, trainingLevers } from "../plan/training_plan.ts";
+import { constructionTimeEstimate } from "../plan/training_plan.ts";
+import { trainForKey } from "../measure/train_index.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
@@ -484,13 +485,7 @@ export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs
       log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
       await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
         if (s.useGpu) index = trainOnGpu(index, sample.vectors);
-        else {
-          // FAISS's training with our levers (direct sub-space k-means, measured OPQ iterations)
-          // where the key has OPQ / PQ; elsewhere plain training (no warning about a missing lever).
-          const levers = trainingLevers(plan.indexKey);
-          if (Object.keys(levers).length === 0) index.train(sample.vectors);
-          else index.trainWithLevers(sample.vectors, levers);
-        }
+        else trainForKey(index, sample.vectors, plan.indexKey);
       });
       releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
     }

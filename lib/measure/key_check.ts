@@ -7,6 +7,7 @@
 import { FaissError, Index, type Metric } from "../../ffi/faiss.ts";
 import { parseFactoryKey, trainingSteps } from "../plan/factory_key.ts";
 import { DATA_STEP_TRAIN_POINTS, FAISS_MIN_POINTS_PER_CENTROID } from "../plan/training_plan.ts";
+import { trainForKey } from "./train_index.ts";
 
 /**
  * Vectors of the two small instances whose serialized sizes are extrapolated: small, because an
@@ -81,7 +82,7 @@ function trainedEmptyIndex(key: string, d: number, metric: Metric): Uint8Array |
   using index = Index.factory(d, key, metric);
   if (index.isTrained) return null;
   index.setPolysemousTraining(false); // unused at search time, costs minutes (README)
-  index.train(gaussianVectors(measurementTrainRows(key, d), d, 1));
+  trainForKey(index, gaussianVectors(measurementTrainRows(key, d), d, 1), key);
   return index.toBytes();
 }
 

@@ -24,6 +24,7 @@ import { rRecallAtR } from "./recall.ts";
 import { singleQueryTimer } from "./single_query_timer.ts";
 import { SPEED_TEST_K } from "./latency_stats.ts";
 import { tuneIndexParameters } from "./tune_parameters.ts";
+import { trainForKey } from "./train_index.ts";
 
 /** Time spent timing the tuned parameters once more, per candidate (ms). */
 const FINAL_TIMING_MS = 500;
@@ -196,7 +197,7 @@ async function measureOne(
   }
   try {
     index.setPolysemousTraining(false); // unused at search time, costs minutes (README)
-    if (!index.isTrained) index.train(base);
+    if (!index.isTrained) trainForKey(index, base, sk);
     index.add(base);
     const preset = presetParamFor(c.key);
     if (preset) index.setParameters(preset);

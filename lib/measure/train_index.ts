@@ -1,0 +1,17 @@
+/**
+ * Training an index the way every build trains: through the training levers that
+ * lib/plan/training_plan.ts decides for its factory key (direct sub-space k-means, OPQ's measured
+ * outer iterations), plainly for keys with no OPQ / PQ, where no lever applies (so no warning about
+ * a missing lever either). Used by build_index, by measured selection's sample builds and by the
+ * size measurement of key_check, so that each trains what the others train, at the same cost.
+ *
+ * @example trainForKey(index, sample, "OPQ16_64,IVF256,PQ16x8")
+ */
+import type { Index } from "../../ffi/faiss.ts";
+import { trainingLevers } from "../plan/training_plan.ts";
+
+export function trainForKey(index: Index, vectors: Float32Array, key: string): void {
+  const levers = trainingLevers(key);
+  if (Object.keys(levers).length === 0) index.train(vectors);
+  else index.trainWithLevers(vectors, levers);
+}
