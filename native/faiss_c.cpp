@@ -527,15 +527,17 @@ EXPORT int autofaiss_invlists_class(const FaissIndex* index, char* buf, size_t c
 }
 
 /** Calls `visit` on every index a factory key can nest inside `root`: it descends pre-transforms,
- *  both stages of an IndexRefine, IDMap wrappers and the storage of HNSW / NSG graphs. */
-template <typename Visit>
-static void for_each_nested_index(faiss::Index* root, Visit visit) {
+ *  both stages of an IndexRefine, IDMap wrappers and the storage of HNSW / NSG graphs; and
+ *  `visit_transform` on each vector transform of a pre-transform's chain (OPQ, PCA, RR…). */
+template <typename Visit, typename VisitTransform>
+static void for_each_nested_index(faiss::Index* root, Visit visit, VisitTransform visit_transform) {
     std::vector<faiss::Index*> todo = {root};
     while (!todo.empty()) {
         faiss::Index* idx = todo.back();
         todo.pop_back();
         if (idx == nullptr) continue;
         if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
+            for (faiss::VectorTransform* vt : pt->chain) visit_transform(vt);
             todo.push_back(pt->index);
         } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
             todo.push_back(rf->base_index);
@@ -550,6 +552,11 @@ static void for_each_nested_index(faiss::Index* root, Visit visit) {
             visit(idx);
         }
     }
+}
+
+template <typename Visit>
+static void for_each_nested_index(faiss::Index* root, Visit visit) {
+    for_each_nested_index(root, visit, [](faiss::VectorTransform*) {});
 }
 
 EXPORT int autofaiss_set_polysemous_training(FaissIndex* index, int enabled, int* applied) {
@@ -858,35 +865,22 @@ EXPORT int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float
         *applied = 0;
         TrainingAttachments att;  // its destructor detaches everything, also when train throws
         std::vector<faiss::Index*> nested;
-        for_each_nested_index(I(index), [&](faiss::Index* idx) { nested.push_back(idx); });
-        // for_each_nested_index skips the transforms of a pre-transform: walk those chains here.
-        std::vector<faiss::Index*> todo = {I(index)};
-        while (!todo.empty()) {
-            faiss::Index* idx = todo.back();
-            todo.pop_back();
-            if (auto pt = dynamic_cast<faiss::IndexPreTransform*>(idx)) {
-                for (auto* vt : pt->chain) {
-                    auto* opq = dynamic_cast<faiss::OPQMatrix*>(vt);
-                    if (!opq) continue;
-                    *applied |= 1;
-                    if (opq_niter >= 0) opq->niter = opq_niter;
-                    if (opq_niter_pq >= 0) opq->niter_pq = opq_niter_pq;
-                    if (opq_max_train_points >= 0) opq->max_train_points = static_cast<size_t>(opq_max_train_points);
-                    if (direct_subspace && opq->pq == nullptr && !opq->is_trained) {
-                        // OPQMatrix::train's own default PQ: (d_out, M, 8 bits).
-                        att.opq_pqs.push_back(std::make_unique<DirectSubspacePQ>(opq->d_out, opq->M, 8));
-                        opq->pq = att.opq_pqs.back().get();
-                        att.opqs.push_back(opq);
-                    }
+        for_each_nested_index(
+            I(index), [&](faiss::Index* idx) { nested.push_back(idx); },
+            [&](faiss::VectorTransform* vt) {
+                auto* opq = dynamic_cast<faiss::OPQMatrix*>(vt);
+                if (!opq) return;
+                *applied |= 1;
+                if (opq_niter >= 0) opq->niter = opq_niter;
+                if (opq_niter_pq >= 0) opq->niter_pq = opq_niter_pq;
+                if (opq_max_train_points >= 0) opq->max_train_points = static_cast<size_t>(opq_max_train_points);
+                if (direct_subspace && opq->pq == nullptr && !opq->is_trained) {
+                    // OPQMatrix::train's own default PQ: (d_out, M, 8 bits).
+                    att.opq_pqs.push_back(std::make_unique<DirectSubspacePQ>(opq->d_out, opq->M, 8));
+                    opq->pq = att.opq_pqs.back().get();
+                    att.opqs.push_back(opq);
                 }
-                todo.push_back(pt->index);
-            } else if (auto rf = dynamic_cast<faiss::IndexRefine*>(idx)) {
-                todo.push_back(rf->base_index);
-                todo.push_back(rf->refine_index);
-            } else if (auto idmap = dynamic_cast<faiss::IndexIDMap*>(idx)) {
-                todo.push_back(idmap->index);
-            }
-        }
+            });
         for (faiss::Index* idx : nested) {
             if (auto ivf = dynamic_cast<faiss::IndexIVF*>(idx)) {
                 *applied |= 2;
