@@ -55,6 +55,11 @@ export const CAPABILITIES = {
     lost: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
       "nb_indices_to_keep > 1 with make_direct_map is refused",
   },
+  progressJobs: {
+    symbols: ["autofaiss_job_train", "autofaiss_job_add", "autofaiss_job_status", "autofaiss_job_join"],
+    lost: "training and adding run as one blocking FAISS call each, so their progress is only shown per phase " +
+      "(no k-means iterations, no vectors added inside a call)",
+  },
   openmpGuards: {
     symbols: ["autofaiss_build_info"],
     lost: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +
