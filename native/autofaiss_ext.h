@@ -120,7 +120,9 @@ typedef struct AutofaissJob AutofaissJob;
 int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, AutofaissJob** p_job);
 
 /** Starts adding n vectors (with ids xids, or NULL for ids ntotal…) in calls of chunk_rows rows
- *  (<= 0: one call; an index holding an NSG graph always gets one call: NSG refuses a second). */
+ *  (<= 0: one call). Graphs get one call: NSG refuses a second, and an HNSW built from chunks
+ *  searches worse (FAISS inserts one call's vertices level by level); an HNSW's progress counts the
+ *  vertices it inserts, from inside the call. */
 int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* xids, idx_t chunk_rows,
                       AutofaissJob** p_job);
 
