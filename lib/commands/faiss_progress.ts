@@ -50,10 +50,14 @@ export function formatObjective(x: number): string {
 export async function trainWithProgress(index: Index, x: Float32Array, log: BuildReporter): Promise<void> {
   let bar: ProgressHandle | null = null;
   let phase: JobPhase | null = null;
+  let phaseTotal = 0;
   try {
     await index.trainWithProgress(x, (s) => {
       if (s.phase !== phase) {
+        // polls are 250 ms apart: the last iterations of a finished phase may not have been seen
+        if (bar && phaseTotal > 0) bar.update(phaseTotal);
         bar?.finish();
+        phaseTotal = s.total;
         bar = null;
         phase = s.phase;
         const kind = TRAINING_BARS[s.phase];
