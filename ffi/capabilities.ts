@@ -60,6 +60,11 @@ export const CAPABILITIES = {
     lost: "training keeps FAISS's defaults (OPQ's 50 outer iterations, BLAS k-means on 3- to 8-dimensional " +
       "sub-vectors), which makes OPQ / PQ training several times slower",
   },
+  progressJobs: {
+    symbols: ["autofaiss_job_train", "autofaiss_job_add", "autofaiss_job_status", "autofaiss_job_join"],
+    lost: "training and adding run as one blocking FAISS call each, so their progress is only shown per phase " +
+      "(no k-means iterations, no vectors added inside a call)",
+  },
   openmpGuards: {
     symbols: ["autofaiss_build_info"],
     lost: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +

@@ -212,6 +212,115 @@ export function nativeNonFiniteScan(): ((v: Float32Array, from: number, to: numb
   };
 }
 
+// ---- progress jobs (issue 12) ----
+
+/** What a native job is doing (autofaiss_ext.h, AUTOFAISS_JOB_*). */
+export type JobPhase = "train" | "opq" | "ivf-kmeans" | "pq-kmeans" | "add";
+const JOB_PHASES: readonly JobPhase[] = ["train", "train", "opq", "ivf-kmeans", "pq-kmeans", "add"];
+
+/** One poll of a native job: `done` of `total` steps of `phase` (k-means iterations, or vectors for "add"). */
+export interface JobStatus {
+  phase: JobPhase;
+  done: number;
+  /** 0: unknown (a training step without finer progress). */
+  total: number;
+  /** Mean distance of the training vectors to their centroid at the last k-means iteration (OPQ: the PQ's mean squared error after the last outer iteration); null before the first. */
+  objective: number | null;
+  /** OPQ outer iterations done / planned (0 / 0 otherwise). */
+  outer: number;
+  outerTotal: number;
+  finished: boolean;
+  /** Steps counted in each phase over the whole job (never reset): a phase that ended between two
+   *  polls still shows its final count here. */
+  phaseCounts: Record<Exclude<JobPhase, "train">, number>;
+}
+
+/** AUTOFAISS_JOB_STATUS_LEN */
+const JOB_STATUS_LEN = 12;
+/** Longest sleep between two polls (ms): progress is redrawn at least this often. */
+export const JOB_POLL_MS = 250;
+
+function jobStatus(b: Float64Array): JobStatus {
+  return {
+    finished: b[0] === 1,
+    phase: JOB_PHASES[b[1]] ?? "train",
+    done: b[2],
+    total: b[3],
+    objective: Number.isNaN(b[4]) ? null : b[4],
+    outer: b[5],
+    outerTotal: b[6],
+    phaseCounts: { "opq": b[8], "ivf-kmeans": b[9], "pq-kmeans": b[10], "add": b[11] },
+  };
+}
+
+/**
+ * A typed array whose bytes cannot move while a native thread reads them: V8 (Deno) keeps small
+ * typed arrays inside its moving heap, so those are copied into an ArrayBuffer of their own.
+ */
+function offHeap<T extends Float32Array | BigInt64Array>(a: T): T {
+  if (a.byteLength > 4096) return a;
+  const copy = new (a.constructor as new (b: ArrayBuffer) => T)(new ArrayBuffer(a.byteLength));
+  (copy as unknown as { set(x: T): void }).set(a);
+  return copy;
+}
+
+/** The lever arguments of autofaiss_train_with_levers / autofaiss_job_train, in their C order
+ *  (opq_niter … ivf_hnsw_assign_m); -1 keeps FAISS's default. */
+function leverArguments(callName: string, levers: TrainingLevers): number[] {
+  const opt = (v: number | undefined, name: string): number => {
+    if (v === undefined) return -1;
+    if (!Number.isInteger(v) || v < 0) throw badArgument(callName, `${name} must be an integer ≥ 0, got ${v}`);
+    return v;
+  };
+  return [
+    opt(levers.opqNiter, "opqNiter"), opt(levers.opqNiterPq, "opqNiterPq"), opt(levers.opqMaxTrainPoints, "opqMaxTrainPoints"),
+    opt(levers.ivfNiter, "ivfNiter"), opt(levers.ivfMaxPointsPerCentroid, "ivfMaxPointsPerCentroid"), opt(levers.pqNiter, "pqNiter"),
+    levers.directSubspace ? 1 : 0, Math.max(0, opt(levers.ivfHnswAssignM, "ivfHnswAssignM")),
+  ];
+}
+
+/** The `applied` bit mask of the lever calls: 1 an OPQ matrix, 2 an IVF, 4 a PQ. */
+function appliedLevers(mask: number): { opq: boolean; ivf: boolean; pq: boolean } {
+  return { opq: (mask & 1) !== 0, ivf: (mask & 2) !== 0, pq: (mask & 4) !== 0 };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts a native job, polls it until it finishes (passing each status to `onStatus`), and joins
+ * it exactly once: also when `onStatus` throws, after the native work ends (the job's buffers are
+ * referenced by the caller's closure until this returns). A failure of the work becomes a
+ * FaissError named `callName` with FAISS's message, as the synchronous call would give.
+ */
+async function runJob(
+  callName: string,
+  startArgs: (out: BigUint64Array) => unknown[],
+  start: SymbolName,
+  onStatus: ((s: JobStatus) => void) | undefined,
+  pollMs = JOB_POLL_MS,
+): Promise<void> {
+  const job = outPointer(start, startArgs);
+  const buf = new Float64Array(JOB_STATUS_LEN);
+  let failure: { error: unknown } | null = null;
+  try {
+    for (let wait = 1;; wait = Math.min(pollMs, wait * 2)) {
+      call("autofaiss_job_status", job, buf, JOB_STATUS_LEN);
+      const status = jobStatus(buf);
+      onStatus?.(status);
+      if (status.finished) break;
+      await sleep(wait);
+    }
+  } catch (e) {
+    failure = { error: e };
+  }
+  const rc = fn("autofaiss_job_join")(job) as number;
+  if (failure) throw failure.error;
+  if (rc !== 0) {
+    const message = (fn("faiss_get_last_error")() as string | null) ?? "unknown error";
+    throw new FaissError(callName, rc, message);
+  }
+}
+
 // Safety net only: a wrapper that is garbage-collected without free() releases its handle here.
 // `parent` (the GpuResources of a GPU index) is held by the registry until the child's handle is
 // freed, so a parent is never collected, hence never freed, before its child.
@@ -222,6 +331,8 @@ const leaked = new FinalizationRegistry<{ ptr: bigint; free: SymbolName; parent?
 
 abstract class Handle {
   #ptr: bigint;
+  /** Set while a native job (train/add on its own thread) uses the handle: any other use is refused. */
+  #busyWith: string | null = null;
   readonly #freeFn: SymbolName;
   protected abstract readonly kind: string;
 
@@ -234,7 +345,19 @@ abstract class Handle {
   /** The native address; throws once freed. */
   protected ptr(callName: string): bigint {
     if (this.#ptr === 0n) throw new FaissError(callName, CODE_USE_AFTER_FREE, `this ${this.kind} has been freed`);
+    if (this.#busyWith !== null) throw badArgument(callName, `this ${this.kind} is busy: ${this.#busyWith} is running on it`);
     return this.#ptr;
+  }
+
+  /** Runs `fn` with the handle marked busy (other calls are refused until it settles); `fn` gets the pointer. */
+  protected async whileBusy<T>(callName: string, fn: (ptr: bigint) => Promise<T>): Promise<T> {
+    const p = this.ptr(callName);
+    this.#busyWith = callName;
+    try {
+      return await fn(p);
+    } finally {
+      this.#busyWith = null;
+    }
   }
 
   get freed(): boolean {
@@ -244,6 +367,8 @@ abstract class Handle {
   /** Releases the native object; later calls are no-ops. */
   free(): void {
     if (this.#ptr === 0n) return;
+    // freeing under a running native thread would crash the process
+    if (this.#busyWith !== null) throw badArgument("free", `this ${this.kind} is busy: ${this.#busyWith} is running on it`);
     const p = this.#ptr;
     this.#ptr = 0n;
     leaked.unregister(this);
@@ -383,17 +508,9 @@ export class Index extends Handle {
     }
     const p = this.ptr("autofaiss_train_with_levers");
     const n = rowsOf("autofaiss_train_with_levers", x, this.d);
-    const opt = (v: number | undefined, name: string): number => {
-      if (v === undefined) return -1;
-      if (!Number.isInteger(v) || v < 0) throw badArgument("autofaiss_train_with_levers", `${name} must be an integer ≥ 0, got ${v}`);
-      return v;
-    };
     const applied = new Int32Array(1);
-    call("autofaiss_train_with_levers", p, n, x, opt(levers.opqNiter, "opqNiter"), opt(levers.opqNiterPq, "opqNiterPq"),
-      opt(levers.opqMaxTrainPoints, "opqMaxTrainPoints"), opt(levers.ivfNiter, "ivfNiter"),
-      opt(levers.ivfMaxPointsPerCentroid, "ivfMaxPointsPerCentroid"), opt(levers.pqNiter, "pqNiter"),
-      levers.directSubspace ? 1 : 0, opt(levers.ivfHnswAssignM, "ivfHnswAssignM") === -1 ? 0 : levers.ivfHnswAssignM!, applied);
-    return { opq: (applied[0] & 1) !== 0, ivf: (applied[0] & 2) !== 0, pq: (applied[0] & 4) !== 0 };
+    call("autofaiss_train_with_levers", p, n, x, ...leverArguments("autofaiss_train_with_levers", levers), applied);
+    return appliedLevers(applied[0]);
   }
 
   /**
@@ -419,6 +536,69 @@ export class Index extends Handle {
     const n = rowsOf("faiss_Index_add_with_ids", x, this.d);
     if (ids.length !== n) throw badArgument("faiss_Index_add_with_ids", `${ids.length} ids for ${n} vectors`);
     call("faiss_Index_add_with_ids", p, n, x, ids);
+  }
+
+  // ---- progress jobs (issue 12): train / add on a native thread, polled from here ----
+
+  /**
+   * `trainWithLevers(x, levers)` (`train(x)` when `levers` is empty), reporting progress from
+   * inside FAISS: the work runs on a native thread (`autofaiss_job_train`) while this function polls
+   * its status between async sleeps (first after 1 ms, doubling up to `pollMs`) and passes it to
+   * `onStatus`. The trained index is the same as the blocking call gives. The index is busy (other
+   * calls refused) until the promise settles; `x` is referenced until the native thread has
+   * finished, also when `onStatus` throws. Without the extension (upstream libfaiss_c.so) it says so
+   * once and runs the blocking call without status. Returns what `trainWithLevers` returns.
+   *
+   * @example await index.trainWithProgress(sample, { opqNiter: 10, directSubspace: true }, (s) => console.log(s.phase, s.done, s.total))
+   */
+  async trainWithProgress(
+    x: Float32Array,
+    levers: TrainingLevers = {},
+    onStatus?: (s: JobStatus) => void,
+    opts: { pollMs?: number } = {},
+  ): Promise<{ opq: boolean; ivf: boolean; pq: boolean } | null> {
+    const n = rowsOf("faiss_Index_train", x, this.d);
+    if (!capable("progressJobs")) return this.trainWithLevers(x, levers);
+    const args = leverArguments("autofaiss_job_train", levers);
+    const applied = new Int32Array(1);
+    const data = offHeap(x);
+    await this.whileBusy("faiss_Index_train", (p) =>
+      runJob("faiss_Index_train", (out) => [p, n, data, ...args, applied, out], "autofaiss_job_train", onStatus, opts.pollMs));
+    return appliedLevers(applied[0]);
+  }
+
+  /**
+   * `add(x)` (or `addWithIds(x, ids)`), with `onProgress(added, total)` called as FAISS adds: a
+   * native thread adds calls of at most `batchRows` rows, cut further into `progressRows` for
+   * progress (an index holding NSG gets one call: NSG refuses a second). Polled as
+   * {@link trainWithProgress}. Without the extension, it says so once and adds `batchRows` per
+   * call, reporting after each (as `add` does).
+   */
+  async addWithProgress(
+    x: Float32Array,
+    opts: { ids?: BigInt64Array; batchRows?: number; progressRows?: number; onProgress?: (added: number, total: number) => void; pollMs?: number } = {},
+  ): Promise<void> {
+    const callName = opts.ids ? "faiss_Index_add_with_ids" : "faiss_Index_add";
+    this._assertMutable(callName);
+    const n = rowsOf(callName, x, this.d);
+    if (opts.ids && opts.ids.length !== n) throw badArgument(callName, `${opts.ids.length} ids for ${n} vectors`);
+    const batch = opts.batchRows && opts.batchRows > 0 ? opts.batchRows : n;
+    if (!capable("progressJobs")) {
+      if (opts.ids) {
+        for (let i = 0; i < n; i += batch) {
+          const rows = Math.min(batch, n - i);
+          this.addWithIds(x.subarray(i * this.d, (i + rows) * this.d), opts.ids.subarray(i, i + rows));
+          opts.onProgress?.(i + rows, n);
+        }
+      } else this.add(x, { batchRows: batch, onProgress: opts.onProgress });
+      return;
+    }
+    const chunk = Math.max(1, Math.min(batch, opts.progressRows && opts.progressRows > 0 ? opts.progressRows : batch));
+    const data = offHeap(x);
+    const ids = opts.ids ? offHeap(opts.ids) : null;
+    const onStatus = opts.onProgress ? (s: JobStatus) => opts.onProgress!(s.done, n) : undefined;
+    await this.whileBusy(callName, (p) =>
+      runJob(callName, (out) => [p, n, data, ids, chunk, out], "autofaiss_job_add", onStatus, opts.pollMs));
   }
 
   search(queries: Float32Array, k: number): SearchResult {

@@ -228,6 +228,27 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+
+  // ---- progress jobs (issue 12): native/jobs.cpp ----
+  autofaiss_job_train: {
+    // int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, <the 8 options of autofaiss_train_with_levers>,
+    //     int* applied, AutofaissJob** p_job)
+    args: ["handle", "i64", "buffer", "i32", "i32", "i64", "i32", "i32", "i32", "i32", "i32", "buffer", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_job_add: {
+    // int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* xids /* or NULL */, idx_t chunk_rows, AutofaissJob** p_job)
+    args: ["handle", "i64", "buffer", "buffer", "i64", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_job_status: {
+    args: ["handle", "buffer", "u64"], // int autofaiss_job_status(const AutofaissJob* job, double* out, size_t cap)
+    returns: "i32",
+    optional: true,
+  },
+  autofaiss_job_join: { args: ["handle"], returns: "i32", optional: true }, // int autofaiss_job_join(AutofaissJob* job)
 } as const satisfies Record<string, SymbolSpec>;
 
 export type SymbolName = keyof typeof SYMBOLS;

@@ -78,6 +78,8 @@ export interface ProgressState {
   total?: number;
   unit: string;
   elapsedSeconds: number;
+  /** Shown after the count, e.g. "objective 1.234e+4" (training progress). */
+  detail?: string;
 }
 
 function rateOf(s: ProgressState): number {
@@ -104,12 +106,13 @@ function etaOf(s: ProgressState & { total: number }): number {
  */
 export function renderBar(s: ProgressState, width = BAR_WIDTH): string {
   const rate = formatRate(rateOf(s));
-  if (!hasTotal(s)) return `${s.label} ${formatCount(s.done)} ${s.unit}, ${rate}, ${formatEta(s.elapsedSeconds)} elapsed`;
+  const detail = s.detail ? `, ${s.detail}` : "";
+  if (!hasTotal(s)) return `${s.label} ${formatCount(s.done)} ${s.unit}${detail}, ${rate}, ${formatEta(s.elapsedSeconds)} elapsed`;
   const f = fraction(s);
   const filled = Math.floor(f * width);
   const bar = "█".repeat(filled) + " ".repeat(width - filled);
   const percent = String(Math.floor(f * 100)).padStart(3, " ");
-  return `${s.label} ${percent}% |${bar}| ${formatCount(s.done)}/${formatCount(s.total)} ${s.unit}, ${rate}, ETA ${formatEta(etaOf(s))}`;
+  return `${s.label} ${percent}% |${bar}| ${formatCount(s.done)}/${formatCount(s.total)} ${s.unit}${detail}, ${rate}, ETA ${formatEta(etaOf(s))}`;
 }
 
 /**
@@ -119,7 +122,8 @@ export function renderBar(s: ProgressState, width = BAR_WIDTH): string {
  */
 export function renderLogLine(s: ProgressState, finished: boolean): string {
   const rate = formatRate(rateOf(s));
-  const count = hasTotal(s) ? `${s.done}/${s.total} ${s.unit} (${(Math.floor(fraction(s) * 1000) / 10).toFixed(1)}%)` : `${s.done} ${s.unit}`;
+  const count = (hasTotal(s) ? `${s.done}/${s.total} ${s.unit} (${(Math.floor(fraction(s) * 1000) / 10).toFixed(1)}%)` : `${s.done} ${s.unit}`) +
+    (s.detail ? `, ${s.detail}` : "");
   if (finished) return `${s.label}: ${count} in ${formatEta(s.elapsedSeconds)}, ${rate}`;
   return `${s.label}: ${count}, ${rate}` + (hasTotal(s) ? `, ETA ${formatEta(etaOf(s))}` : "");
 }
@@ -141,8 +145,8 @@ export interface ProgressOptions {
 }
 
 export interface Progress {
-  /** Set the number of items done so far. */
-  update(done: number): void;
+  /** Set the number of items done so far (and the detail shown after the count, kept until changed). */
+  update(done: number, detail?: string): void;
   /** Add to the number of items done. */
   add(n: number): void;
   /** Draw or log the final state; idempotent. */
@@ -169,9 +173,10 @@ export function progress(options: ProgressOptions): Progress {
   let lastDraw = -Infinity;
   let lastLog = start;
   let drawn = "";
+  let detail: string | undefined;
 
   const state = (): ProgressState => ({
-    label: options.label, done, total: options.total, unit: options.unit ?? "items", elapsedSeconds: (now() - start) / 1000,
+    label: options.label, done, total: options.total, unit: options.unit ?? "items", elapsedSeconds: (now() - start) / 1000, detail,
   });
   const draw = () => {
     drawn = renderBar(state());
@@ -185,8 +190,9 @@ export function progress(options: ProgressOptions): Progress {
     })
     : () => {};
 
-  const update = (value: number) => {
+  const update = (value: number, newDetail?: string) => {
     done = value;
+    if (newDetail !== undefined) detail = newDetail;
     if (!enabled || finished) return;
     const t = now();
     if (tty) {

@@ -4,7 +4,8 @@
  * library users get silence unless they pass their own.
  */
 export interface ProgressHandle {
-  update(done: number): void;
+  /** `detail` is shown after the count (e.g. the k-means objective) until changed. */
+  update(done: number, detail?: string): void;
   finish(): void;
 }
 

@@ -34,8 +34,9 @@ extern "C" {
  *  3: autofaiss_fast_scan_use_heap added.
  *  4: autofaiss_ivf_set_direct_map added (hash-table direct map for the parts of a split index).
  *  5: autofaiss_merge_into added (distributed builds: shard indices merged into a part).
- *  6: autofaiss_train_with_levers added (training options and the direct sub-space k-means). */
-#define AUTOFAISS_EXT_ABI 6
+ *  6: autofaiss_train_with_levers added (training options and the direct sub-space k-means).
+ *  7: autofaiss_job_* added (train with levers / add on a thread of their own, with progress). */
+#define AUTOFAISS_EXT_ABI 7
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -131,6 +132,56 @@ int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type);
 int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,
                                 int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
                                 int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied);
+
+/* ---- progress jobs (issue 12): native/jobs.cpp ---- */
+
+/** Long work (train, add) running on a thread of its own, so that a caller whose FFI calls block
+ *  (Bun, Deno) can poll its progress between calls. Owned by the caller from a successful
+ *  autofaiss_job_train / autofaiss_job_add until autofaiss_job_join, which waits for the work,
+ *  frees the job and returns the work's status (its FAISS message through faiss_get_last_error()
+ *  on the joining thread). Every started job must be joined exactly once, also when the caller
+ *  gives up. Until then the index must not be used by anyone else, and the caller's buffers (x,
+ *  xids) must stay alive and unchanged. The job runs FAISS with the starting thread's OpenMP
+ *  thread count. Results are those of faiss_Index_train / faiss_Index_add on the same thread
+ *  count (training: same centroids, rotation and codebooks). */
+typedef struct AutofaissJob AutofaissJob;
+
+/** Starts autofaiss_train_with_levers(index, n, x, <the same options>, applied) with progress from
+ *  inside: k-means iterations of the IVF coarse quantizer, of the PQ sub-quantizers, and of the PQ
+ *  trainings inside an OPQ rotation (one status phase each). `applied` is written before the call
+ *  returns. With every option negative / 0 this is faiss_Index_train's training. */
+int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, int opq_niter, int opq_niter_pq,
+                        int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid, int pq_niter,
+                        int direct_subspace, int ivf_hnsw_assign_m, int* applied, AutofaissJob** p_job);
+
+/** Starts adding n vectors (with ids xids, or NULL for ids ntotal…) in calls of chunk_rows rows
+ *  (<= 0: one call). Graphs get one call: NSG refuses a second, and an HNSW built from chunks
+ *  searches worse (FAISS inserts one call's vertices level by level); an HNSW's progress counts the
+ *  vertices it inserts, from inside the call. */
+int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* xids, idx_t chunk_rows,
+                      AutofaissJob** p_job);
+
+/** Phases reported in out[1]. */
+#define AUTOFAISS_JOB_TRAIN 1      /* training without finer progress (SQ, PCA, …): no counts */
+#define AUTOFAISS_JOB_OPQ 2        /* OPQ rotation: PQ k-means iterations of all outer iterations */
+#define AUTOFAISS_JOB_IVF_KMEANS 3 /* IVF coarse quantizer k-means iterations */
+#define AUTOFAISS_JOB_PQ_KMEANS 4  /* PQ k-means iterations, all sub-quantizers */
+#define AUTOFAISS_JOB_ADD 5        /* vectors added */
+#define AUTOFAISS_JOB_STATUS_LEN 12
+
+/** Copies the job's status into out[0 .. AUTOFAISS_JOB_STATUS_LEN-1] (cap: length of out):
+ *  0 finished (1) or running (0); 1 phase; 2 done and 3 total in the phase's unit (k-means
+ *  iterations, or vectors for ADD; total 0: unknown); 4 objective (mean distance of the training
+ *  vectors to their centroid at the last k-means iteration; for OPQ, the PQ's mean squared error
+ *  after the last outer iteration; NaN: none yet); 5 outer iterations done and 6 their total (OPQ);
+ *  7 … 11 the count of phase 1 … 5 over the whole job (never reset: what a poller that missed the
+ *  end of a phase needs to close its bar at the right count).
+ *  Never blocks; callable from any thread while the job runs. */
+int autofaiss_job_status(const AutofaissJob* job, double* out, size_t cap);
+
+/** Waits for the work, frees the job, returns the work's status (0, or a negative code with its
+ *  message in faiss_get_last_error()). NULL: returns 0. */
+int autofaiss_job_join(AutofaissJob* job);
 
 #ifdef __cplusplus
 }

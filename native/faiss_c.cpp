@@ -668,6 +668,9 @@ EXPORT int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type) {
 #include <faiss/impl/ProductQuantizer.h>
 
 #include <algorithm>
+#include <cmath>
+
+#include "training.h"
 #include <limits>
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -776,31 +779,58 @@ void nearest_centroid_d(int d, lidx_t n, const float* x, size_t stride, lidx_t n
  *  whose 1-nearest-neighbour search of dimension <= 8 takes the direct loop above; any other search
  *  is IndexFlatL2's. */
 struct DirectSubspaceIndex : faiss::IndexFlatL2 {
+    /** Told of each search (one per k-means iteration) when set: the PQ this index assigns for, or
+     *  the OPQ whose training PQ it assigns for. */
+    autofaiss::TrainingObserver* observer = nullptr;
+    const faiss::ProductQuantizer* for_pq = nullptr;
+    const faiss::OPQMatrix* for_opq = nullptr;
+
     explicit DirectSubspaceIndex(lidx_t d) : faiss::IndexFlatL2(d) {}
     void search(lidx_t n, const float* x, lidx_t k, float* distances, lidx_t* labels,
                 const faiss::SearchParameters* params = nullptr) const override {
         if (k != 1 || d < 1 || d > 8 || ntotal == 0 || params != nullptr) {
             faiss::IndexFlatL2::search(n, x, k, distances, labels, params);
-            return;
+        } else {
+            nearest_centroid_d(d, n, x, d, ntotal, get_xb(), distances, labels);
         }
-        nearest_centroid_d(d, n, x, d, ntotal, get_xb(), distances, labels);
+        if (observer == nullptr) return;
+        if (for_opq != nullptr) {
+            observer->opq_iteration(*for_opq);
+        } else if (for_pq != nullptr) {
+            // The objective Clustering sums from the same distances, per point.
+            double sum = 0;
+            for (lidx_t i = 0; i < n * k; i++) sum += distances[i];
+            observer->pq_iteration(*for_pq, n > 0 ? sum / double(n) : 0);
+        }
     }
 };
 
 /** The PQ that OPQMatrix::train trains at each outer iteration (OPQMatrix::pq), with its sub-quantizer
- *  k-means run side by side, one per thread, each on one thread with the direct loop above.
+ *  k-means (the first from scratch, the next ones hot-started) run side by side, one per thread, each
+ *  on one thread with the direct loop above.
  *  ProductQuantizer::train runs them one after the other, each spread over every thread: its k-means
  *  on 3-dimensional sub-vectors are so short (65,536 points x 256 centroids) that the threads spend
  *  most of the time waiting at OpenMP barriers (84 % of a profile on this 2-core machine, in libgomp),
  *  and far more when another process holds a core. Same seeds and parameters as FAISS's loop. */
 struct DirectSubspacePQ : faiss::ProductQuantizer {
-    DirectSubspacePQ(size_t d, size_t M, size_t nbits) : faiss::ProductQuantizer(d, M, nbits) {}
+    /** The OPQ that trains this PQ at each outer iteration, and who hears about it (may be null). */
+    const faiss::OPQMatrix* opq;
+    autofaiss::TrainingObserver* observer;
+
+    DirectSubspacePQ(const faiss::OPQMatrix* opq, autofaiss::TrainingObserver* observer)
+            : faiss::ProductQuantizer(opq->d_out, opq->M, 8), opq(opq), observer(observer) {}
     void train(size_t n, const float* x) override {
-        if (train_type != Train_default || dsub < 1 || dsub > 8) {
+        if (observer) observer->opq_outer_start(*opq);
+        // OPQMatrix::train switches its PQ to Train_hot_start after the first outer iteration: each
+        // k-means starts from the previous iteration's codebook, as ProductQuantizer::train does.
+        if ((train_type != Train_default && train_type != Train_hot_start) || dsub < 1 || dsub > 8) {
             faiss::ProductQuantizer::train(n, x);
+            if (observer) observer->opq_outer_end(*opq, NAN);
             return;
         }
+        const bool hot_start = train_type == Train_hot_start;
         std::vector<std::exception_ptr> errors(M);
+        std::vector<double> last_objective(M, 0.0);
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t m = 0; m < static_cast<int64_t>(M); m++) {
             try {
@@ -808,15 +838,25 @@ struct DirectSubspacePQ : faiss::ProductQuantizer {
                 for (size_t j = 0; j < n; j++)
                     std::memcpy(xslice.data() + j * dsub, x + j * d + m * dsub, dsub * sizeof(float));
                 faiss::Clustering clus(dsub, ksub, cp);
+                if (hot_start) clus.centroids.assign(get_centroids(m, 0), get_centroids(m, 0) + dsub * ksub);
                 DirectSubspaceIndex assign(dsub);
+                assign.observer = observer;
+                assign.for_opq = opq;
                 clus.train(n, xslice.data(), assign);
                 set_params(clus.centroids.data(), m);
+                // Clustering's objective is the sum of its points' distances; the PQ error is a mean.
+                if (!clus.iteration_stats.empty() && n > 0) last_objective[m] = clus.iteration_stats.back().obj / double(n);
             } catch (...) {
                 errors[m] = std::current_exception();  // an exception must not leave the OpenMP region
             }
         }
         for (auto& e : errors)
             if (e) std::rethrow_exception(e);
+        if (observer) {
+            double error = 0;
+            for (double o : last_objective) error += o;
+            observer->opq_outer_end(*opq, error);
+        }
     }
     /** OPQMatrix::train encodes its whole sample at every outer iteration. ProductQuantizer encodes a
      *  sub-vector with 256 calls of fvec_L2sqr (46 % of today's OPQ training in a profile); the
@@ -835,77 +875,98 @@ struct DirectSubspacePQ : faiss::ProductQuantizer {
     }
 };
 
-/** What autofaiss_train_with_levers attaches for one training and detaches after it. */
-struct TrainingAttachments {
+}  // namespace
+
+/** What attach_training_levers attaches for one training; its destructor detaches it all. */
+struct autofaiss::LeverAttachments {
     std::vector<std::unique_ptr<DirectSubspaceIndex>> assigners;
     std::vector<std::unique_ptr<faiss::ProductQuantizer>> opq_pqs;
     std::vector<faiss::OPQMatrix*> opqs;
     std::vector<faiss::ProductQuantizer*> pqs;
     std::vector<std::unique_ptr<faiss::IndexHNSWFlat>> hnsw_assigners;
     std::vector<faiss::IndexIVF*> ivfs;
-    ~TrainingAttachments() {
+    ~LeverAttachments() {
         for (auto* o : opqs) o->pq = nullptr;
         for (auto* p : pqs) p->assign_index = nullptr;
         for (auto* v : ivfs) v->clustering_index = nullptr;
     }
-    void direct(faiss::ProductQuantizer* pq) {
+    void direct(faiss::ProductQuantizer* pq, autofaiss::TrainingObserver* observer) {
         if (pq->dsub < 1 || pq->dsub > 8 || pq->assign_index != nullptr) return;
         assigners.push_back(std::make_unique<DirectSubspaceIndex>(pq->dsub));
+        assigners.back()->observer = observer;
+        assigners.back()->for_pq = pq;
         pq->assign_index = assigners.back().get();
         pqs.push_back(pq);
     }
 };
 
-}  // namespace
+void autofaiss::LeverAttachmentsDeleter::operator()(LeverAttachments* a) const {
+    delete a;
+}
+
+autofaiss::LeverAttachmentsPtr autofaiss::attach_training_levers(faiss::Index* index, const TrainingLevers& lv,
+                                                                 int* applied, TrainingObserver* observer) {
+    *applied = 0;
+    LeverAttachmentsPtr att(new LeverAttachments());  // detaches everything if anything below throws
+    std::vector<faiss::Index*> nested;
+    for_each_nested_index(
+        index, [&](faiss::Index* idx) { nested.push_back(idx); },
+        [&](faiss::VectorTransform* vt) {
+            auto* opq = dynamic_cast<faiss::OPQMatrix*>(vt);
+            if (!opq) return;
+            *applied |= 1;
+            if (lv.opq_niter >= 0) opq->niter = lv.opq_niter;
+            if (lv.opq_niter_pq >= 0) opq->niter_pq = lv.opq_niter_pq;
+            if (lv.opq_max_train_points >= 0) opq->max_train_points = static_cast<size_t>(lv.opq_max_train_points);
+            if (lv.direct_subspace && opq->pq == nullptr && !opq->is_trained) {
+                // OPQMatrix::train's own default PQ: (d_out, M, 8 bits).
+                att->opq_pqs.push_back(std::make_unique<DirectSubspacePQ>(opq, observer));
+                opq->pq = att->opq_pqs.back().get();
+                att->opqs.push_back(opq);
+            }
+        });
+    for (faiss::Index* idx : nested) {
+        if (auto ivf = dynamic_cast<faiss::IndexIVF*>(idx)) {
+            *applied |= 2;
+            if (lv.ivf_niter >= 0) ivf->cp.niter = lv.ivf_niter;
+            if (lv.ivf_max_points_per_centroid >= 0) ivf->cp.max_points_per_centroid = lv.ivf_max_points_per_centroid;
+            // Level1Quantizer::train_q1 runs the coarse k-means on `clustering_index` when set. It
+            // assigns with IndexFlatL2 when the quantizer trains apart (quantizer_trains_alone 2:
+            // HNSW quantizers), else with the quantizer itself (its metric): keep the same metric.
+            if (lv.ivf_hnsw_assign_m > 0 && ivf->clustering_index == nullptr && !ivf->is_trained &&
+                ivf->quantizer_trains_alone != 1) {
+                faiss::MetricType mt = ivf->quantizer_trains_alone == 2 ? faiss::METRIC_L2 : ivf->metric_type;
+                att->hnsw_assigners.push_back(std::make_unique<faiss::IndexHNSWFlat>(ivf->d, lv.ivf_hnsw_assign_m, mt));
+                ivf->clustering_index = att->hnsw_assigners.back().get();
+                att->ivfs.push_back(ivf);
+            }
+        }
+        faiss::ProductQuantizer* pq = nullptr;
+        if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) pq = &ivfpq->pq;
+        else if (auto ipq = dynamic_cast<faiss::IndexPQ*>(idx)) pq = &ipq->pq;
+        if (pq) {
+            *applied |= 4;
+            if (lv.pq_niter >= 0) pq->cp.niter = lv.pq_niter;
+            if (lv.direct_subspace) att->direct(pq, observer);
+        }
+    }
+    return att;
+}
 
 EXPORT int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,
                                        int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
                                        int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied) {
     try {
-        *applied = 0;
-        TrainingAttachments att;  // its destructor detaches everything, also when train throws
-        std::vector<faiss::Index*> nested;
-        for_each_nested_index(
-            I(index), [&](faiss::Index* idx) { nested.push_back(idx); },
-            [&](faiss::VectorTransform* vt) {
-                auto* opq = dynamic_cast<faiss::OPQMatrix*>(vt);
-                if (!opq) return;
-                *applied |= 1;
-                if (opq_niter >= 0) opq->niter = opq_niter;
-                if (opq_niter_pq >= 0) opq->niter_pq = opq_niter_pq;
-                if (opq_max_train_points >= 0) opq->max_train_points = static_cast<size_t>(opq_max_train_points);
-                if (direct_subspace && opq->pq == nullptr && !opq->is_trained) {
-                    // OPQMatrix::train's own default PQ: (d_out, M, 8 bits).
-                    att.opq_pqs.push_back(std::make_unique<DirectSubspacePQ>(opq->d_out, opq->M, 8));
-                    opq->pq = att.opq_pqs.back().get();
-                    att.opqs.push_back(opq);
-                }
-            });
-        for (faiss::Index* idx : nested) {
-            if (auto ivf = dynamic_cast<faiss::IndexIVF*>(idx)) {
-                *applied |= 2;
-                if (ivf_niter >= 0) ivf->cp.niter = ivf_niter;
-                if (ivf_max_points_per_centroid >= 0) ivf->cp.max_points_per_centroid = ivf_max_points_per_centroid;
-                // Level1Quantizer::train_q1 runs the coarse k-means on `clustering_index` when set. It
-                // assigns with IndexFlatL2 when the quantizer trains apart (quantizer_trains_alone 2:
-                // HNSW quantizers), else with the quantizer itself (its metric): keep the same metric.
-                if (ivf_hnsw_assign_m > 0 && ivf->clustering_index == nullptr && !ivf->is_trained &&
-                    ivf->quantizer_trains_alone != 1) {
-                    faiss::MetricType mt = ivf->quantizer_trains_alone == 2 ? faiss::METRIC_L2 : ivf->metric_type;
-                    att.hnsw_assigners.push_back(std::make_unique<faiss::IndexHNSWFlat>(ivf->d, ivf_hnsw_assign_m, mt));
-                    ivf->clustering_index = att.hnsw_assigners.back().get();
-                    att.ivfs.push_back(ivf);
-                }
-            }
-            faiss::ProductQuantizer* pq = nullptr;
-            if (auto ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx)) pq = &ivfpq->pq;
-            else if (auto ipq = dynamic_cast<faiss::IndexPQ*>(idx)) pq = &ipq->pq;
-            if (pq) {
-                *applied |= 4;
-                if (pq_niter >= 0) pq->cp.niter = pq_niter;
-                if (direct_subspace) att.direct(pq);
-            }
-        }
+        autofaiss::TrainingLevers lv;
+        lv.opq_niter = opq_niter;
+        lv.opq_niter_pq = opq_niter_pq;
+        lv.opq_max_train_points = opq_max_train_points;
+        lv.ivf_niter = ivf_niter;
+        lv.ivf_max_points_per_centroid = ivf_max_points_per_centroid;
+        lv.pq_niter = pq_niter;
+        lv.direct_subspace = direct_subspace != 0;
+        lv.ivf_hnsw_assign_m = ivf_hnsw_assign_m;
+        auto att = autofaiss::attach_training_levers(I(index), lv, applied, nullptr);
         I(index)->train(n, x);
     }
     CATCH_AND_HANDLE

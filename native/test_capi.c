@@ -646,6 +646,157 @@ static void test_train_levers(void) {
     free(x);
 }
 
+/* ---- progress jobs (native/jobs.cpp) ---- */
+
+/* Serialized bytes of an index (malloc'ed; *size receives the length). */
+static uint8_t* serialize(const FaissIndex* idx, size_t* size) {
+    OK(autofaiss_serialized_size(idx, size));
+    uint8_t* buf = malloc(*size);
+    size_t written = 0;
+    OK(autofaiss_write_index_buffer(idx, buf, *size, &written));
+    CHECK(written == *size);
+    return buf;
+}
+
+/* Trains through a job (with the training levers opq_niter, direct_subspace; -1 / 0: FAISS's own
+ * training), polling until done; returns the highest done count seen per phase. */
+static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_niter, int direct_subspace,
+                             double seen_done[8], double seen_total[8]) {
+    AutofaissJob* job = NULL;
+    int applied = -1;
+    OK(autofaiss_job_train(idx, n, x, opq_niter, -1, -1, -1, -1, -1, direct_subspace, 0, &applied, &job));
+    CHECK(applied >= 0);
+    double st[AUTOFAISS_JOB_STATUS_LEN];
+    for (;;) {
+        OK(autofaiss_job_status(job, st, AUTOFAISS_JOB_STATUS_LEN));
+        int phase = (int)st[1];
+        CHECK(phase >= 1 && phase <= 5);
+        if (st[2] > seen_done[phase]) seen_done[phase] = st[2];
+        seen_total[phase] = st[3];
+        if (st[0] == 1) break;
+        usleep(200);
+    }
+    /* the whole job's count of every phase, also of phases whose end the polls missed */
+    for (int p = 1; p <= 5; p++) {
+        CHECK(st[6 + p] >= seen_done[p]);
+        seen_done[p] = st[6 + p];
+    }
+    OK(autofaiss_job_join(job));
+}
+
+static void job_train(FaissIndex* idx, int n, const float* x, double seen_done[8], double seen_total[8]) {
+    job_train_levers(idx, n, x, -1, 0, seen_done, seen_total);
+}
+
+static void test_jobs(void) {
+    const int d = 32, n = 3000;
+    float* x = make_data(n, d);
+    /* one OpenMP thread: each k-means iteration is tiny, and spinning OpenMP threads make such
+     * loops crawl on a loaded machine; the job must also run with the caller's count (1) */
+    int threads = 0;
+    OK(autofaiss_get_num_threads(&threads));
+    OK(autofaiss_set_num_threads(1));
+    const char* keys[] = {"OPQ4_32,IVF32,PQ4", "IVF32,Flat", "PQ8x6", "IVF32_HNSW8,PQ4", "HNSW16"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        FaissIndex *a = NULL, *b = NULL;
+        OK(faiss_index_factory(&a, d, keys[k], METRIC_L2));
+        OK(faiss_index_factory(&b, d, keys[k], METRIC_L2));
+        int applied;
+        OK(autofaiss_set_polysemous_training(a, 0, &applied));
+        OK(autofaiss_set_polysemous_training(b, 0, &applied));
+        OK(faiss_Index_train(a, n, x));
+        double done[8] = {0}, total[8] = {0};
+        job_train(b, n, x, done, total);
+        CHECK(faiss_Index_is_trained(b) == 1);
+        /* the same trained index, byte for byte */
+        size_t sa, sb;
+        uint8_t* ba = serialize(a, &sa);
+        uint8_t* bb = serialize(b, &sb);
+        CHECK(sa == sb && memcmp(ba, bb, sa) == 0);
+        free(ba);
+        free(bb);
+        /* every hooked phase counted all its k-means iterations (FAISS 1.7.3 defaults: IVF 10, PQ 25;
+         * OPQ: 8 sub-quantizers x (40 + 49 x 4)) */
+        if (strstr(keys[k], "IVF")) CHECK(done[AUTOFAISS_JOB_IVF_KMEANS] == 10 && total[AUTOFAISS_JOB_IVF_KMEANS] == 10);
+        if (strstr(keys[k], "OPQ")) CHECK(done[AUTOFAISS_JOB_OPQ] == 4 * 236 && total[AUTOFAISS_JOB_OPQ] == 4 * 236);
+        if (k == 0) CHECK(done[AUTOFAISS_JOB_PQ_KMEANS] == 4 * 25);
+        if (k == 2) CHECK(done[AUTOFAISS_JOB_PQ_KMEANS] == 8 * 25 && total[AUTOFAISS_JOB_PQ_KMEANS] == 200);
+        if (k == 3) CHECK(done[AUTOFAISS_JOB_PQ_KMEANS] == 4 * 25);
+
+        /* adding in chunks: done reaches n, same search results as one add call (IVF) */
+        AutofaissJob* job = NULL;
+        OK(faiss_Index_add(a, n, x));
+        OK(autofaiss_job_add(b, n, x, NULL, 333, &job));
+        double st[AUTOFAISS_JOB_STATUS_LEN];
+        do {
+            OK(autofaiss_job_status(job, st, AUTOFAISS_JOB_STATUS_LEN));
+            CHECK(st[1] == AUTOFAISS_JOB_ADD && st[3] == n);
+        } while (st[0] == 0);
+        CHECK(st[2] == n);
+        OK(autofaiss_job_join(job));
+        CHECK(faiss_Index_ntotal(b) == n);
+        /* on one thread HNSW insertion is deterministic: the HNSW16 graph added by the job (one call,
+         * counted from inside) is the one faiss_Index_add builds */
+        if (k != 3) { /* the HNSW quantizer is trained from its own k-means: compared above */
+            uint8_t* ba2 = serialize(a, &sa);
+            uint8_t* bb2 = serialize(b, &sb);
+            CHECK(sa == sb && memcmp(ba2, bb2, sa) == 0);
+            free(ba2);
+            free(bb2);
+        }
+        faiss_Index_free(a);
+        faiss_Index_free(b);
+    }
+
+    /* training levers inside a job (direct sub-space k-means, 3 OPQ outer iterations): the index
+     * autofaiss_train_with_levers trains with the same options, byte for byte, and the direct loops
+     * are counted as FAISS's own: OPQ 4 sub-quantizers x (40 + 2 x 4), PQ 4 x 25 */
+    {
+        FaissIndex *a = NULL, *b = NULL;
+        OK(faiss_index_factory(&a, d, "OPQ4_32,IVF32,PQ4", METRIC_L2));
+        OK(faiss_index_factory(&b, d, "OPQ4_32,IVF32,PQ4", METRIC_L2));
+        int applied = -1;
+        OK(autofaiss_set_polysemous_training(a, 0, &applied));
+        OK(autofaiss_set_polysemous_training(b, 0, &applied));
+        OK(autofaiss_train_with_levers(a, n, x, 3, -1, -1, -1, -1, -1, 1, 0, &applied));
+        double done[8] = {0}, total[8] = {0};
+        job_train_levers(b, n, x, 3, 1, done, total);
+        size_t sa, sb;
+        uint8_t* ba = serialize(a, &sa);
+        uint8_t* bb = serialize(b, &sb);
+        CHECK(sa == sb && memcmp(ba, bb, sa) == 0);
+        free(ba);
+        free(bb);
+        CHECK(done[AUTOFAISS_JOB_OPQ] == 4 * 48 && total[AUTOFAISS_JOB_OPQ] == 4 * 48);
+        CHECK(done[AUTOFAISS_JOB_IVF_KMEANS] == 10);
+        CHECK(done[AUTOFAISS_JOB_PQ_KMEANS] == 4 * 25 && total[AUTOFAISS_JOB_PQ_KMEANS] == 100);
+        faiss_Index_free(a);
+        faiss_Index_free(b);
+    }
+
+    /* an error inside the job comes back at join with FAISS's message */
+    FaissIndex* ivf = NULL;
+    OK(faiss_index_factory(&ivf, d, "IVF32,Flat", METRIC_L2));
+    AutofaissJob* job = NULL;
+    int applied_ivf = -1;
+    OK(autofaiss_job_train(ivf, 10, x, -1, -1, -1, -1, -1, -1, 1, 0, &applied_ivf, &job));
+    CHECK(applied_ivf == 2);
+    FAILS_WITH(autofaiss_job_join(job), "should be at least as large as number of clusters");
+    CHECK(faiss_Index_is_trained(ivf) == 0);
+    /* the hooks were undone: a normal training still works */
+    OK(faiss_Index_train(ivf, n, x));
+    /* adding to an untrained index fails in the job thread, not the process */
+    FaissIndex* untrained = NULL;
+    OK(faiss_index_factory(&untrained, d, "IVF32,Flat", METRIC_L2));
+    OK(autofaiss_job_add(untrained, n, x, NULL, 100, &job));
+    FAILS_WITH(autofaiss_job_join(job), "is_trained");
+    CHECK(autofaiss_job_join(NULL) == 0);
+    faiss_Index_free(untrained);
+    faiss_Index_free(ivf);
+    free(x);
+    OK(autofaiss_set_num_threads(threads));
+}
+
 int main(void) {
     test_direct_map_types();
     test_first_nonfinite();
@@ -658,6 +809,8 @@ int main(void) {
     test_openmp_guards();
     test_merge_into();
     test_train_levers();
+
+    test_jobs();
     printf("native C test: %d checks passed\n", checks);
     return 0;
 }

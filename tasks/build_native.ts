@@ -118,6 +118,7 @@ await Promise.all([
       ...FLAGS.shared,
       "-o", v.out,
       join(root, "native/faiss_c.cpp"),
+      join(root, "native/jobs.cpp"),
       archives[i],
       blasArchive,
       ...FLAGS.staticRuntime,

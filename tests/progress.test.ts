@@ -32,6 +32,12 @@ describe("formatting", () => {
     // More than the total (a wrong estimate) never overflows the bar.
     assert.equal(renderBar({ ...s, done: 12_000_000, elapsedSeconds: 240 }, 4), "Adding 100% |████| 12.0M/10.0M vectors, 50.0k/s, ETA 0:00:00");
   });
+  test("renderBar with a detail (training objective)", () => {
+    const s = { label: "Training IVF k-means", done: 6, total: 10, unit: "iterations", elapsedSeconds: 120, detail: "objective 3.4412e+4" };
+    assert.equal(renderBar(s, 10), "Training IVF k-means  60% |██████    | 6/10 iterations, objective 3.4412e+4, 0.05/s, ETA 0:01:20");
+    assert.equal(renderLogLine(s, false), "Training IVF k-means: 6/10 iterations (60.0%), objective 3.4412e+4, 0.05/s, ETA 0:01:20");
+    assert.equal(renderBar({ label: "Training", done: 3, unit: "steps", elapsedSeconds: 3, detail: "x" }), "Training 3 steps, x, 1.00/s, 0:00:03 elapsed");
+  });
   test("renderBar without a total", () => {
     assert.equal(renderBar({ label: "Reading", done: 1500, unit: "rows", elapsedSeconds: 3 }), "Reading 1.50k rows, 500/s, 0:00:03 elapsed");
   });

@@ -43,12 +43,14 @@ import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
 import { measuredSelection, type SelectionReport, splitSample } from "../measure/measured_selection.ts";
 import { selectionSample } from "../plan/measured_choice.ts";
+import { fastMetricsBudgetMs, formatSearchCount } from "../measure/latency_stats.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
 import { claimOutputs, Publication, PublishError, staleOutputs } from "../output/publish.ts";
 import { renderReport, type ReportData } from "../output/report_html.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { addParts } from "./build_parts.ts";
+import { addProgressRows, trainWithProgress } from "./faiss_progress.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { BUILD_DEFAULTS } from "./defaults.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
@@ -414,6 +416,7 @@ async function runPlan(
   let index: Index | undefined;
   try {
     let ids: IdsWriter | null = null;
+    let addMs = 0;
     await log.timed("Creating the index", 1, async () => {
       index = await createTrainedIndex(plan, s, embs, log);
 
@@ -421,17 +424,23 @@ async function runPlan(
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
       ids = await prepareIds(embs, s.idsPath, publication, log);
       if (split) return; // the parts are filled one at a time below
+      const addStart = performance.now();
       await log.timed("-> Adding the vectors to the index", 2, async () => {
         const bar = log.progress("Adding", plan.vectors, "vectors");
         for await (const batch of embs.batches(plan.adding.readBatchRows, { reuse: true })) {
-          index!.add(batch.vectors, { batchRows: plan.adding.addCallRows, onProgress: (added) => bar.update(batch.startId + added) });
+          await index!.addWithProgress(batch.vectors, {
+            batchRows: plan.adding.addCallRows,
+            progressRows: addProgressRows(plan.vectors),
+            onProgress: (added) => bar.update(batch.startId + added),
+          });
           if (ids) await ids.write(batch);
         }
         bar.finish();
       });
+      addMs = performance.now() - addStart;
     });
     if (!split) {
-      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, preset, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
+      const infos = await finishIndex(index!, plan, plan.parts[0], s, embs, log, preset, addMs, (infos) => writeOutputs(publication!, index!, plan.parts[0], infos));
       if (publication) commitOutputs(publication, s, plan, inputs);
       return { index: index!, infos };
     }
@@ -444,8 +453,8 @@ async function runPlan(
       addCallRows: plan.adding.addCallRows,
       ids,
       log,
-      finish: async (part, planned) => {
-        const infos = await finishIndex(part, plan, planned, s, embs, log, preset, (infos) => writeOutputs(publication!, part, planned, infos));
+      finish: async (part, planned, partAddMs) => {
+        const infos = await finishIndex(part, plan, planned, s, embs, log, preset, partAddMs, (infos) => writeOutputs(publication!, part, planned, infos));
         byPath[planned.indexPath!] = infos;
       },
     });
@@ -483,9 +492,9 @@ export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs
       const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
       const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
       log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
-      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, () => {
+      await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, async () => {
         if (s.useGpu) index = trainOnGpu(index, sample.vectors);
-        else trainForKey(index, sample.vectors, plan.indexKey);
+        else await trainWithProgress(index, sample.vectors, plan.indexKey, log);
       });
       releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
     }
@@ -538,6 +547,7 @@ export async function finishIndex(
   embs: Pick<EmbeddingCollection, "read">,
   log: BuildReporter,
   preset: string,
+  addMs: number,
   save: (infos: IndexInfos) => void | Promise<void>,
 ): Promise<IndexInfos> {
   const { dimension: d, indexKey } = plan;
@@ -563,12 +573,16 @@ export async function finishIndex(
       info: (m) => log.info(m),
       warn: (m) => log.warning(m),
     });
+    log.info(`Tuning ran ${formatSearchCount(tuned.searches)}`);
     return [preset, tuned.param].filter((x) => x !== "").join(",");
   });
   log.info(`The best hyperparameters are: ${indexParam}`);
 
+  // The latency test gets no more time than adding took (within 1–10 s): no phase costs more than adding.
+  const searches = { calls: 0, queries: 0 };
   const metrics = await log.timed("Compute fast metrics", 1, () =>
-    fastMetrics(index, probe.subarray(0, Math.min(n, FAST_METRICS_QUERIES) * d)));
+    fastMetrics(index, probe.subarray(0, Math.min(n, FAST_METRICS_QUERIES) * d), { timeoutMs: fastMetricsBudgetMs(addMs), count: searches }));
+  log.info(`Fast metrics ran ${formatSearchCount(searches)}`);
   const infos: IndexInfos = { index_key: indexKey, index_param: indexParam, index_path: part.indexPath, ...metrics };
 
   if (s.saveOnDisk) {

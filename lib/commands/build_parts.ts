@@ -9,6 +9,7 @@
  * Python AutoFaiss offers N parts only through Spark (each task adds a range with global ids, then
  * parts are merged and tuned one per task); this is the same output without Spark.
  */
+import { addProgressRows } from "./faiss_progress.ts";
 import type { Index } from "../../ffi/faiss.ts";
 import type { EmbeddingCollection } from "../io/collection.ts";
 import type { IdsWriter } from "../io/ids.ts";
@@ -27,8 +28,8 @@ export interface PartsWork {
   /** The ids mapping (one for all parts), or null. */
   ids: IdsWriter | null;
   log: BuildReporter;
-  /** Tunes, measures and writes one filled part; must not free it. */
-  finish: (index: Index, part: PlannedPart) => Promise<void>;
+  /** Tunes, measures and writes one filled part (filled in `addMs` ms); must not free it. */
+  finish: (index: Index, part: PlannedPart, addMs: number) => Promise<void>;
 }
 
 /**
@@ -43,6 +44,7 @@ export async function addParts(work: PartsWork): Promise<void> {
     const { start, end } = part.rows;
     const index = work.trained.clone();
     try {
+      const addStart = performance.now();
       await log.timed(`-> Adding rows [${start}, ${end}) to part ${p + 1} of ${parts.length} (${part.indexPath})`, 2, async () => {
         const bar = log.progress(`Part ${p + 1}/${parts.length}`, end - start, "vectors");
         const ids = new BigInt64Array(Math.max(1, work.addCallRows));
@@ -51,14 +53,18 @@ export async function addParts(work: PartsWork): Promise<void> {
           for (let i = 0; i < batch.rows; i += work.addCallRows) {
             const n = Math.min(work.addCallRows, batch.rows - i);
             for (let j = 0; j < n; j++) ids[j] = BigInt(batch.startId + i + j);
-            index.addWithIds(batch.vectors.subarray(i * d, (i + n) * d), ids.subarray(0, n));
-            bar.update(batch.startId + i + n - start);
+            const done = batch.startId + i - start;
+            await index.addWithProgress(batch.vectors.subarray(i * d, (i + n) * d), {
+              ids: ids.subarray(0, n),
+              progressRows: addProgressRows(end - start),
+              onProgress: (added) => bar.update(done + added),
+            });
           }
           if (work.ids) await work.ids.write(batch);
         }
         bar.finish();
       });
-      await work.finish(index, part);
+      await work.finish(index, part, performance.now() - addStart);
     } finally {
       index.free();
     }

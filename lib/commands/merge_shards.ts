@@ -131,12 +131,16 @@ export async function mergeShards(options: MergeShardsOptions): Promise<MergeSha
         }
         for (const [p, part] of plan.parts.entries()) {
           const what = single ? `${plan.shards.length} shards` : `part ${p + 1} of ${parts.length}: shards ${part.shards.start}..${part.shards.end - 1}`;
+          const mergeStart = performance.now();
           const merged = await log.timed(`Merging ${what}`, 1, () => mergePart(plan, p, t, dones, fanout, log));
+          // The shards were added elsewhere: the merge is this machine's add phase, and the fast
+          // metrics get no more time than it took.
+          const mergeMs = performance.now() - mergeStart;
           try {
             await using probe = await probeCollection(plan, part.rows);
             const save = (infos: IndexInfos) =>
               remote ? publishPartToS3(merged, infos, plan, parts[p]) : writeOutputs(publication!, merged, parts[p], infos);
-            byPath[part.indexPath] = await finishIndex(merged, shape(plan), parts[p], s, probe, log, "", save);
+            byPath[part.indexPath] = await finishIndex(merged, shape(plan), parts[p], s, probe, log, "", mergeMs, save);
           } catch (e) {
             merged.free();
             throw e;

@@ -24,6 +24,7 @@ import { withFaissThreads } from "./faiss_threads.ts";
 import { defaultCacheDir, groundTruthFileName, readGroundTruth, writeGroundTruth } from "../measure/ground_truth_cache.ts";
 import { exactNeighbours, GROUND_TRUTH_K } from "../measure/ground_truth.ts";
 import { MEDIUM_METRICS_QUERIES, mediumMetrics, type MediumMetrics } from "../measure/medium_metrics.ts";
+import { formatSearchCount } from "../measure/latency_stats.ts";
 
 /** Python keeps 10 % of `current_memory_available` free after loading the index. */
 const HEADROOM_RATIO = 0.1;
@@ -130,7 +131,10 @@ async function scoreWithThreads(
 
     const fast = await log.timed("Compute fast metrics", 0, async () => {
       const queries = (await embs.read(0, Math.min(n, FAST_METRICS_QUERIES))).vectors;
-      return fastMetrics(index, queries);
+      const searches = { calls: 0, queries: 0 };
+      const metrics = fastMetrics(index, queries, { count: searches });
+      log.info(`Fast metrics ran ${formatSearchCount(searches)}`);
+      return metrics;
     });
     log.info("Intermediate recap:");
     for (const line of summaryLines(fast as unknown as Record<string, unknown>)) log.info(line);
@@ -151,7 +155,10 @@ async function scoreWithThreads(
       const queries = (await embs.read(0, nq)).vectors;
       const { labels, source: s } = await groundTruth(embs, queries, nq, index.metric, memoryLeft, options, log);
       source = s;
-      return await log.timed("-> Compute recalls", 1, () => mediumMetrics(index, queries, labels));
+      const searches = { calls: 0, queries: 0 };
+      const recalls = await log.timed("-> Compute recalls", 1, () => mediumMetrics(index, queries, labels, searches));
+      log.info(`Medium metrics ran ${formatSearchCount(searches)} (plus the exact neighbours)`);
+      return recalls;
     });
     const infos: ScoreInfos = { ...fast, ...medium };
     log.info("Performances recap:");

@@ -3,7 +3,7 @@
  * latency (mean and 99th percentile at k = 40), reconstruction error and compression ratio.
  */
 import { FaissError, type Index } from "../../ffi/faiss.ts";
-import { FAST_METRICS_TIMEOUT_MS, latencySummary } from "./latency_stats.ts";
+import { FAST_METRICS_TIMEOUT_MS, latencySummary, type SearchCount } from "./latency_stats.ts";
 import { singleQueryTimer } from "./single_query_timer.ts";
 
 /** Raw vectors used for latency and reconstruction error (Python: the first min(1000, n)). */
@@ -66,10 +66,17 @@ export function reconstructionErrorPercent(index: Index, vectors: Float32Array):
   return normSum === 0 ? 0 : (100 * (errSum / n)) / (normSum / n);
 }
 
-/** All fast metrics; `queries` are raw vectors from the data (at most {@link FAST_METRICS_QUERIES}). */
-export function fastMetrics(index: Index, queries: Float32Array, options: { timeoutMs?: number } = {}): FastMetrics {
+/**
+ * All fast metrics; `queries` are raw vectors from the data (at most {@link FAST_METRICS_QUERIES}).
+ * `count`, when given, receives the searches run (one query per call).
+ */
+export function fastMetrics(index: Index, queries: Float32Array, options: { timeoutMs?: number; count?: SearchCount } = {}): FastMetrics {
   const size = index.serializedSize();
   const latency = singleQueryLatency(index, queries, { timeoutMs: options.timeoutMs });
+  if (options.count) {
+    options.count.calls += latency.searches;
+    options.count.queries += latency.searches;
+  }
   const ntotal = index.ntotal;
   const d = index.d;
   return {

@@ -7,11 +7,26 @@
  *
  * @example trainForKey(index, sample, "OPQ16_64,IVF256,PQ16x8")
  */
-import type { Index } from "../../ffi/faiss.ts";
+import type { Index, JobStatus } from "../../ffi/faiss.ts";
 import { trainingLevers } from "../plan/training_plan.ts";
 
 export function trainForKey(index: Index, vectors: Float32Array, key: string): void {
   const levers = trainingLevers(key);
   if (Object.keys(levers).length === 0) index.train(vectors);
   else index.trainWithLevers(vectors, levers);
+}
+
+/**
+ * The same training as {@link trainForKey}, on a native thread, with `onStatus` told of its
+ * progress from inside FAISS (k-means iterations, OPQ outer iterations, objective).
+ *
+ * @example await trainForKeyWithProgress(index, sample, key, (s) => bar.update(s.done))
+ */
+export async function trainForKeyWithProgress(
+  index: Index,
+  vectors: Float32Array,
+  key: string,
+  onStatus: (s: JobStatus) => void,
+): Promise<void> {
+  await index.trainWithProgress(vectors, trainingLevers(key), onStatus);
 }

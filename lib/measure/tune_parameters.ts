@@ -3,7 +3,7 @@
  * FAISS measurements (coverage of k results, single-query latency at k = 40).
  */
 import type { Index } from "../../ffi/faiss.ts";
-import { SPEED_TEST_K } from "./latency_stats.ts";
+import { type SearchCount, SPEED_TEST_K } from "./latency_stats.ts";
 import { singleQueryTimer } from "./single_query_timer.ts";
 import {
   COARSE_QUERIES,
@@ -30,6 +30,8 @@ export interface TunedParameters {
   /** ParameterSpace string applied to the index ("" for exhaustive indices and unknown families). */
   param: string;
   result?: TuningResult;
+  /** Every search the tuning ran: coverage searches (all queries in one call) and one-query latency searches. */
+  searches: SearchCount;
 }
 
 /** Rows needed from the data for tuning (the first ones, like fast metrics). */
@@ -47,15 +49,16 @@ export async function tuneIndexParameters(
   options: TuneIndexOptions,
 ): Promise<TunedParameters> {
   const family = tunableParameter(key, index.ivf()?.nlist);
-  if (family.kind === "none") return { param: "" };
+  const searches: SearchCount = { calls: 0, queries: 0 };
+  if (family.kind === "none") return { param: "", searches };
   if (family.kind === "unknown") {
     options.warn?.(`no tuning heuristic for index key ${key} (${family.reason}); keeping FAISS's default search parameters`);
-    return { param: "" };
+    return { param: "", searches };
   }
   const d = index.d;
   const ntotal = index.ntotal;
   const nq = Math.min(queries.length / d, COARSE_QUERIES);
-  if (nq === 0) return { param: "" };
+  if (nq === 0) return { param: "", searches };
   const coverageQueries = queries.subarray(0, Math.min(nq, COVERAGE_QUERIES) * d);
   const timeSearches = singleQueryTimer(index, queries, { k: SPEED_TEST_K, nQueries: nq });
 
@@ -63,13 +66,18 @@ export async function tuneIndexParameters(
     if (k === 0) return 1;
     index.setParameters(family.format(value));
     const r = index.search(coverageQueries, k);
+    searches.calls += 1;
+    searches.queries += coverageQueries.length / d;
     let missing = 0;
     for (const l of r.labels) if (l === -1n) missing++;
     return 1 - missing / r.labels.length;
   };
   const measureLatencyMs = (value: number, phase: LatencyPhase): number => {
     index.setParameters(family.format(value));
-    return timeSearches({ timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost) }).msPerQuery;
+    const r = timeSearches({ timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost) });
+    searches.calls += r.searches;
+    searches.queries += r.searches;
+    return r.msPerQuery;
   };
 
   const result = await tuneParameters({
@@ -82,7 +90,7 @@ export async function tuneIndexParameters(
     onProgress: (e) => describeEvent(e, family.name, options),
   });
   index.setParameters(result.param);
-  return { param: result.param, result };
+  return { param: result.param, result, searches };
 }
 
 function describeEvent(e: TuningEvent, name: string, o: TuneIndexOptions): void {

@@ -1,0 +1,56 @@
+// Internal C++ interface between the training levers (faiss_c.cpp) and the progress jobs (jobs.cpp).
+// Not part of the C API: both files are compiled into the same library.
+#pragma once
+
+#include <faiss/Index.h>
+#include <faiss/VectorTransform.h>
+#include <faiss/impl/ProductQuantizer.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace autofaiss {
+
+/** The options of autofaiss_train_with_levers (autofaiss_ext.h); negative keeps FAISS's default. */
+struct TrainingLevers {
+    int opq_niter = -1;
+    int opq_niter_pq = -1;
+    int64_t opq_max_train_points = -1;
+    int ivf_niter = -1;
+    int ivf_max_points_per_centroid = -1;
+    int pq_niter = -1;
+    bool direct_subspace = false;
+    int ivf_hnsw_assign_m = 0;
+};
+
+/** Told about the k-means work the direct sub-space loops do, so that a progress job can count it
+ *  (FAISS's own loops are counted through the assignment indices jobs.cpp installs). Called from
+ *  OpenMP worker threads, concurrently: implementations must be thread-safe. */
+struct TrainingObserver {
+    virtual ~TrainingObserver() = default;
+    /** One k-means iteration of a sub-quantizer of `pq` (an IndexPQ / IVFPQ codebook) ended;
+     *  mean_distance: mean squared distance of its points to their centroid. */
+    virtual void pq_iteration(const faiss::ProductQuantizer& pq, double mean_distance) = 0;
+    /** An outer iteration of `opq` starts (before its sub-quantizers train side by side). */
+    virtual void opq_outer_start(const faiss::OPQMatrix& opq) = 0;
+    /** One k-means iteration of one sub-quantizer inside an outer iteration of `opq` ended. */
+    virtual void opq_iteration(const faiss::OPQMatrix& opq) = 0;
+    /** An outer iteration of `opq` ended; pq_error: sum over sub-quantizers of the last iteration's
+     *  mean squared distance (the PQ's mean squared error). */
+    virtual void opq_outer_end(const faiss::OPQMatrix& opq, double pq_error) = 0;
+};
+
+/** What attach_training_levers set on an index only for its training; destroying it detaches all of
+ *  it (the index keeps no pointer to anything it owns). */
+struct LeverAttachments;
+struct LeverAttachmentsDeleter {
+    void operator()(LeverAttachments* a) const;
+};
+using LeverAttachmentsPtr = std::unique_ptr<LeverAttachments, LeverAttachmentsDeleter>;
+
+/** Sets the levers on every OPQ matrix, IVF and PQ nested in `index`; `applied` gets the bit mask of
+ *  autofaiss_train_with_levers. `observer` (may be null) hears about the direct loops' iterations. */
+LeverAttachmentsPtr attach_training_levers(faiss::Index* index, const TrainingLevers& levers, int* applied,
+                                           TrainingObserver* observer);
+
+}  // namespace autofaiss
