@@ -86,11 +86,19 @@ export function hasSymbol(name: SymbolName): boolean {
  *  that throw inside OpenMP regions (reconstruct_n, changes to read-only inverted lists). */
 const GUARDED_ABI = 2;
 
+/** The extension ABI from which autofaiss_job_train takes the training levers (ABI 5 builds, never
+ *  released, had a shorter signature under the same name: calling one with ABI 7's arguments would
+ *  read garbage). */
+const JOBS_ABI = 7;
+
 function missingFor(name: CapabilityName): string[] {
-  if (name === "openmpGuards") {
+  if (name === "openmpGuards" || name === "progressJobs") {
+    const needed = name === "openmpGuards" ? GUARDED_ABI : JOBS_ABI;
+    const symbols = CAPABILITIES[name].symbols.filter((s) => !hasSymbol(s));
+    if (symbols.length > 0) return symbols;
     const info = buildInfo();
     if (info === null) return ["autofaiss_build_info"];
-    return info.extAbi >= GUARDED_ABI ? [] : [`extension ABI ${GUARDED_ABI} (it has ${info.extAbi})`];
+    return info.extAbi >= needed ? [] : [`extension ABI ${needed} (it has ${info.extAbi})`];
   }
   return CAPABILITIES[name].symbols.filter((s) => !hasSymbol(s));
 }
@@ -558,7 +566,12 @@ export class Index extends Handle {
     opts: { pollMs?: number } = {},
   ): Promise<{ opq: boolean; ivf: boolean; pq: boolean } | null> {
     const n = rowsOf("faiss_Index_train", x, this.d);
-    if (!capable("progressJobs")) return this.trainWithLevers(x, levers);
+    if (!capable("progressJobs")) {
+      // no lever asked for: plain training, without a warning about levers nobody wanted
+      if (Object.keys(levers).length > 0) return this.trainWithLevers(x, levers);
+      this.train(x);
+      return null;
+    }
     const args = leverArguments("autofaiss_job_train", levers);
     const applied = new Int32Array(1);
     const data = offHeap(x);

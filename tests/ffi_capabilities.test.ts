@@ -72,6 +72,8 @@ const LOST = {
     "nb_indices_to_keep > 1 with make_direct_map is refused",
   trainingLevers: "training keeps FAISS's defaults (OPQ's 50 outer iterations, BLAS k-means on 3- to 8-dimensional " +
     "sub-vectors), which makes OPQ / PQ training several times slower",
+  progressJobs: "training and adding run as one blocking FAISS call each, so their progress is only shown per phase " +
+    "(no k-means iterations, no vectors added inside a call)",
   openmpGuards: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +
     "for indices whose reconstruct fails unless they are plain IVF indices",
 };
@@ -171,6 +173,7 @@ describe("a library without the autofaiss_* extensions", () => {
       `[WARNING]: ${warning(lib, THREADS, LOST.threads)}`,
       `[WARNING]: ${warning(lib, "autofaiss_first_nonfinite", LOST.nonFiniteScan)}`,
       `[WARNING]: ${warning(lib, "autofaiss_set_polysemous_training", LOST.polysemous)}`,
+      `[WARNING]: ${warning(lib, "autofaiss_job_train, autofaiss_job_add, autofaiss_job_status, autofaiss_job_join", LOST.progressJobs)}`,
       `[WARNING]: ${warning(lib, THREADS, LOST.oneThreadLatency)}`,
       `[WARNING]: ${warning(lib, "autofaiss_serialized_size", LOST.serializedSize)}`,
     ]);
