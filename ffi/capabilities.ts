@@ -55,6 +55,11 @@ export const CAPABILITIES = {
     lost: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
       "nb_indices_to_keep > 1 with make_direct_map is refused",
   },
+  directEncoding: {
+    symbols: ["autofaiss_add"],
+    lost: "IVF-PQ indices with sub-vectors of at most 8 dimensions are encoded by FAISS's per-centroid distance calls, " +
+      "which makes adding to them several times slower",
+  },
   trainingLevers: {
     symbols: ["autofaiss_train_with_levers"],
     lost: "training keeps FAISS's defaults (OPQ's 50 outer iterations, BLAS k-means on 3- to 8-dimensional " +

@@ -118,7 +118,13 @@ function capable(name: CapabilityName): boolean {
 
 /** Calls a status-returning C function; a non-zero status becomes a FaissError with FAISS's message. */
 function call(name: SymbolName, ...args: unknown[]): void {
-  const rc = fn(name)(...args) as number;
+  callAs(name, name, ...args);
+}
+
+/** `call(symbol, …)` whose error is named `name`: an extension that stands in for a FAISS call
+ *  (autofaiss_add for faiss_Index_add) fails under the name the caller knows. */
+function callAs(name: string, symbol: SymbolName, ...args: unknown[]): void {
+  const rc = fn(symbol)(...args) as number;
   if (rc !== 0) {
     // Read the message now: the next failing call on this thread replaces it.
     const message = (fn("faiss_get_last_error")() as string | null) ?? "unknown error";
@@ -531,9 +537,13 @@ export class Index extends Handle {
     const d = this.d;
     const n = rowsOf("faiss_Index_add", x, d);
     const step = opts.batchRows && opts.batchRows > 0 ? opts.batchRows : n;
+    // autofaiss_add encodes IVF-PQ sub-vectors of ≤ 8 dimensions with the direct loop (native/README.md)
+    const direct = capable("directEncoding");
     for (let i = 0; i < n; i += step) {
       const rows = Math.min(step, n - i);
-      call("faiss_Index_add", p, rows, x.subarray(i * d, (i + rows) * d));
+      const slice = x.subarray(i * d, (i + rows) * d);
+      if (direct) callAs("faiss_Index_add", "autofaiss_add", p, rows, slice, null);
+      else call("faiss_Index_add", p, rows, slice);
       opts.onProgress?.(i + rows, n);
     }
   }
@@ -543,7 +553,8 @@ export class Index extends Handle {
     this._assertMutable("faiss_Index_add_with_ids");
     const n = rowsOf("faiss_Index_add_with_ids", x, this.d);
     if (ids.length !== n) throw badArgument("faiss_Index_add_with_ids", `${ids.length} ids for ${n} vectors`);
-    call("faiss_Index_add_with_ids", p, n, x, ids);
+    if (capable("directEncoding")) callAs("faiss_Index_add_with_ids", "autofaiss_add", p, n, x, ids);
+    else call("faiss_Index_add_with_ids", p, n, x, ids);
   }
 
   // ---- progress jobs (issue 12): train / add on a native thread, polled from here ----

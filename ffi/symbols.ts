@@ -229,6 +229,12 @@ export const SYMBOLS = {
     optional: true,
   },
 
+  autofaiss_add: {
+    args: ["handle", "i64", "buffer", "buffer"], // int autofaiss_add(FaissIndex* index, int64_t n, const float* x, const int64_t* xids /* or NULL */)
+    returns: "i32",
+    optional: true,
+  },
+
   // ---- progress jobs (issue 12): native/jobs.cpp ----
   autofaiss_job_train: {
     // int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, <the 8 options of autofaiss_train_with_levers>,

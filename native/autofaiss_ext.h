@@ -35,7 +35,8 @@ extern "C" {
  *  4: autofaiss_ivf_set_direct_map added (hash-table direct map for the parts of a split index).
  *  5: autofaiss_merge_into added (distributed builds: shard indices merged into a part).
  *  6: autofaiss_train_with_levers added (training options and the direct sub-space k-means).
- *  7: autofaiss_job_* added (train with levers / add on a thread of their own, with progress). */
+ *  7: autofaiss_job_* added (train with levers / add on a thread of their own, with progress);
+ *     autofaiss_add added (IVF-PQ codes by the direct loop). */
 #define AUTOFAISS_EXT_ABI 7
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
@@ -132,6 +133,13 @@ int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type);
 int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,
                                 int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
                                 int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied);
+
+/** faiss_Index_add_with_ids (xids NULL: faiss_Index_add), except that an IndexIVFPQ (alone or under
+ *  pre-transforms such as OPQ) with 8-bit codes on sub-vectors of at most 8 dimensions computes its
+ *  PQ codes with the direct nearest-centroid loop of the training levers: FAISS 1.7.3 encodes each
+ *  such sub-vector with ksub calls of fvec_L2sqr on 3 to 8 floats. Same lists, ids and order; codes
+ *  equal FAISS's up to float rounding of near ties. autofaiss_job_add adds through it. */
+int autofaiss_add(FaissIndex* index, int64_t n, const float* x, const int64_t* xids);
 
 /* ---- progress jobs (issue 12): native/jobs.cpp ---- */
 

@@ -670,7 +670,7 @@ EXPORT int autofaiss_ivf_set_direct_map(FaissIndexIVF* ivf, int type) {
 #include <algorithm>
 #include <cmath>
 
-#include "training.h"
+#include "levers.h"
 #include <limits>
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -951,6 +951,95 @@ autofaiss::LeverAttachmentsPtr autofaiss::attach_training_levers(faiss::Index* i
         }
     }
     return att;
+}
+
+namespace {
+
+/** The IndexIVFPQ whose codes add_vectors computes itself, or null: exactly an IndexIVFPQ (not its
+ *  subclasses, which add more per vector), trained, 8-bit codes, sub-vectors of 1 to 8 dimensions. */
+faiss::IndexIVFPQ* direct_encodable(faiss::Index* idx) {
+    auto* ivf = dynamic_cast<faiss::IndexIVFPQ*>(idx);
+    if (ivf == nullptr || typeid(*ivf) != typeid(faiss::IndexIVFPQ) || !ivf->is_trained) return nullptr;
+    const faiss::ProductQuantizer& pq = ivf->pq;
+    if (pq.nbits != 8 || pq.dsub < 1 || pq.dsub > 8 || pq.code_size != pq.M) return nullptr;
+    return ivf;
+}
+
+/** IndexIVFPQ::add_core_o (FAISS 1.7.3) with the codes from nearest_centroid: same coarse assignment
+ *  (the quantizer's), same residuals, entries added in the same order, vectors without a list skipped. */
+void add_direct_ivfpq(faiss::IndexIVFPQ* ivf, lidx_t n, const float* x, const lidx_t* xids) {
+    ivf->direct_map.check_can_add(xids);
+    const faiss::ProductQuantizer& pq = ivf->pq;
+    const size_t d = ivf->d;
+    const lidx_t block = 32768;  // add_core_o's block: bounds the residuals and codes held at once
+    std::vector<lidx_t> list_nos, labels;
+    std::vector<float> residuals, dis;
+    std::vector<uint8_t> codes;
+    for (lidx_t i0 = 0; i0 < n; i0 += block) {
+        const lidx_t m = std::min(block, n - i0);
+        const float* xb = x + size_t(i0) * d;
+        list_nos.resize(m);
+        ivf->quantizer->assign(m, xb, list_nos.data());
+        const float* to_encode = xb;
+        if (ivf->by_residual) {
+            residuals.resize(size_t(m) * d);
+#pragma omp parallel for if (m > 1024)
+            for (lidx_t i = 0; i < m; i++) {
+                float* r = residuals.data() + size_t(i) * d;
+                if (list_nos[i] < 0) std::fill(r, r + d, 0.0f);
+                else ivf->quantizer->compute_residual(xb + size_t(i) * d, r, list_nos[i]);
+            }
+            to_encode = residuals.data();
+        }
+        codes.resize(size_t(m) * pq.code_size);
+        dis.resize(m);
+        labels.resize(m);
+        for (size_t sub = 0; sub < pq.M; sub++) {
+            nearest_centroid_d(int(pq.dsub), m, to_encode + sub * pq.dsub, d, lidx_t(pq.ksub), pq.get_centroids(sub, 0),
+                               dis.data(), labels.data());
+            for (lidx_t i = 0; i < m; i++) codes[size_t(i) * pq.code_size + sub] = static_cast<uint8_t>(labels[i]);
+        }
+        for (lidx_t i = 0; i < m; i++) {
+            const lidx_t key = list_nos[i];
+            const lidx_t id = xids ? xids[i0 + i] : ivf->ntotal + i;
+            if (key < 0) {
+                ivf->direct_map.add_single_id(id, -1, 0);
+                continue;
+            }
+            size_t offset = ivf->invlists->add_entry(key, id, codes.data() + size_t(i) * pq.code_size);
+            ivf->direct_map.add_single_id(id, key, offset);
+        }
+        ivf->ntotal += m;
+    }
+}
+
+}  // namespace
+
+void autofaiss::add_vectors(faiss::Index* index, lidx_t n, const float* x, const lidx_t* xids) {
+    if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(index)) {
+        if (faiss::IndexIVFPQ* ivf = direct_encodable(pt->index)) {
+            FAISS_THROW_IF_NOT(pt->is_trained);
+            const float* xt = pt->apply_chain(n, x);
+            std::unique_ptr<const float[]> owned(xt == x ? nullptr : xt);
+            add_direct_ivfpq(ivf, n, xt, xids);
+            pt->ntotal = ivf->ntotal;
+            return;
+        }
+    } else if (faiss::IndexIVFPQ* ivf = direct_encodable(index)) {
+        add_direct_ivfpq(ivf, n, x, xids);
+        return;
+    }
+    if (xids) index->add_with_ids(n, x, xids);
+    else index->add(n, x);
+}
+
+EXPORT int autofaiss_add(FaissIndex* index, int64_t n, const float* x, const int64_t* xids) {
+    try {
+        FAISS_THROW_IF_NOT_MSG(index != nullptr && (n == 0 || x != nullptr), "autofaiss_add: null argument");
+        require_mutable_lists(I(index), xids ? "add_with_ids" : "add");
+        autofaiss::add_vectors(I(index), n, x, reinterpret_cast<const lidx_t*>(xids));
+    }
+    CATCH_AND_HANDLE
 }
 
 EXPORT int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float* x, int opq_niter, int opq_niter_pq,

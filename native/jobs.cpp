@@ -66,7 +66,7 @@
 #include <vector>
 
 #include "autofaiss_ext.h"
-#include "training.h"
+#include "levers.h"
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -466,8 +466,7 @@ EXPORT int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const i
             int rc = 0;
             for (idx_t i = 0; i < n && rc == 0; i += chunk) {
                 idx_t rows = std::min(chunk, n - i);
-                rc = xids ? faiss_Index_add_with_ids(index, rows, x + size_t(i) * d, xids + i)
-                          : faiss_Index_add(index, rows, x + size_t(i) * d);
+                rc = autofaiss_add(index, rows, x + size_t(i) * d, xids ? xids + i : nullptr);
                 if (rc == 0) {
                     st->done.store(i + rows, std::memory_order_relaxed);
                     st->phase_count[PHASE_ADD].store(i + rows, std::memory_order_relaxed);

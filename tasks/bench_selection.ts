@@ -103,7 +103,10 @@ for (const c of cases(wanted)) {
         rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (budget ${selection.budgetSeconds?.toFixed(1)} s); ${selection.reason}`);
         rows.push(`    prediction for ${chosen.key}: recall@10 ${chosen.recall?.toFixed(3)} (full: ${s.recall.toFixed(3)}), ${chosen.latencyMs?.toFixed(3)} ms at k=40 (full, k=10: ${s.ms.toFixed(3)})`);
         for (const x of selection.candidates) {
-          rows.push(`      ${x.status.padEnd(8)} ${x.key.padEnd(40)} ${x.recall === undefined ? "" : `recall ${x.recall.toFixed(3)} ${x.latencyMs!.toFixed(3)} ms ${x.param}`} ${x.seconds?.toFixed(1) ?? ""}${x.note ? ` ${x.note}` : ""}`);
+          const steps = x.stepSeconds
+            ? ` (train ${x.stepSeconds.train.toFixed(1)}, add ${x.stepSeconds.add.toFixed(1)}, tune ${x.stepSeconds.tune.toFixed(1)}, measure ${x.stepSeconds.measure.toFixed(1)})`
+            : "";
+          rows.push(`      ${x.status.padEnd(8)} ${x.key.padEnd(40)} ${x.recall === undefined ? "" : `recall ${x.recall.toFixed(3)} ${x.latencyMs!.toFixed(3)} ms ${x.param}`} ${x.seconds?.toFixed(1) ?? ""}${steps}${x.note ? ` ${x.note}` : ""}`);
         }
       }
     }

@@ -38,6 +38,8 @@ const VARIANTS: Record<string, TrainingLevers | null> = {
   "direct+ivf10": { directSubspace: true, ivfNiter: 10 },
   "direct+hnsw": { directSubspace: true, ivfHnswAssignM: 32 },
   plan: trainingLevers(key),
+  "plan+hnsw": { ...trainingLevers(key), ivfHnswAssignM: 32 },
+  "plan+ivf5": { ...trainingLevers(key), ivfNiter: 5 },
 };
 const names = arg("variants", "today,direct,direct+opq25,direct+opq10,plan").split(",");
 for (const v of names) if (!(v in VARIANTS)) throw new Error(`bench_train: --variants: unknown "${v}" (expected some of ${Object.keys(VARIANTS).join(", ")})`);

@@ -70,6 +70,8 @@ const LOST = {
     "when many quantized distances tie (FAISS 1.7.3 without AVX2)",
   hashDirectMap: "the parts of a split index past the first (ids not starting at 0) cannot get a direct map, so " +
     "nb_indices_to_keep > 1 with make_direct_map is refused",
+  directEncoding: "IVF-PQ indices with sub-vectors of at most 8 dimensions are encoded by FAISS's per-centroid distance calls, " +
+    "which makes adding to them several times slower",
   trainingLevers: "training keeps FAISS's defaults (OPQ's 50 outer iterations, BLAS k-means on 3- to 8-dimensional " +
     "sub-vectors), which makes OPQ / PQ training several times slower",
   progressJobs: "training and adding run as one blocking FAISS call each, so their progress is only shown per phase " +
@@ -127,6 +129,7 @@ describe("a library without the autofaiss_* extensions", () => {
       `autofaiss: warning: ${warning(lib, THREADS, LOST.oneThreadLatency)}`,
       `autofaiss: warning: ${warning(lib, "autofaiss_first_nonfinite", LOST.nonFiniteScan)}`,
       `autofaiss: warning: ${warning(lib, "autofaiss_set_polysemous_training", LOST.polysemous)}`,
+      `autofaiss: warning: ${warning(lib, "autofaiss_add", LOST.directEncoding)}`,
       `autofaiss: warning: ${warning(lib, "autofaiss_extract_index_ivf", LOST.ivfLayer)}`,
       `autofaiss: warning: ${warning(lib, "autofaiss_serialized_size", LOST.serializedSize)}`,
       `autofaiss: warning: ${warning(lib, "autofaiss_write_index_buffer, autofaiss_read_index_buffer", LOST.indexBuffers)}`,
@@ -174,6 +177,7 @@ describe("a library without the autofaiss_* extensions", () => {
       `[WARNING]: ${warning(lib, "autofaiss_first_nonfinite", LOST.nonFiniteScan)}`,
       `[WARNING]: ${warning(lib, "autofaiss_set_polysemous_training", LOST.polysemous)}`,
       `[WARNING]: ${warning(lib, "autofaiss_job_train, autofaiss_job_add, autofaiss_job_status, autofaiss_job_join", LOST.progressJobs)}`,
+      `[WARNING]: ${warning(lib, "autofaiss_add", LOST.directEncoding)}`,
       `[WARNING]: ${warning(lib, THREADS, LOST.oneThreadLatency)}`,
       `[WARNING]: ${warning(lib, "autofaiss_serialized_size", LOST.serializedSize)}`,
     ]);

@@ -45,6 +45,8 @@ export interface CandidateMeasurement extends Candidate {
   sampleLatencyMs?: number;
   /** Wall seconds spent on this candidate. */
   seconds?: number;
+  /** Where those seconds went: training, adding, tuning, and the final latency and recall measurement. */
+  stepSeconds?: { train: number; add: number; tune: number; measure: number };
   /** Why rejected / failed / skipped. */
   note?: string;
 }
@@ -140,7 +142,8 @@ export async function measuredSelection(
     if (c.heuristic && budget === null) budget = selectionBudgetSeconds(null, m.seconds, o.n, s);
     o.log?.info(
       m.status === "measured"
-        ? `selection: ${c.key}: recall@10 ${m.recall!.toFixed(3)} at ${m.latencyMs!.toFixed(3)} ms (${m.param || "no parameter"}), ${m.seconds.toFixed(1)} s`
+        ? `selection: ${c.key}: recall@10 ${m.recall!.toFixed(3)} at ${m.latencyMs!.toFixed(3)} ms (${m.param || "no parameter"}), ${m.seconds.toFixed(1)} s` +
+          ` (train ${m.stepSeconds!.train.toFixed(1)}, add ${m.stepSeconds!.add.toFixed(1)}, tune ${m.stepSeconds!.tune.toFixed(1)}, measure ${m.stepSeconds!.measure.toFixed(1)} s)`
         : `selection: ${c.key}: ${m.status} (${m.note})`,
     );
   }
@@ -197,14 +200,26 @@ async function measureOne(
   }
   try {
     index.setPolysemousTraining(false); // unused at search time, costs minutes (README)
+    // wall time of each step, for the log and the report (the budget uses the injectable clock)
+    const wall = () => performance.now() / 1000;
+    let t = wall();
+    const lap = () => {
+      const now = wall();
+      const seconds = now - t;
+      t = now;
+      return seconds;
+    };
     if (!index.isTrained) trainForKey(index, base, sk);
+    const train = lap();
     index.add(base);
+    const add = lap();
     const preset = presetParamFor(c.key);
     if (preset) index.setParameters(preset);
     const tuned = await tuneIndexParameters(index, sk, queries, {
       maxQueryTimeMs: sampleLatencyBound(o.maxQueryTimeMs, kind, o.n, s),
       minNearestNeighbors: Math.min(o.minNearestNeighbors, s),
     });
+    const tune = lap();
     const param = [preset, tuned.param].filter((p) => p !== "").join(",");
     // latency at the tuned parameters, then recall at the same fraction of lists (measured_choice.ts)
     const sampleMs = singleQueryTimer(index, queries, { k: SPEED_TEST_K, nQueries: nq })({ timeoutMs: FINAL_TIMING_MS }).msPerQuery;
@@ -219,6 +234,7 @@ async function measureOne(
       recall,
       sampleLatencyMs: sampleMs,
       latencyMs: predictedLatencyMs(sampleMs, kind, o.n, s),
+      stepSeconds: { train, add, tune, measure: lap() },
     };
   } catch (e) {
     if (!(e instanceof FaissError)) throw e;

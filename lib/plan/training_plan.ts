@@ -335,6 +335,19 @@ export function keyLimitProblem(key: string, d: number, metric: "ip" | "l2", n: 
  */
 export const OPQ_OUTER_ITERATIONS = 10;
 
+/**
+ * Fewest IVF lists from which the coarse k-means assigns its points through an HNSW graph over the
+ * centroids (M = {@link IVF_HNSW_ASSIGN_M}) instead of comparing each point with every centroid.
+ * Measured with tasks/bench_train.ts (AVX2, `plan` against `plan+hnsw`): 1M × 64,
+ * `OPQ32_96,IVF16384_HNSW32,PQ32x8`: training 155 s against 252 s for the same build idle (0.61×; the
+ * bench's own `plan` run, 430 s, shared the cores with a compiler), recall@10 0.2680 → 0.2664;
+ * 200k × 128, `OPQ64_192,IVF2048_HNSW32,PQ64x8`: 42.3 → 53.6 s (1.27×, slower), recall 0.3974 → 0.4000;
+ * 256 lists: 0.94× (no gain). Rebuilding the graph at every iteration pays only when brute force over
+ * the centroids is large; 2,048 … 16,383 lists are not measured, so they keep FAISS's way.
+ */
+export const IVF_HNSW_ASSIGN_MIN_LISTS = 16_384;
+export const IVF_HNSW_ASSIGN_M = 32;
+
 /** Options of ffi/faiss.ts `trainWithLevers` (each one left out keeps FAISS's default). */
 export interface TrainingLeverPlan {
   directSubspace?: boolean;
@@ -350,7 +363,8 @@ export interface TrainingLeverPlan {
 /**
  * The training options for `key`: the direct (SIMD) k-means on PQ / OPQ sub-vectors
  * of at most 8 dimensions whenever the key has a PQ or an OPQ (same assignments as FAISS's up to float
- * rounding, so no recall cost), and OPQ's outer iterations from {@link OPQ_OUTER_ITERATIONS}.
+ * rounding, so no recall cost), OPQ's outer iterations from {@link OPQ_OUTER_ITERATIONS}, and the
+ * HNSW assignment of the coarse k-means from {@link IVF_HNSW_ASSIGN_MIN_LISTS} lists.
  *
  * @example trainingLevers("OPQ64_192,IVF1024_HNSW32,PQ64x8") // { directSubspace: true, opqNiter: 10 }
  */
@@ -361,5 +375,8 @@ export function trainingLevers(key: string): TrainingLeverPlan {
   const hasOpq = fk.transforms.some((t) => t.kind === "OPQ");
   if (hasOpq || kmeans.some((r) => /(^| )PQ\d/.test(r.what))) plan.directSubspace = true;
   if (hasOpq) plan.opqNiter = OPQ_OUTER_ITERATIONS;
+  if (fk.base.family === "IVF" && fk.base.quantizer.kind !== "IMI" && fk.base.nlist >= IVF_HNSW_ASSIGN_MIN_LISTS) {
+    plan.ivfHnswAssignM = IVF_HNSW_ASSIGN_M;
+  }
   return plan;
 }

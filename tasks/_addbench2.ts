@@ -1,0 +1,15 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Index } from "../ffi/faiss.ts";
+const dir = process.argv[2];
+const files = readdirSync(join(dir, "emb")).sort();
+const buf = readFileSync(join(dir, "emb", files[0]));
+const h = buf.readUInt16LE(8);
+const body = buf.subarray(10 + h);
+const x = new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+const idx = Index.read(join(dir, "ours/knn.index"));
+idx.setParameters("nprobe=1,efSearch=16");
+idx.reset();
+const t0 = performance.now();
+idx.add(x.subarray(0, 50000 * idx.d));
+console.log("add 50k", ((performance.now() - t0) / 1000).toFixed(2), "s");
