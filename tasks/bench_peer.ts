@@ -5,9 +5,11 @@
  * own build chose), and the ratios ours / peer. Never in CI (it needs the peer's sources).
  *
  *   bun tasks/bench_peer.ts [--cases=fmnist,minilm,synth1m,synth1m_50mb,synth200k_20mb] [--quick]
- *                           [--peer_blas=best|1|default] [--keep]
+ *                           [--peer_blas=best|1|default] [--keep] [--reuse_peer]
  *
  * Run it on an otherwise idle machine: both tools use every core.
+ * --keep: keep every output (logs, indices). --reuse_peer: take the peer's figures from a kept run of the
+ *   same case and flags instead of running it again (its results do not depend on our code); say so.
  * --quick: the synthetic cases at 100k / 50k rows and 200 queries, to check the script in minutes.
  * --peer_blas: Debian's python3-faiss loads the pthread OpenBLAS, whose threads busy-wait inside FAISS's
  *   OpenMP regions (OPQ training several times slower) while one BLAS thread slows IVF k-means; `best`
@@ -31,6 +33,7 @@ const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const quick = argv.includes("--quick");
 const keep = argv.includes("--keep");
+const reusePeer = argv.includes("--reuse_peer");
 const PEER_DIR = resolve(root, "../shared/peer");
 const PEER_ROOT = process.env.PEER_ROOT ?? join(process.env.HOME ?? "/root", ".cache/autofaiss-peer");
 const K = 10;
@@ -155,14 +158,36 @@ function ours(emb: string, out: string, flags: string[]): Result {
   if (/Exit status: (\d+)/.exec(times)?.[1] !== "0") {
     throw new Error(`bench_peer: our build failed; log ${out}/log.txt:\n${readFileSync(join(out, "log.txt"), "utf8").slice(-2000)}`);
   }
-  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(times)![1].split(":").map(Number).reduce((a, b) => a * 60 + b, 0);
-  const rssMb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(times)![1]) / 1024;
   const infos = JSON.parse(readFileSync(join(out, "index_infos.json"), "utf8"));
-  return { wall, rssMb, key: infos.index_key, param: infos.index_param ?? "", index: join(out, "knn.index") };
+  return { ...timeReport(times), key: infos.index_key, param: infos.index_param ?? "", index: join(out, "knn.index") };
+}
+
+/** `/usr/bin/time -v`'s wall seconds and peak RSS in MB. */
+function timeReport(text: string): { wall: number; rssMb: number } {
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(text)![1].split(":").map(Number).reduce((a, b) => a * 60 + b, 0);
+  return { wall, rssMb: Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)![1]) / 1024 };
+}
+
+/**
+ * A peer run kept by an earlier `--keep` run on the same data and flags (`--reuse_peer`: the peer's
+ * results do not change with our code, and it takes up to tens of minutes), or null when there is none.
+ */
+function keptPeer(out: string, flags: string[]): Result | null {
+  const cmd = join(out, "cmd.txt");
+  if (!reusePeer || !existsSync(join(out, "time.txt")) || !existsSync(join(out, "knn.index")) || !existsSync(cmd)) return null;
+  // the kept run must have had the same flags
+  if (!flags.every((f) => readFileSync(cmd, "utf8").includes(f))) return null;
+  const infos = JSON.parse(readFileSync(join(out, "index_infos.json"), "utf8"));
+  return { ...timeReport(readFileSync(join(out, "time.txt"), "utf8")), key: infos.index_key, param: infos.index_param ?? "", index: join(out, "knn.index") };
 }
 
 /** The peer through its runner; `blas` is OPENBLAS_NUM_THREADS ("" = the library's default). */
 function peer(emb: string, out: string, flags: string[], blas: string): Result {
+  const kept = keptPeer(out, flags);
+  if (kept) {
+    console.log(`peer: reusing the kept run in ${out} (--reuse_peer)`);
+    return kept;
+  }
   const stdout = run(join(PEER_DIR, "run_autofaiss_peer.sh"),
     [emb, out, ...flags], root, { OPENBLAS_NUM_THREADS: blas });
   const r = JSON.parse(stdout);
