@@ -1046,15 +1046,9 @@ EXPORT int autofaiss_train_with_levers(FaissIndex* index, int64_t n, const float
                                        int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
                                        int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied) {
     try {
-        autofaiss::TrainingLevers lv;
-        lv.opq_niter = opq_niter;
-        lv.opq_niter_pq = opq_niter_pq;
-        lv.opq_max_train_points = opq_max_train_points;
-        lv.ivf_niter = ivf_niter;
-        lv.ivf_max_points_per_centroid = ivf_max_points_per_centroid;
-        lv.pq_niter = pq_niter;
-        lv.direct_subspace = direct_subspace != 0;
-        lv.ivf_hnsw_assign_m = ivf_hnsw_assign_m;
+        const auto lv = autofaiss::TrainingLevers::from_c(opq_niter, opq_niter_pq, opq_max_train_points, ivf_niter,
+                                                           ivf_max_points_per_centroid, pq_niter, direct_subspace,
+                                                           ivf_hnsw_assign_m);
         auto att = autofaiss::attach_training_levers(I(index), lv, applied, nullptr);
         I(index)->train(n, x);
     }

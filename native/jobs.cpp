@@ -425,15 +425,9 @@ EXPORT int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, int o
         if (index == nullptr || p_job == nullptr || applied == nullptr)
             throw std::invalid_argument("autofaiss_job_train: null argument");
         auto job = std::make_unique<AutofaissJob>();
-        autofaiss::TrainingLevers lv;
-        lv.opq_niter = opq_niter;
-        lv.opq_niter_pq = opq_niter_pq;
-        lv.opq_max_train_points = opq_max_train_points;
-        lv.ivf_niter = ivf_niter;
-        lv.ivf_max_points_per_centroid = ivf_max_points_per_centroid;
-        lv.pq_niter = pq_niter;
-        lv.direct_subspace = direct_subspace != 0;
-        lv.ivf_hnsw_assign_m = ivf_hnsw_assign_m;
+        const auto lv = autofaiss::TrainingLevers::from_c(opq_niter, opq_niter_pq, opq_max_train_points, ivf_niter,
+                                                           ivf_max_points_per_centroid, pq_niter, direct_subspace,
+                                                           ivf_hnsw_assign_m);
         job->lever_progress = std::make_unique<LeverProgress>(&job->st);
         // Levers first: the hooks leave alone what the levers attached (their loops report through
         // LeverProgress) and count FAISS's own loops everywhere else.

@@ -22,6 +22,14 @@ struct TrainingLevers {
     int pq_niter = -1;
     bool direct_subspace = false;
     int ivf_hnsw_assign_m = 0;
+
+    /** The options as autofaiss_train_with_levers / autofaiss_job_train take them, in their C order. */
+    static TrainingLevers from_c(int opq_niter, int opq_niter_pq, int64_t opq_max_train_points, int ivf_niter,
+                                 int ivf_max_points_per_centroid, int pq_niter, int direct_subspace,
+                                 int ivf_hnsw_assign_m) {
+        return {opq_niter, opq_niter_pq, opq_max_train_points, ivf_niter, ivf_max_points_per_centroid, pq_niter,
+                direct_subspace != 0, ivf_hnsw_assign_m};
+    }
 };
 
 /** Told about the k-means work the direct sub-space loops do, so that a progress job can count it

@@ -667,6 +667,17 @@ static uint8_t* serialize(const FaissIndex* idx, size_t* size) {
     return buf;
 }
 
+/* True when both indices serialize to the same bytes. */
+static int same_bytes(const FaissIndex* a, const FaissIndex* b) {
+    size_t sa, sb;
+    uint8_t* ba = serialize(a, &sa);
+    uint8_t* bb = serialize(b, &sb);
+    int same = sa == sb && memcmp(ba, bb, sa) == 0;
+    free(ba);
+    free(bb);
+    return same;
+}
+
 /* Trains through a job (with the training levers opq_niter, direct_subspace; -1 / 0: FAISS's own
  * training), polling until done; returns the highest done count seen per phase. */
 static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_niter, int direct_subspace,
@@ -723,12 +734,7 @@ static void test_jobs(void) {
         job_train(b, n, x, done, total);
         CHECK(faiss_Index_is_trained(b) == 1);
         /* the same trained index, byte for byte */
-        size_t sa, sb;
-        uint8_t* ba = serialize(a, &sa);
-        uint8_t* bb = serialize(b, &sb);
-        CHECK(sa == sb && memcmp(ba, bb, sa) == 0);
-        free(ba);
-        free(bb);
+        CHECK(same_bytes(a, b));
         /* every hooked phase counted all its k-means iterations (FAISS 1.7.3 defaults: IVF 10, PQ 25;
          * OPQ: 8 sub-quantizers x (40 + 49 x 4)) */
         if (strstr(keys[k], "IVF")) CHECK(done[AUTOFAISS_JOB_IVF_KMEANS] == 10 && total[AUTOFAISS_JOB_IVF_KMEANS] == 10);
@@ -752,14 +758,8 @@ static void test_jobs(void) {
         OK(autofaiss_job_join(job));
         CHECK(faiss_Index_ntotal(b) == n);
         /* on one thread HNSW insertion is deterministic: the HNSW16 graph added by the job (one call,
-         * counted from inside) is the one faiss_Index_add builds */
-        if (k != 3) { /* the HNSW quantizer is trained from its own k-means: compared above */
-            uint8_t* ba2 = serialize(a, &sa);
-            uint8_t* bb2 = serialize(b, &sb);
-            CHECK(sa == sb && memcmp(ba2, bb2, sa) == 0);
-            free(ba2);
-            free(bb2);
-        }
+         * counted from inside) is the one autofaiss_add builds in one call */
+        if (k != 3) CHECK(same_bytes(a, b)); /* the HNSW quantizer is trained from its own k-means: compared above */
         faiss_Index_free(a);
         faiss_Index_free(b);
     }
@@ -777,12 +777,7 @@ static void test_jobs(void) {
         OK(autofaiss_train_with_levers(a, n, x, 3, -1, -1, -1, -1, -1, 1, 0, &applied));
         double done[8] = {0}, total[8] = {0};
         job_train_levers(b, n, x, 3, 1, done, total);
-        size_t sa, sb;
-        uint8_t* ba = serialize(a, &sa);
-        uint8_t* bb = serialize(b, &sb);
-        CHECK(sa == sb && memcmp(ba, bb, sa) == 0);
-        free(ba);
-        free(bb);
+        CHECK(same_bytes(a, b));
         CHECK(done[AUTOFAISS_JOB_OPQ] == 4 * 48 && total[AUTOFAISS_JOB_OPQ] == 4 * 48);
         CHECK(done[AUTOFAISS_JOB_IVF_KMEANS] == 10);
         CHECK(done[AUTOFAISS_JOB_PQ_KMEANS] == 4 * 25 && total[AUTOFAISS_JOB_PQ_KMEANS] == 100);

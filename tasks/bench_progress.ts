@@ -19,7 +19,7 @@ import { addProgressRows, trainWithProgress } from "../lib/commands/faiss_progre
 import { trainForKey } from "../lib/measure/train_index.ts";
 import { createLogger, INFO } from "../lib/log.ts";
 import { progress } from "../lib/progress.ts";
-import type { BuildReporter } from "../lib/reporter.ts";
+import { type BuildReporter, silentReporter } from "../lib/reporter.ts";
 import { readIdxImages } from "./convert_fashion_mnist.ts";
 
 const arg = (name: string, dflt: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -39,11 +39,7 @@ console.log(`FAISS ${buildInfo()?.faissVersion} (${buildInfo()?.compileOptions})
 let drawnBytes = 0;
 const log = createLogger(INFO, () => {});
 const reporter: BuildReporter = {
-  debug() {},
-  info() {},
-  warning() {},
-  error() {},
-  timed: async (_l, _i, fn) => await fn(),
+  ...silentReporter,
   progress: (label, total, unit) => progress({ label, total, unit, log, isTTY: true, write: (t) => void (drawnBytes += t.length) }),
 };
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { FaissError, Index, type JobStatus, numThreads, setNumThreads } from "../ffi/faiss.ts";
 import { buildIndex } from "../lib/commands/build_index.ts";
 import { addProgressRows, trainingDetail } from "../lib/commands/faiss_progress.ts";
-import type { BuildReporter } from "../lib/reporter.ts";
+import { type BuildReporter, silentReporter } from "../lib/reporter.ts";
 import { trainingLevers } from "../lib/plan/training_plan.ts";
 import { bruteForce, clusteredData, recallAtK, rows } from "./helpers/data.ts";
 import { oracleAvailable, pythonSearch } from "./helpers/python_oracle.ts";
@@ -192,11 +192,7 @@ describe("build_index reports training and adding from inside FAISS", () => {
     const d = 16, n = 20_000;
     const bars: { label: string; total: number; unit: string; updates: [number, string?][]; finished: boolean }[] = [];
     const reporter: BuildReporter = {
-      debug() {},
-      info() {},
-      warning() {},
-      error() {},
-      timed: async (_l, _i, fn) => await fn(),
+      ...silentReporter,
       progress(label, total, unit) {
         const bar = { label, total, unit, updates: [] as [number, string?][], finished: false };
         bars.push(bar);
