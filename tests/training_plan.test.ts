@@ -176,10 +176,10 @@ describe("trainingLevers: how FAISS's training runs for a key", () => {
     ["IVF256,PQ16x4fs", { directSubspace: true }],
     ["HNSW16_PQ16", { directSubspace: true }],
     ["IVF256,Flat,Refine(PQ8)", { directSubspace: true }],
-    ["OPQ48_144,IVF2048_HNSW32,PQ48x8", { directSubspace: true, opqNiter: 10 }],
-    ["OPQ16_64,IVF256,Flat", { directSubspace: true, opqNiter: 10 }],
+    ["OPQ48_144,IVF2048_HNSW32,PQ48x8", { directSubspace: true, opqNiter: 25 }],
+    ["OPQ16_64,IVF256,Flat", { directSubspace: true, opqNiter: 25 }],
     // the coarse k-means through an HNSW over the centroids from 16,384 lists on (measured there)
-    ["OPQ32_96,IVF16384_HNSW32,PQ32x8", { directSubspace: true, opqNiter: 10, ivfHnswAssignM: 32 }],
+    ["OPQ32_96,IVF16384_HNSW32,PQ32x8", { directSubspace: true, opqNiter: 25, ivfHnswAssignM: 32 }],
     ["IVF65536,Flat", { ivfHnswAssignM: 32 }],
     ["IVF8192,PQ16", { directSubspace: true }],
     ["IMI2x8,PQ8", { directSubspace: true }],
