@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { generatedKeys, opqOutputDim, selectionCandidates } from "../lib/plan/candidates.ts";
+import { generatedKeys, opqOutputDim, plainPqMValues, selectionCandidates } from "../lib/plan/candidates.ts";
 import { estimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import { optimalIndexKeys } from "../lib/plan/selection.ts";
 
@@ -39,6 +39,16 @@ describe("generatedKeys", () => {
       "IVF256,SQ8", "HNSW32_SQ8", "HNSW16_SQ8", "IVF256,SQ4", "HNSW32_SQ4", "HNSW16_SQ4",
     ]);
     assert.deepEqual(generatedKeys(999, 64), []);
+  });
+  test("plain PQ: the listed m dividing d, and every divisor leaving 2 to 8 dimensions per code", () => {
+    // 784 = 2⁴·7²: of the list only 16 and 8 divide it; 392, 196, 112, 98 leave 2, 4, 7, 8 dimensions
+    assert.deepEqual(plainPqMValues(784), [392, 196, 112, 98, 16, 8]);
+    assert.deepEqual(plainPqMValues(64), [32, 16, 8]);
+    // 100: 50 (2), 25 (4), 20 (5); 10 leaves 10 dimensions and is not in the list
+    assert.deepEqual(plainPqMValues(100), [50, 25, 20]);
+    const keys = generatedKeys(60_000, 784);
+    for (const k of ["IVF1024_HNSW32,PQ196x8", "IVF1024_HNSW32,PQ392x4fs", "IVF1024_HNSW32,PQ98x4fs,RFlat"]) assert.ok(keys.includes(k), k);
+    assert.ok(!keys.includes("IVF1024_HNSW32,PQ49x8")); // 16 dimensions per code
   });
   test("OPQ output dimension: Python's (min(⌊d/m⌋, 6) + 1)·m", () => {
     assert.equal(opqOutputDim(784, 128), 896);

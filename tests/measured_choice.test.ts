@@ -11,7 +11,9 @@ import {
   searchKind,
   selectionBudgetSeconds,
   selectionSample,
-  startNext,
+  startCandidate,
+  predictedCandidateSeconds,
+  buildWork,
 } from "../lib/plan/measured_choice.ts";
 
 describe("selectionSample", () => {
@@ -66,11 +68,45 @@ describe("time budget", () => {
     assert.equal(selectionBudgetSeconds(null, 4, 1_000_000, 50_000), 20);
     assert.equal(selectionBudgetSeconds(null, null, 1_000_000, 50_000), null);
   });
-  test("startNext: the first always; then only if the mean cost fits what is left", () => {
-    assert.equal(startNext(100, [], 1), true);
-    assert.equal(startNext(4, [2, 2], 6), true);
-    assert.equal(startNext(4.5, [2, 2], 6), false);
-    assert.equal(startNext(1e9, [2], null), true);
+  test("startCandidate: always without a prediction or a budget; otherwise only if it fits what is left", () => {
+    assert.equal(startCandidate(100, null, 1), true);
+    assert.equal(startCandidate(4, 2, 6), true);
+    assert.equal(startCandidate(4.5, 2, 6), false);
+    assert.equal(startCandidate(1e9, 2, null), true);
+  });
+  test("predictedCandidateSeconds: build at the pooled rate of the measured ones, plus their mean tuning", () => {
+    assert.equal(predictedCandidateSeconds(1e9, []), null);
+    // pooled rate (10 + 2) s / (1e10 + 1e10) = 6e-10 s per multiply-add; tuning (1 + 3) / 2
+    assert.equal(predictedCandidateSeconds(5e9, [
+      { work: 1e10, buildSeconds: 10, otherSeconds: 1 },
+      { work: 1e10, buildSeconds: 2, otherSeconds: 3 },
+    ]), 5e9 * 6e-10 + 2);
+  });
+});
+
+describe("buildWork", () => {
+  test("IVF,Flat: coarse k-means, assignment, copy", () => {
+    // 10 iterations · 1000 rows · 4 lists · 8 dims, then 1000 · 4 · 8 to assign, 1000 · 8 to store
+    assert.equal(buildWork("IVF4,Flat", 1000, 8), 320_000 + 32_000 + 8000);
+  });
+  test("OPQ + IVF + PQ: every stage counted at FAISS's iteration counts", () => {
+    const opq = 1000 * 4 * (40 + 24 * 4) * 256 + 25 * 2 * 1000 * 4 * 4 + 1000 * 4 * 4; // PQ k-means, rotations, applying it
+    const ivf = 10 * 1000 * 4 * 4 + 1000 * 4 * 4;
+    const pq = 25 * 1000 * 256 * 4 + 1000 * 256 * 4; // 25 k-means iterations of 256 centroids, then encoding
+    assert.equal(buildWork("OPQ2_4,IVF4,PQ2x8", 1000, 4), opq + ivf + pq);
+  });
+  test("k-means samples are capped as FAISS caps them (256 points per centroid)", () => {
+    // 4 lists take at most 1024 training rows: 10,000 rows cost the k-means of 1024
+    const kmeans = (rows: number) => buildWork("IVF4,Flat", rows, 8) - rows * 4 * 8 - rows * 8;
+    assert.equal(kmeans(10_000), kmeans(1024));
+    assert.ok(kmeans(1000) < kmeans(1024));
+  });
+  test("Fashion-MNIST sample at 20MB: an OPQ candidate costs several times a plain PQ one", () => {
+    const opq = buildWork("OPQ128_896,IVF171_HNSW32,PQ128x8", 9500, 784);
+    const pq = buildWork("IVF171_HNSW32,PQ196x8", 9500, 784);
+    const fastScan = buildWork("IVF171_HNSW32,PQ196x4fs", 9500, 784);
+    assert.ok(opq > 4 * pq, `${opq} vs ${pq}`);
+    assert.ok(pq > fastScan);
   });
 });
 

@@ -8,7 +8,9 @@
 import { FaissError, Index, type Metric } from "../../ffi/faiss.ts";
 import type { CandidateList, Candidate, DroppedCandidate } from "../plan/candidates.ts";
 import {
+  buildWork,
   chooseMeasured,
+  predictedCandidateSeconds,
   predictedLatencyMs,
   recallParam,
   REFINE_K_FACTOR,
@@ -17,7 +19,8 @@ import {
   searchKind,
   SELECTION_RECALL_AT,
   selectionBudgetSeconds,
-  startNext,
+  type SpentCandidate,
+  startCandidate,
 } from "../plan/measured_choice.ts";
 import type { BuildReporter } from "../reporter.ts";
 import { rRecallAtR } from "./recall.ts";
@@ -127,18 +130,28 @@ export async function measuredSelection(
   const nq = queries.length / d;
   const gt = exactNeighbours(base, queries, d, o.metric);
   const out: CandidateMeasurement[] = [];
-  const spent: number[] = [];
+  const spent: SpentCandidate[] = [];
   let budget = o.timeBudgetSeconds;
   for (const c of list.candidates) {
-    if (!startNext(clock() - start, spent, budget)) {
-      out.push({ ...c, status: "skipped", note: `time budget of ${budget!.toFixed(1)} s spent` });
+    const work = buildWork(sampleKey(c.key, o.n, s), s, d);
+    const predicted = predictedCandidateSeconds(work, spent);
+    const elapsed = clock() - start;
+    if (!startCandidate(elapsed, predicted, budget)) {
+      const left = Math.max(0, budget! - elapsed);
+      out.push({ ...c, status: "skipped", note: `predicted ${predicted!.toFixed(1)} s, ${left.toFixed(1)} s of the ${budget!.toFixed(1)} s time budget left` });
+      o.log?.info(`selection: ${c.key}: skipped (predicted ${predicted!.toFixed(1)} s, ${left.toFixed(1)} s of the budget left)`);
       continue;
     }
     const t0 = clock();
     const m = await measureOne(c, base, queries, gt, d, s, nq, o);
     m.seconds = clock() - t0;
     out.push(m);
-    if (m.status === "measured" || m.status === "failed") spent.push(m.seconds);
+    if (m.status === "measured") {
+      const st = m.stepSeconds!;
+      spent.push({ work, buildSeconds: st.train + st.add, otherSeconds: st.tune + st.measure });
+    } else if (m.status === "failed") {
+      spent.push({ work, buildSeconds: m.seconds, otherSeconds: 0 }); // its steps are unknown; its time counts
+    }
     if (c.heuristic && budget === null) budget = selectionBudgetSeconds(null, m.seconds, o.n, s);
     o.log?.info(
       m.status === "measured"

@@ -16,6 +16,14 @@ import { formatMemory } from "./units.ts";
 
 /** PQ sub-quantizer counts tried (Python's list, ./selection.ts, plus 96 and 192 for d = 384/768 embeddings). */
 const PQ_M_VALUES = [256, 192, 128, 96, 64, 48, 32, 24, 16, 8] as const;
+/**
+ * Plain PQ also tries every divisor m of d with d/m between 2 and this many dimensions per
+ * sub-quantizer ({@link plainPqMValues}): FAISS 1.7.3's SIMD distance kernels cover sub-vectors of up to 8
+ * dimensions in one register, and 1 dimension per code is a scalar quantizer (SQ4 / SQ8 are tried).
+ */
+const MAX_PLAIN_PQ_DSUB = 8;
+/** Fewest sub-quantizers from divisors of d: below 8 codes a vector is too coarse to rank neighbours. */
+const MIN_PLAIN_PQ_M = 8;
 /** OPQ output dimension cap, as Python: at most (6 + 1)·m (./selection.ts). */
 const OPQ_Y_CAP = 6;
 /** HNSW degrees tried with Flat / SQ storage: Python's cap (32) and a lighter graph. */
@@ -95,8 +103,8 @@ export function opqOutputDim(d: number, m: number): number {
 /**
  * Every key measured selection may try for n vectors of dimension d, before the budget filter, in
  * generation order (the ranking reorders them). PQ families only from 10,000 vectors (the same
- * threshold as Python: 256 centroids per sub-quantizer need ~10k training points); plain PQ only
- * for m dividing d (FAISS asserts it), OPQ for any m < d (the rotation's output is a multiple of m).
+ * threshold as Python: 256 centroids per sub-quantizer need ~10k training points); OPQ for the
+ * listed m < d (the rotation's output is a multiple of m), plain PQ for {@link plainPqMValues}.
  *
  * @example generatedKeys(50_000, 64).includes("IVF1024_HNSW32,PQ32x4fs") // true
  */
@@ -117,14 +125,29 @@ export function generatedKeys(n: number, d: number, options: CandidateOptions = 
       const opq = `OPQ${m}_${opqOutputDim(d, m)}`;
       keys.push(`${opq},${c},PQ${m}x8`);
       keys.push(`${opq},${c},PQ${m}x4fs`);
-      if (d % m === 0) {
-        keys.push(`${c},PQ${m}x8`);
-        keys.push(`${c},PQ${m}x4fs`);
-        if (!ivfOnly) keys.push(`${c},PQ${m}x4fs,RFlat`);
-      }
+    }
+    for (const m of plainPqMValues(d)) {
+      keys.push(`${c},PQ${m}x8`);
+      keys.push(`${c},PQ${m}x4fs`);
+      if (!ivfOnly) keys.push(`${c},PQ${m}x4fs,RFlat`);
     }
   }
   return keys;
+}
+
+/**
+ * Sub-quantizer counts for plain PQ at dimension d: FAISS asserts d % m == 0, so the list's values
+ * that divide d, plus every divisor leaving 2 to {@link MAX_PLAIN_PQ_DSUB} dimensions per
+ * sub-quantizer. Without the divisors a dimension such as 784 (= 2⁴·7²) would get only m = 8 and 16,
+ * while PQ392x4fs (2 dimensions per 4-bit code, no rotation to train) is a cheap, precise candidate.
+ * Largest m first.
+ *
+ * @example plainPqMValues(784) // [392, 196, 112, 98, 16, 8]
+ */
+export function plainPqMValues(d: number): number[] {
+  const ms = new Set<number>(PQ_M_VALUES.filter((m) => m < d && d % m === 0));
+  for (let dsub = 2; dsub <= MAX_PLAIN_PQ_DSUB; dsub++) if (d % dsub === 0 && d / dsub >= MIN_PLAIN_PQ_M) ms.add(d / dsub);
+  return [...ms].sort((a, b) => b - a);
 }
 
 // ---------------------------------------------------------------------------------------------

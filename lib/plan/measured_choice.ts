@@ -20,7 +20,8 @@
  *   IVF rule applies to the part before it.
  */
 
-import { parseFactoryKey } from "./factory_key.ts";
+import { type FactoryCodec, parseFactoryKey, transformOutD } from "./factory_key.ts";
+import { OPQ_OUTER_ITERATIONS } from "./training_plan.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -161,14 +162,121 @@ export function selectionBudgetSeconds(given: number | null, heuristicSampleSeco
   return AUTO_BUDGET_FRACTION * heuristicSampleSeconds * (n / Math.max(1, s));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cost model: which candidate still fits the budget
+//
+// Candidates differ in cost by orders of magnitude: at 784 dimensions an OPQ128_896 rotation takes
+// ~19 s to train on a 10,000-row sample where plain PQ196x8 takes ~1 s. A rule based on the mean
+// cost so far stops at the first expensive candidate; this one predicts each candidate's seconds
+// from the multiply-adds its build needs, at the rate the candidates measured so far achieved, and
+// skips only those that would overrun the budget.
+
+/** FAISS's k-means iteration counts: IVF coarse quantizer (Level1Quantizer sets 10), PQ sub-quantizers (ClusteringParameters: 25). */
+const IVF_KMEANS_ITERATIONS = 10;
+const PQ_KMEANS_ITERATIONS = 25;
+/** FAISS subsamples each k-means to 256 points per centroid (ClusteringParameters::max_points_per_centroid). */
+const KMEANS_MAX_POINTS_PER_CENTROID = 256;
+/** OPQMatrix: PQ k-means iterations at the first outer iteration (niter_pq_0) and after (niter_pq); its sample cap (max_train_points). */
+const OPQ_FIRST_PQ_ITERATIONS = 40;
+const OPQ_LATER_PQ_ITERATIONS = 4;
+const OPQ_MAX_TRAIN_POINTS = 256 * 256;
+/** Distances an insertion into an HNSW graph computes, per graph degree M: efConstruction (FAISS's default 40) candidates, each expanding its neighbours. */
+const HNSW_INSERT_DISTANCES_PER_M = 40;
+/** Distances an assignment through an HNSW coarse quantizer computes (efSearch 16 × 32 neighbours). */
+const HNSW_QUANTIZER_DISTANCES = 16 * 32;
+
+/** Multiply-adds of training and encoding `rows` vectors of dimension `dim` with `codec`. */
+function codecWork(codec: FactoryCodec, rows: number, dim: number): number {
+  if (codec.kind === "PQ") {
+    const ksub = 2 ** codec.nbits;
+    const trainRows = Math.min(rows, KMEANS_MAX_POINTS_PER_CENTROID * ksub);
+    return PQ_KMEANS_ITERATIONS * trainRows * ksub * dim + rows * ksub * dim;
+  }
+  // scalar quantizers: a min/max pass and an encoding pass; Flat: one copy
+  return (codec.kind === "SQ" ? 2 : 1) * rows * dim;
+}
+
 /**
- * Whether to start one more candidate: the heuristic always runs; another only if the mean cost of
- * those measured so far still fits in what is left of the budget.
+ * Multiply-adds FAISS spends training `key` on `rows` vectors of dimension d and adding them: OPQ's
+ * PQ k-means at every outer iteration ({@link OPQ_OUTER_ITERATIONS}, as build_index trains) plus its
+ * rotations, the IVF k-means and the assignment of every vector, the codec's k-means and encoding,
+ * HNSW insertions. A relative measure: what matters is the ratio between two keys on one machine.
+ *
+ * @example buildWork("IVF4,Flat", 1000, 8) // 10·1000·4·8 (k-means) + 1000·4·8 (assignment) + 1000·8 (copy) = 360,000
  */
-export function startNext(elapsedSeconds: number, measuredSeconds: number[], budgetSeconds: number | null): boolean {
-  if (measuredSeconds.length === 0 || budgetSeconds === null) return true;
-  const mean = measuredSeconds.reduce((a, b) => a + b, 0) / measuredSeconds.length;
-  return elapsedSeconds + mean <= budgetSeconds;
+export function buildWork(key: string, rows: number, d: number): number {
+  const fk = parseFactoryKey(key, d);
+  let dim = d;
+  let work = 0;
+  for (const t of fk.transforms) {
+    const out = transformOutD(t, dim);
+    if (t.kind === "OPQ") {
+      const trainRows = Math.min(rows, OPQ_MAX_TRAIN_POINTS);
+      const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (OPQ_OUTER_ITERATIONS - 1) * OPQ_LATER_PQ_ITERATIONS;
+      work += trainRows * out * pqIterations * 2 ** 8 + OPQ_OUTER_ITERATIONS * 2 * trainRows * dim * out;
+    } else if (t.kind === "PCA") {
+      work += rows * dim * dim;
+    }
+    work += rows * dim * out; // applying it to every vector added
+    dim = out;
+  }
+  const b = fk.base;
+  switch (b.family) {
+    case "IVF": {
+      const trainRows = Math.min(rows, KMEANS_MAX_POINTS_PER_CENTROID * b.nlist);
+      const assignDistances = b.quantizer.kind === "HNSW" ? Math.min(b.nlist, HNSW_QUANTIZER_DISTANCES) : b.nlist;
+      work += IVF_KMEANS_ITERATIONS * trainRows * b.nlist * dim + rows * assignDistances * dim + codecWork(b.codec, rows, dim);
+      break;
+    }
+    case "HNSW":
+    case "NSG": {
+      const degree = b.family === "HNSW" ? b.m : b.r;
+      work += rows * HNSW_INSERT_DISTANCES_PER_M * degree * dim + codecWork(b.storage, rows, dim);
+      break;
+    }
+    case "PQ":
+    case "SQ":
+      work += codecWork(b.codec, rows, dim);
+      break;
+    default:
+      work += rows * dim;
+  }
+  if (fk.refine) work += rows * d;
+  return work;
+}
+
+/** What a measured candidate tells the cost model. */
+export interface SpentCandidate {
+  /** {@link buildWork} of its sample key. */
+  work: number;
+  /** Seconds of training and adding. */
+  buildSeconds: number;
+  /** Seconds of tuning and measuring (bounded by the tuner's timers, about the same for every key). */
+  otherSeconds: number;
+}
+
+/**
+ * Predicted seconds of a candidate whose build needs `work` multiply-adds: the build at the rate
+ * (seconds per multiply-add) of every candidate measured so far together, plus their mean tuning
+ * and measuring time. Null before anything was measured.
+ *
+ * @example predictedCandidateSeconds(2e9, [{ work: 1e10, buildSeconds: 10, otherSeconds: 1 }]) // 2 + 1 = 3
+ */
+export function predictedCandidateSeconds(work: number, spent: SpentCandidate[]): number | null {
+  if (spent.length === 0) return null;
+  const rate = spent.reduce((a, c) => a + c.buildSeconds, 0) / Math.max(1, spent.reduce((a, c) => a + c.work, 0));
+  const other = spent.reduce((a, c) => a + c.otherSeconds, 0) / spent.length;
+  return work * rate + other;
+}
+
+/**
+ * Whether to start a candidate predicted to take `predictedSeconds`: always without a prediction
+ * (the heuristic, measured first) or without a budget; otherwise only if it fits what is left.
+ * A candidate that does not fit is skipped, and cheaper ones ranked after it are still tried.
+ */
+export function startCandidate(elapsedSeconds: number, predictedSeconds: number | null, budgetSeconds: number | null): boolean {
+  if (predictedSeconds === null || budgetSeconds === null) return true;
+  return elapsedSeconds + predictedSeconds <= budgetSeconds;
 }
 
 /** What the choice needs of each measured candidate. */
