@@ -2,7 +2,10 @@
  * Ours against Python AutoFaiss 2.18.0 (the "peer", set up as ../shared/peer/README.md says), on the
  * same data and the same flags, back to back in one run: wall, peak RSS (`/usr/bin/time -v`) and
  * recall@10 against exact neighbours (python3-faiss, each index searched with the index_param its
- * own build chose), and the ratios ours / peer. Never in CI (it needs the peer's sources).
+ * own build chose), the single-query latency on one thread at those parameters as python3-faiss
+ * measures it, and the ratios ours / peer. When both chose the same key, each index is also scored at
+ * the other's parameters, which separates the training's share of a recall difference from the tuning's.
+ * Never in CI (it needs the peer's sources).
  *
  *   bun tasks/bench_peer.ts [--cases=fmnist,minilm,synth1m,synth1m_50mb,synth200k_20mb] [--quick]
  *                           [--peer_blas=best|1|default] [--keep] [--reuse_peer]
@@ -136,6 +139,8 @@ interface Result {
   param: string;
   index: string;
   recall?: number;
+  /** Single-query latency on one thread, re-measured by python3-faiss reading the file, ms. */
+  latencyMs?: number;
 }
 
 /**
@@ -233,18 +238,36 @@ for (const name of names) {
     return { blas: b || "default", ...p };
   });
   const all = [o, ...peers];
-  const rec = JSON.parse(run("/usr/bin/python3", [join(root, "tasks/bench/recall_at_k.py"), emb, queries, c.metric, String(K),
-    join(dir, `gt${K}.npy`), ...all.flatMap((r) => [r.index, r.param])]));
-  all.forEach((r, i) => (r.recall = rec.recalls[i]));
   const best = peers.reduce((a, b) => (b.wall < a.wall ? b : a));
+  // each index at its own parameters, then ours and the best peer's at each other's: with the same
+  // key, a recall difference at the same parameters is the training's, not the tuning's
+  const sameKey = o.key === best.key;
+  const crossed = sameKey ? [o.index, best.param, best.index, o.param] : [];
+  const rec = JSON.parse(run("/usr/bin/python3", [join(root, "tasks/bench/recall_at_k.py"), emb, queries, c.metric, String(K),
+    join(dir, `gt${K}.npy`), ...all.flatMap((r) => [r.index, r.param]), ...crossed]));
+  all.forEach((r, i) => {
+    r.recall = rec.recalls[i];
+    r.latencyMs = rec.latencies_ms[i];
+  });
+  const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(4)}`;
   const line = (who: string, r: Result) =>
-    `  ${who.padEnd(26)} ${r.wall.toFixed(1).padStart(8)} s ${r.rssMb.toFixed(0).padStart(6)} MB  recall@10 ${r.recall!.toFixed(4)}  ${r.key} ${r.param}`;
+    `  ${who.padEnd(26)} ${r.wall.toFixed(1).padStart(8)} s ${r.rssMb.toFixed(0).padStart(6)} MB  recall@10 ${r.recall!.toFixed(4)}` +
+    `  ${r.latencyMs!.toFixed(2)} ms/query (1 thread)  ${r.key} ${r.param}`;
   const block = [
     `${name}: ${c.title}`,
     line("ours", o),
     ...peers.map((p) => line(`peer BLAS=${p.blas}${p === best && peers.length > 1 ? " (best)" : ""}`, p)),
-    `  ours / peer(BLAS=${best.blas}): wall ${(o.wall / best.wall).toFixed(2)}×, peak RSS ${(o.rssMb / best.rssMb).toFixed(2)}×, recall@10 ${(o.recall! - best.recall!) >= 0 ? "+" : ""}${(o.recall! - best.recall!).toFixed(4)}`,
+    `  ours / peer(BLAS=${best.blas}): wall ${(o.wall / best.wall).toFixed(2)}×, peak RSS ${(o.rssMb / best.rssMb).toFixed(2)}×, recall@10 ${signed(o.recall! - best.recall!)}`,
   ];
+  if (sameKey && o.param !== best.param) {
+    const [oAtPeer, peerAtOurs] = rec.recalls.slice(all.length);
+    const [oAtPeerMs, peerAtOursMs] = rec.latencies_ms.slice(all.length);
+    block.push(
+      `  same parameters: at ours (${o.param}) ours ${o.recall!.toFixed(4)} / peer ${peerAtOurs.toFixed(4)} (${peerAtOursMs.toFixed(2)} ms), ` +
+        `at the peer's (${best.param}) ours ${oAtPeer.toFixed(4)} (${oAtPeerMs.toFixed(2)} ms) / peer ${best.recall!.toFixed(4)}: ` +
+        `training ${signed(((o.recall! - peerAtOurs) + (oAtPeer - best.recall!)) / 2)}`,
+    );
+  }
   console.log(block.join("\n"));
   rows.push(...block);
   if (!keep) for (const sub of readdirSync(dir)) if (sub !== "emb" && sub !== "queries.npy" && !sub.startsWith("gt")) rmSync(join(dir, sub), { recursive: true, force: true });
