@@ -244,19 +244,23 @@ export interface JobStatus {
   outer: number;
   outerTotal: number;
   finished: boolean;
+  /** The job no longer reads its input (ext ABI ≥ 8, training through a pre-transform): the caller
+   *  may free it. Always false with an older library. */
+  inputReleased: boolean;
   /** Steps counted in each phase over the whole job (never reset): a phase that ended between two
    *  polls still shows its final count here. */
   phaseCounts: Record<Exclude<JobPhase, "train">, number>;
 }
 
-/** AUTOFAISS_JOB_STATUS_LEN */
-const JOB_STATUS_LEN = 12;
+/** AUTOFAISS_JOB_STATUS_LEN (an ABI 7 library fills the first 12 and leaves the 13th at 0). */
+const JOB_STATUS_LEN = 13;
 /** Longest sleep between two polls (ms): progress is redrawn at least this often. */
 export const JOB_POLL_MS = 250;
 
 function jobStatus(b: Float64Array): JobStatus {
   return {
     finished: b[0] === 1,
+    inputReleased: b[12] === 1,
     phase: JOB_PHASES[b[1]] ?? "train",
     done: b[2],
     total: b[3],
@@ -312,14 +316,20 @@ async function runJob(
   start: SymbolName,
   onStatus: ((s: JobStatus) => void) | undefined,
   pollMs = JOB_POLL_MS,
+  onInputReleased?: () => void,
 ): Promise<void> {
   const job = outPointer(start, startArgs);
   const buf = new Float64Array(JOB_STATUS_LEN);
   let failure: { error: unknown } | null = null;
+  let released = false;
   try {
     for (let wait = 1;; wait = Math.min(pollMs, wait * 2)) {
       call("autofaiss_job_status", job, buf, JOB_STATUS_LEN);
       const status = jobStatus(buf);
+      if (status.inputReleased && !released) {
+        released = true;
+        onInputReleased?.();
+      }
       onStatus?.(status);
       if (status.finished) break;
       await sleep(wait);
@@ -565,8 +575,11 @@ export class Index extends Handle {
    * its status between async sleeps (first after 1 ms, doubling up to `pollMs`) and passes it to
    * `onStatus`. The trained index is the same as the blocking call gives. The index is busy (other
    * calls refused) until the promise settles; `x` is referenced until the native thread has
-   * finished, also when `onStatus` throws. Without the extension (upstream libfaiss_c.so) it says so
-   * once and runs the blocking call without status. Returns what `trainWithLevers` returns.
+   * finished, also when `onStatus` throws, or until the job says it no longer reads it: then
+   * `opts.onInputReleased` is called once, while training goes on, and may free `x` (an index with a
+   * pre-transform such as OPQ trains its sub-index on the transformed copy). Without the extension
+   * (upstream libfaiss_c.so) it says so once and runs the blocking call without status. Returns what
+   * `trainWithLevers` returns.
    *
    * @example await index.trainWithProgress(sample, { opqNiter: 10, directSubspace: true }, (s) => console.log(s.phase, s.done, s.total))
    */
@@ -574,7 +587,7 @@ export class Index extends Handle {
     x: Float32Array,
     levers: TrainingLevers = {},
     onStatus?: (s: JobStatus) => void,
-    opts: { pollMs?: number } = {},
+    opts: { pollMs?: number; onInputReleased?: () => void } = {},
   ): Promise<{ opq: boolean; ivf: boolean; pq: boolean } | null> {
     const n = rowsOf("faiss_Index_train", x, this.d);
     if (!capable("progressJobs")) {
@@ -587,7 +600,7 @@ export class Index extends Handle {
     const applied = new Int32Array(1);
     const data = offHeap(x);
     await this.whileBusy("faiss_Index_train", (p) =>
-      runJob("faiss_Index_train", (out) => [p, n, data, ...args, applied, out], "autofaiss_job_train", onStatus, opts.pollMs));
+      runJob("faiss_Index_train", (out) => [p, n, data, ...args, applied, out], "autofaiss_job_train", onStatus, opts.pollMs, opts.onInputReleased));
     return appliedLevers(applied[0]);
   }
 

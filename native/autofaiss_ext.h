@@ -36,8 +36,10 @@ extern "C" {
  *  5: autofaiss_merge_into added (distributed builds: shard indices merged into a part).
  *  6: autofaiss_train_with_levers added (training options and the direct sub-space k-means).
  *  7: autofaiss_job_* added (train with levers / add on a thread of their own, with progress);
- *     autofaiss_add added (IVF-PQ codes by the direct loop). */
-#define AUTOFAISS_EXT_ABI 7
+ *     autofaiss_add added (IVF-PQ codes by the direct loop).
+ *  8: autofaiss_job_status reports in out[12] when a training job no longer reads its input
+ *     (AUTOFAISS_JOB_STATUS_LEN 13; callers passing the 12 of ABI 7 still get out[0 .. 11]). */
+#define AUTOFAISS_EXT_ABI 8
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -149,7 +151,8 @@ int autofaiss_add(FaissIndex* index, int64_t n, const float* x, const int64_t* x
  *  frees the job and returns the work's status (its FAISS message through faiss_get_last_error()
  *  on the joining thread). Every started job must be joined exactly once, also when the caller
  *  gives up. Until then the index must not be used by anyone else, and the caller's buffers (x,
- *  xids) must stay alive and unchanged. The job runs FAISS with the starting thread's OpenMP
+ *  xids) must stay alive and unchanged, except x once autofaiss_job_status says the job no longer
+ *  reads it (out[12]). The job runs FAISS with the starting thread's OpenMP
  *  thread count. Results are those of faiss_Index_train / faiss_Index_add on the same thread
  *  count (training: same centroids, rotation and codebooks). */
 typedef struct AutofaissJob AutofaissJob;
@@ -175,7 +178,9 @@ int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* x
 #define AUTOFAISS_JOB_IVF_KMEANS 3 /* IVF coarse quantizer k-means iterations */
 #define AUTOFAISS_JOB_PQ_KMEANS 4  /* PQ k-means iterations, all sub-quantizers */
 #define AUTOFAISS_JOB_ADD 5        /* vectors added */
-#define AUTOFAISS_JOB_STATUS_LEN 12
+#define AUTOFAISS_JOB_STATUS_LEN 13
+/** Shortest `cap` autofaiss_job_status accepts (ABI 7's length). */
+#define AUTOFAISS_JOB_STATUS_MIN_LEN 12
 
 /** Copies the job's status into out[0 .. AUTOFAISS_JOB_STATUS_LEN-1] (cap: length of out):
  *  0 finished (1) or running (0); 1 phase; 2 done and 3 total in the phase's unit (k-means
@@ -183,7 +188,10 @@ int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* x
  *  vectors to their centroid at the last k-means iteration; for OPQ, the PQ's mean squared error
  *  after the last outer iteration; NaN: none yet); 5 outer iterations done and 6 their total (OPQ);
  *  7 … 11 the count of phase 1 … 5 over the whole job (never reset: what a poller that missed the
- *  end of a phase needs to close its bar at the right count).
+ *  end of a phase needs to close its bar at the right count); 12 (when cap >= 13) 1 once the job
+ *  no longer reads its input x, else 0: a training job over an IndexPreTransform sets it when the
+ *  first transform's output exists (the sub-index trains on that), and the caller may free x from
+ *  then on; other jobs read x until they finish.
  *  Never blocks; callable from any thread while the job runs. */
 int autofaiss_job_status(const AutofaissJob* job, double* out, size_t cap);
 

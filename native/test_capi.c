@@ -860,6 +860,68 @@ static void test_direct_add(void) {
     free(x);
 }
 
+/* A training job over an IndexPreTransform says when it stops reading its input (status out[12]);
+ * overwriting the input from then on leaves the trained index what blocking training gives. Other
+ * jobs never say so. ABI 7's status length (12) is still accepted, a shorter one refused. */
+static void test_job_releases_input(void) {
+    const int d = 32, n = 3000;
+    float* x = make_data(n, d);
+    int threads = 0;
+    OK(autofaiss_get_num_threads(&threads));
+    OK(autofaiss_set_num_threads(1));
+    /* after the transform, IVF and 256-centroid PQ k-means (~0.1 s): far longer than a poll */
+    const char* keys[] = {"OPQ4_32,IVF64,PQ4", "PCA16,IVF64,PQ4", "IVF64,PQ4"};
+    const int pretransformed[] = {1, 1, 0};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        FaissIndex *a = NULL, *b = NULL;
+        OK(faiss_index_factory(&a, d, keys[k], METRIC_L2));
+        OK(faiss_index_factory(&b, d, keys[k], METRIC_L2));
+        int applied;
+        OK(autofaiss_set_polysemous_training(a, 0, &applied));
+        OK(autofaiss_set_polysemous_training(b, 0, &applied));
+        OK(faiss_Index_train(a, n, x));
+        float* input = malloc(sizeof(float) * (size_t)n * d);
+        memcpy(input, x, sizeof(float) * (size_t)n * d);
+        AutofaissJob* job = NULL;
+        OK(autofaiss_job_train(b, n, input, -1, -1, -1, -1, -1, -1, 0, 0, &applied, &job));
+        double st[AUTOFAISS_JOB_STATUS_LEN];
+        double short_status[AUTOFAISS_JOB_STATUS_MIN_LEN];
+        int released = 0, finished_before_release = 0;
+        POLL_OK(autofaiss_job_status(job, short_status, AUTOFAISS_JOB_STATUS_MIN_LEN));
+        for (;;) {
+            POLL_OK(autofaiss_job_status(job, st, AUTOFAISS_JOB_STATUS_LEN));
+            if (st[12] == 1 && !released) {
+                released = 1;
+                finished_before_release = st[0] == 1;
+                /* NaN poisons any k-means that would still read it */
+                for (size_t i = 0; i < (size_t)n * d; i++) input[i] = NAN;
+            }
+            if (st[0] == 1) break;
+            usleep(200);
+        }
+        OK(autofaiss_job_join(job));
+        CHECK(released == pretransformed[k]);
+        if (pretransformed[k]) {
+            CHECK(!finished_before_release);
+            CHECK(same_bytes(a, b));
+        }
+        free(input);
+        faiss_Index_free(a);
+        faiss_Index_free(b);
+    }
+    AutofaissJob* job = NULL;
+    FaissIndex* flat = NULL;
+    OK(faiss_index_factory(&flat, d, "IVF4,Flat", METRIC_L2));
+    int applied;
+    OK(autofaiss_job_train(flat, n, x, -1, -1, -1, -1, -1, -1, 0, 0, &applied, &job));
+    double too_short[AUTOFAISS_JOB_STATUS_MIN_LEN - 1];
+    FAILS_WITH(autofaiss_job_status(job, too_short, AUTOFAISS_JOB_STATUS_MIN_LEN - 1), "cap < AUTOFAISS_JOB_STATUS_MIN_LEN");
+    OK(autofaiss_job_join(job));
+    faiss_Index_free(flat);
+    OK(autofaiss_set_num_threads(threads));
+    free(x);
+}
+
 int main(void) {
     test_direct_map_types();
     test_first_nonfinite();
@@ -874,6 +936,7 @@ int main(void) {
     test_train_levers();
 
     test_jobs();
+    test_job_releases_input();
     test_direct_add();
     printf("native C test: %d checks passed\n", checks);
     return 0;

@@ -92,6 +92,44 @@ describe("trainWithProgress", () => {
     });
   });
 
+  test("OPQ: the input is released once rotated; overwriting it then leaves the index trainWithLevers gives", async () => {
+    await oneThread(async () => {
+      // after the rotation: IVF and 256-centroid PQ k-means, far longer than a poll
+      const key = "OPQ4_32,IVF64,PQ4";
+      const levers = trainingLevers(key);
+      using blocking = Index.factory(d, key, "l2");
+      using jobbed = Index.factory(d, key, "l2");
+      blocking.setPolysemousTraining(false);
+      jobbed.setPolysemousTraining(false);
+      blocking.trainWithLevers(x, levers);
+      const input = x.slice();
+      let releases = 0;
+      let phaseAtRelease: string | null = null;
+      let last: JobStatus | null = null;
+      await jobbed.trainWithProgress(input, levers, (s) => (last = s), {
+        onInputReleased: () => {
+          releases++;
+          phaseAtRelease = (last as JobStatus | null)?.phase ?? null;
+          input.fill(Number.NaN); // any k-means still reading it would be poisoned
+        },
+      });
+      assert.equal(releases, 1);
+      assert.equal(phaseAtRelease, "opq");
+      assert.deepEqual(jobbed.toBytes(), blocking.toBytes());
+    });
+  });
+
+  test("without a pre-transform the input is read to the end: never released", async () => {
+    await oneThread(async () => {
+      using index = Index.factory(d, "IVF64,PQ4", "l2");
+      index.setPolysemousTraining(false);
+      let releases = 0;
+      await index.trainWithProgress(x, trainingLevers("IVF64,PQ4"), undefined, { onInputReleased: () => releases++ });
+      assert.equal(releases, 0);
+      assert.equal(index.isTrained, true);
+    });
+  });
+
   test("an error in the native thread is a FaissError with FAISS's message; the index is usable after", async () => {
     using index = Index.factory(d, "IVF32,Flat", "l2");
     await assert.rejects(index.trainWithProgress(x.subarray(0, 10 * d), {}), (e: unknown) => {

@@ -49,9 +49,16 @@ export function formatObjective(x: number): string {
 
 /**
  * Trains `index` for its factory `key` (the training levers of lib/measure/train_index.ts), with one
- * progress bar per training phase that FAISS reports from inside.
+ * progress bar per training phase that FAISS reports from inside. `onInputReleased` is called once
+ * the training no longer reads `x` (after a pre-transform such as OPQ has been applied to it).
  */
-export async function trainWithProgress(index: Index, x: Float32Array, key: string, log: BuildReporter): Promise<void> {
+export async function trainWithProgress(
+  index: Index,
+  x: Float32Array,
+  key: string,
+  log: BuildReporter,
+  onInputReleased?: () => void,
+): Promise<void> {
   let bar: ProgressHandle | null = null;
   let phase: JobPhase | null = null;
   let detail = "";
@@ -69,7 +76,7 @@ export async function trainWithProgress(index: Index, x: Float32Array, key: stri
       }
       detail = trainingDetail(s);
       bar?.update(s.done, detail);
-    });
+    }, onInputReleased);
   } finally {
     (bar as ProgressHandle | null)?.finish();
   }

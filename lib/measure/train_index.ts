@@ -18,7 +18,8 @@ export function trainForKey(index: Index, vectors: Float32Array, key: string): v
 
 /**
  * The same training as {@link trainForKey}, on a native thread, with `onStatus` told of its
- * progress from inside FAISS (k-means iterations, OPQ outer iterations, objective).
+ * progress from inside FAISS (k-means iterations, OPQ outer iterations, objective), and
+ * `onInputReleased` called once the training no longer reads `vectors` (Index.trainWithProgress).
  *
  * @example await trainForKeyWithProgress(index, sample, key, (s) => bar.update(s.done))
  */
@@ -27,6 +28,7 @@ export async function trainForKeyWithProgress(
   vectors: Float32Array,
   key: string,
   onStatus: (s: JobStatus) => void,
+  onInputReleased?: () => void,
 ): Promise<void> {
-  await index.trainWithProgress(vectors, trainingLevers(key), onStatus);
+  await index.trainWithProgress(vectors, trainingLevers(key), onStatus, { onInputReleased });
 }
