@@ -1,7 +1,8 @@
 /**
- * Measured selection: each candidate of lib/plan/candidates.ts, in rank order while the time budget
- * lasts, is trained and filled on a uniform sample, tuned at the (scaled) latency bound by the
- * build's own tuner, and scored by recall@10 against the exact neighbours of held-out queries; the
+ * Measured selection: each candidate of lib/plan/candidates.ts, in rank order, unless its predicted
+ * cost (measured_choice.ts `predictedCandidateSeconds`) no longer fits the time budget, is trained
+ * and filled on a uniform sample, tuned at the (scaled) latency bound by the build's own tuner, and
+ * scored by recall@10 against the exact neighbours of held-out queries; the
  * winner is lib/plan/measured_choice.ts's `chooseMeasured`. How the sample predicts the full index
  * (nlist, nprobe, efSearch and latency scaling) is documented in lib/plan/measured_choice.ts.
  */
