@@ -255,7 +255,7 @@ describe("build_index reports training and adding from inside FAISS", () => {
   });
 
   test("trainingDetail", () => {
-    const base = { done: 3, total: 10, outer: 0, outerTotal: 0, finished: false, phaseCounts: { "opq": 0, "ivf-kmeans": 3, "pq-kmeans": 0, "add": 0 } };
+    const base = { done: 3, total: 10, outer: 0, outerTotal: 0, finished: false, inputReleased: false, phaseCounts: { "opq": 0, "ivf-kmeans": 3, "pq-kmeans": 0, "add": 0 } };
     assert.equal(trainingDetail({ ...base, phase: "ivf-kmeans", objective: 2.2006123 }), "objective 2.2006");
     assert.equal(trainingDetail({ ...base, phase: "pq-kmeans", objective: null }), "");
     assert.equal(trainingDetail({ ...base, phase: "opq", objective: 123456.7, outer: 12, outerTotal: 50 }), "outer iteration 12/50, PQ error 1.2346e+5");
