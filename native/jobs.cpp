@@ -394,8 +394,7 @@ void train_pretransform_releasing_input(faiss::IndexPreTransform* pt, idx_t n, c
             pt->index->train(n, prev_x);
         }
         if (i == last_untrained) break;
-        std::unique_ptr<float[]> next(pt->chain[i]->apply(n, prev_x));
-        owned = std::move(next);
+        owned.reset(pt->chain[i]->apply(n, prev_x));  // frees the previous output, as FAISS does
         prev_x = owned.get();
         st->input_released.store(1, std::memory_order_release);
     }

@@ -713,6 +713,16 @@ static void job_train(FaissIndex* idx, int n, const float* x, double seen_done[8
     job_train_levers(idx, n, x, -1, 0, seen_done, seen_total);
 }
 
+/* Two indices of `key` with polysemous training off (unused at search time, costs seconds): `a` to
+ * train the blocking way, `b` through a job; the caller frees both. */
+static void untrained_pair(const char* key, int d, FaissIndex** a, FaissIndex** b) {
+    OK(faiss_index_factory(a, d, key, METRIC_L2));
+    OK(faiss_index_factory(b, d, key, METRIC_L2));
+    int applied;
+    OK(autofaiss_set_polysemous_training(*a, 0, &applied));
+    OK(autofaiss_set_polysemous_training(*b, 0, &applied));
+}
+
 static void test_jobs(void) {
     const int d = 32, n = 3000;
     float* x = make_data(n, d);
@@ -724,11 +734,7 @@ static void test_jobs(void) {
     const char* keys[] = {"OPQ4_32,IVF32,PQ4", "IVF32,Flat", "PQ8x6", "IVF32_HNSW8,PQ4", "HNSW16"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         FaissIndex *a = NULL, *b = NULL;
-        OK(faiss_index_factory(&a, d, keys[k], METRIC_L2));
-        OK(faiss_index_factory(&b, d, keys[k], METRIC_L2));
-        int applied;
-        OK(autofaiss_set_polysemous_training(a, 0, &applied));
-        OK(autofaiss_set_polysemous_training(b, 0, &applied));
+        untrained_pair(keys[k], d, &a, &b);
         OK(faiss_Index_train(a, n, x));
         double done[8] = {0}, total[8] = {0};
         job_train(b, n, x, done, total);
@@ -769,11 +775,8 @@ static void test_jobs(void) {
      * are counted as FAISS's own: OPQ 4 sub-quantizers x (40 + 2 x 4), PQ 4 x 25 */
     {
         FaissIndex *a = NULL, *b = NULL;
-        OK(faiss_index_factory(&a, d, "OPQ4_32,IVF32,PQ4", METRIC_L2));
-        OK(faiss_index_factory(&b, d, "OPQ4_32,IVF32,PQ4", METRIC_L2));
+        untrained_pair("OPQ4_32,IVF32,PQ4", d, &a, &b);
         int applied = -1;
-        OK(autofaiss_set_polysemous_training(a, 0, &applied));
-        OK(autofaiss_set_polysemous_training(b, 0, &applied));
         OK(autofaiss_train_with_levers(a, n, x, 3, -1, -1, -1, -1, -1, 1, 0, &applied));
         double done[8] = {0}, total[8] = {0};
         job_train_levers(b, n, x, 3, 1, done, total);
@@ -874,15 +877,12 @@ static void test_job_releases_input(void) {
     const int pretransformed[] = {1, 1, 0};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         FaissIndex *a = NULL, *b = NULL;
-        OK(faiss_index_factory(&a, d, keys[k], METRIC_L2));
-        OK(faiss_index_factory(&b, d, keys[k], METRIC_L2));
-        int applied;
-        OK(autofaiss_set_polysemous_training(a, 0, &applied));
-        OK(autofaiss_set_polysemous_training(b, 0, &applied));
+        untrained_pair(keys[k], d, &a, &b);
         OK(faiss_Index_train(a, n, x));
         float* input = malloc(sizeof(float) * (size_t)n * d);
         memcpy(input, x, sizeof(float) * (size_t)n * d);
         AutofaissJob* job = NULL;
+        int applied;
         OK(autofaiss_job_train(b, n, input, -1, -1, -1, -1, -1, -1, 0, 0, &applied, &job));
         double st[AUTOFAISS_JOB_STATUS_LEN];
         double short_status[AUTOFAISS_JOB_STATUS_MIN_LEN];

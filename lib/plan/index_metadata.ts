@@ -29,7 +29,7 @@ const FAST_SCAN_BLOCK = 32;
 /** Fast-scan PQ always uses 4-bit sub-quantizers (`PQ{m}x4fs`). */
 const FAST_SCAN_NBITS = 4;
 /** OPQ training subsamples at most 256·256 vectors (metadata.py, faiss OPQMatrix::train). */
-const OPQ_MAX_TRAIN = 256 * 256;
+export const OPQ_MAX_TRAIN = 256 * 256;
 /** Training-memory safety factor on the training vectors ("TODO: remove x1.5"). */
 const TRAIN_VECTORS_FACTOR = 1.5;
 /** Training memory assumed for families the model does not know (Python: 500,000,000). */

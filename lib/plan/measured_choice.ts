@@ -21,6 +21,7 @@
  */
 
 import { type FactoryCodec, parseFactoryKey, transformOutD } from "./factory_key.ts";
+import { OPQ_MAX_TRAIN } from "./index_metadata.ts";
 import { OPQ_OUTER_ITERATIONS } from "./training_plan.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -176,10 +177,9 @@ const IVF_KMEANS_ITERATIONS = 10;
 const PQ_KMEANS_ITERATIONS = 25;
 /** FAISS subsamples each k-means to 256 points per centroid (ClusteringParameters::max_points_per_centroid). */
 const KMEANS_MAX_POINTS_PER_CENTROID = 256;
-/** OPQMatrix: PQ k-means iterations at the first outer iteration (niter_pq_0) and after (niter_pq); its sample cap (max_train_points). */
+/** OPQMatrix: PQ k-means iterations at the first outer iteration (niter_pq_0) and after (niter_pq). */
 const OPQ_FIRST_PQ_ITERATIONS = 40;
 const OPQ_LATER_PQ_ITERATIONS = 4;
-const OPQ_MAX_TRAIN_POINTS = 256 * 256;
 /** Distances an insertion into an HNSW graph computes, per graph degree M: efConstruction (FAISS's default 40) candidates, each expanding its neighbours. */
 const HNSW_INSERT_DISTANCES_PER_M = 40;
 /** Distances an assignment through an HNSW coarse quantizer computes (efSearch 16 × 32 neighbours). */
@@ -211,7 +211,7 @@ export function buildWork(key: string, rows: number, d: number): number {
   for (const t of fk.transforms) {
     const out = transformOutD(t, dim);
     if (t.kind === "OPQ") {
-      const trainRows = Math.min(rows, OPQ_MAX_TRAIN_POINTS);
+      const trainRows = Math.min(rows, OPQ_MAX_TRAIN);
       const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (OPQ_OUTER_ITERATIONS - 1) * OPQ_LATER_PQ_ITERATIONS;
       work += trainRows * out * pqIterations * 2 ** 8 + OPQ_OUTER_ITERATIONS * 2 * trainRows * dim * out;
     } else if (t.kind === "PCA") {
