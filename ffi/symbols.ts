@@ -254,6 +254,11 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_job_wait: {
+    args: ["handle", "i64", "buffer"], // int autofaiss_job_wait(AutofaissJob* job, int64_t timeout_ms, int* finished); ABI 9
+    returns: "i32",
+    optional: true,
+  },
   autofaiss_job_join: { args: ["handle"], returns: "i32", optional: true }, // int autofaiss_job_join(AutofaissJob* job)
 } as const satisfies Record<string, SymbolSpec>;
 

@@ -38,8 +38,9 @@ extern "C" {
  *  7: autofaiss_job_* added (train with levers / add on a thread of their own, with progress);
  *     autofaiss_add added (IVF-PQ codes by the direct loop).
  *  8: autofaiss_job_status reports in out[12] when a training job no longer reads its input
- *     (AUTOFAISS_JOB_STATUS_LEN 13; callers passing the 12 of ABI 7 still get out[0 .. 11]). */
-#define AUTOFAISS_EXT_ABI 8
+ *     (AUTOFAISS_JOB_STATUS_LEN 13; callers passing the 12 of ABI 7 still get out[0 .. 11]).
+ *  9: autofaiss_job_wait added (wait for a job's end with a timeout instead of polling its status). */
+#define AUTOFAISS_EXT_ABI 9
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -194,6 +195,13 @@ int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* x
  *  then on; other jobs read x until they finish.
  *  Never blocks; callable from any thread while the job runs. */
 int autofaiss_job_status(const AutofaissJob* job, double* out, size_t cap);
+
+/** Waits until the job has finished or timeout_ms milliseconds have passed (0: does not wait),
+ *  whichever comes first, and writes 1 (finished) or 0 to *finished. A caller that must stay
+ *  responsive waits in short slices between its own work: it learns of the end as it happens,
+ *  where polling autofaiss_job_status every t ms learns of it t/2 ms late on average. Callable
+ *  from any thread while the job runs. */
+int autofaiss_job_wait(AutofaissJob* job, int64_t timeout_ms, int* finished);
 
 /** Waits for the work, frees the job, returns the work's status (0, or a negative code with its
  *  message in faiss_get_last_error()). NULL: returns 0. */

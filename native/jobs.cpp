@@ -56,10 +56,13 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <typeinfo>
@@ -412,6 +415,9 @@ struct AutofaissJob {
     std::thread thread;
     int rc = 0;
     std::exception_ptr error;
+    // autofaiss_job_wait sleeps on this until st.finished is set (under the mutex, so no wake is lost).
+    std::mutex finished_mutex;
+    std::condition_variable finished_cv;
 
     AutofaissJob() = default;
     AutofaissJob(const AutofaissJob&) = delete;
@@ -435,7 +441,11 @@ struct AutofaissJob {
                 levers.reset();
             } catch (...) {
             }
-            st.finished.store(1, std::memory_order_release);
+            {
+                std::lock_guard<std::mutex> lock(finished_mutex);
+                st.finished.store(1, std::memory_order_release);
+            }
+            finished_cv.notify_all();
         });
     }
 };
@@ -541,6 +551,18 @@ EXPORT int autofaiss_job_status(const AutofaissJob* job, double* out, size_t cap
         out[6] = double(s.outer_total.load(std::memory_order_relaxed));
         for (int p = PHASE_TRAIN; p <= PHASE_ADD; p++) out[6 + p] = double(s.phase_count[p].load(std::memory_order_relaxed));
         if (cap >= AUTOFAISS_JOB_STATUS_LEN) out[12] = s.input_released.load(std::memory_order_acquire);
+    }
+    JOB_CATCH
+}
+
+EXPORT int autofaiss_job_wait(AutofaissJob* job, int64_t timeout_ms, int* finished) {
+    try {
+        if (job == nullptr || finished == nullptr) throw std::invalid_argument("autofaiss_job_wait: null argument");
+        if (timeout_ms < 0) throw std::invalid_argument("autofaiss_job_wait: timeout_ms < 0");
+        std::unique_lock<std::mutex> lock(job->finished_mutex);
+        bool done = job->finished_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                              [job] { return job->st.finished.load(std::memory_order_acquire) == 1; });
+        *finished = done ? 1 : 0;
     }
     JOB_CATCH
 }

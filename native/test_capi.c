@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <faiss/c_api/AutoTune_c.h>
@@ -922,6 +923,54 @@ static void test_job_releases_input(void) {
     free(x);
 }
 
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* autofaiss_job_wait: a slice shorter than the job returns 0 after about its length; a long slice
+ * returns 1 as the job ends, not when the slice would; a finished job answers 1 at once; bad
+ * arguments are refused with a message. */
+static void test_job_wait(void) {
+    const int d = 32, n = 20000;
+    float* x = make_data(n, d);
+    int threads = 0;
+    OK(autofaiss_get_num_threads(&threads));
+    OK(autofaiss_set_num_threads(1));
+    FaissIndex* ivf = NULL;
+    OK(faiss_index_factory(&ivf, d, "IVF256,Flat", METRIC_L2));
+    AutofaissJob* job = NULL;
+    int applied = -1, finished = -1;
+    double t0 = now_ms();
+    /* 10 k-means iterations of 20,000 x 256 distances on one thread: far more than 5 ms */
+    OK(autofaiss_job_train(ivf, n, x, -1, -1, -1, -1, -1, -1, 0, 0, &applied, &job));
+    OK(autofaiss_job_wait(job, 5, &finished));
+    CHECK(finished == 0);
+    CHECK(now_ms() - t0 >= 5);
+    double st[AUTOFAISS_JOB_STATUS_LEN];
+    OK(autofaiss_job_wait(job, 120000, &finished));
+    double waited = now_ms() - t0;
+    CHECK(finished == 1);
+    CHECK(waited < 60000); /* woken by the end of the job, not by the 120 s slice */
+    OK(autofaiss_job_status(job, st, AUTOFAISS_JOB_STATUS_LEN));
+    CHECK(st[0] == 1);
+    finished = -1;
+    t0 = now_ms();
+    OK(autofaiss_job_wait(job, 0, &finished));
+    CHECK(finished == 1);
+    OK(autofaiss_job_wait(job, 120000, &finished));
+    CHECK(finished == 1 && now_ms() - t0 < 60000);
+    FAILS_WITH(autofaiss_job_wait(job, -1, &finished), "timeout_ms < 0");
+    FAILS_WITH(autofaiss_job_wait(job, 0, NULL), "null argument");
+    FAILS_WITH(autofaiss_job_wait(NULL, 0, &finished), "null argument");
+    OK(autofaiss_job_join(job));
+    CHECK(faiss_Index_is_trained(ivf) == 1);
+    faiss_Index_free(ivf);
+    OK(autofaiss_set_num_threads(threads));
+    free(x);
+}
+
 int main(void) {
     test_direct_map_types();
     test_first_nonfinite();
@@ -937,6 +986,7 @@ int main(void) {
 
     test_jobs();
     test_job_releases_input();
+    test_job_wait();
     test_direct_add();
     printf("native C test: %d checks passed\n", checks);
     return 0;

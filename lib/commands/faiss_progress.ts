@@ -30,6 +30,9 @@ const TRAINING_BARS: Partial<Record<JobPhase, { label: string; unit: string }>> 
   "pq-kmeans": { label: "Training PQ k-means", unit: "iterations" },
 };
 
+/** The phases with a bar, in the order FAISS trains them (rotation, coarse quantizer, codes). */
+const TRAINING_ORDER: JobPhase[] = ["opq", "ivf-kmeans", "pq-kmeans"];
+
 /**
  * What follows the count of a training bar: `objective 2.2006` (mean distance of a training vector
  * to its centroid at the last iteration); for OPQ `outer iteration 12/50, PQ error 0.13725`.
@@ -62,20 +65,41 @@ export async function trainWithProgress(
   let bar: ProgressHandle | null = null;
   let phase: JobPhase | null = null;
   let detail = "";
+  const shown = new Set<JobPhase>();
+  // A phase that started and ended between two status reads (10 k-means iterations on a small
+  // sample take milliseconds) still gets its bar, at the job's count of it, in FAISS's order.
+  const showMissed = (upTo: number) => {
+    for (const p of TRAINING_ORDER.slice(0, upTo)) {
+      const count = lastCounts?.[p as keyof JobStatus["phaseCounts"]] ?? 0;
+      if (shown.has(p) || count === 0) continue;
+      shown.add(p);
+      const missed = log.progress(TRAINING_BARS[p]!.label, count, TRAINING_BARS[p]!.unit);
+      missed.update(count, "");
+      missed.finish();
+    }
+  };
+  let lastCounts: JobStatus["phaseCounts"] | null = null;
   try {
     await trainForKeyWithProgress(index, x, key, (s) => {
+      lastCounts = s.phaseCounts;
       if (s.phase !== phase) {
-        // polls are 250 ms apart: the last iterations of a finished phase may not have been seen,
-        // but the job's count of that phase is final (its objective is the last one polled)
+        // statuses are up to 250 ms apart: the last iterations of a finished phase may not have been
+        // seen, but the job's count of that phase is final (its objective is the last one read)
         if (bar && phase !== null && phase !== "train") bar.update(s.phaseCounts[phase], detail);
         bar?.finish();
         bar = null;
+        const order = TRAINING_ORDER.indexOf(s.phase);
+        if (order >= 0) showMissed(order);
         phase = s.phase;
         const kind = TRAINING_BARS[s.phase];
-        if (kind) bar = log.progress(kind.label, s.total, kind.unit);
+        if (kind) {
+          shown.add(s.phase);
+          bar = log.progress(kind.label, s.total, kind.unit);
+        }
       }
       detail = trainingDetail(s);
       bar?.update(s.done, detail);
+      if (s.finished) showMissed(TRAINING_ORDER.length);
     }, onInputReleased);
   } finally {
     (bar as ProgressHandle | null)?.finish();
