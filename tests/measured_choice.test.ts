@@ -2,10 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   chooseMeasured,
-  equalFractionNprobe,
   type MeasuredPoint,
   predictedLatencyMs,
-  recallParam,
   sampleKey,
   sampleLatencyBound,
   searchKind,
@@ -51,14 +49,6 @@ describe("scaling from the sample", () => {
       const b = sampleLatencyBound(3, kind, 400_000, 20_000);
       assert.ok(Math.abs(predictedLatencyMs(b, kind, 400_000, 20_000) - 3) < 1e-12, kind);
     }
-  });
-  test("recall is measured at the same fraction of lists", () => {
-    assert.equal(equalFractionNprobe(64, 1_000_000, 50_000), 3);
-    assert.equal(equalFractionNprobe(1, 1_000_000, 50_000), 1);
-    assert.equal(recallParam("nprobe=64,ht=2048", 1_000_000, 50_000), "nprobe=3,ht=2048");
-    assert.equal(recallParam("k_factor_rf=4,nprobe=30", 60_000, 10_000), "k_factor_rf=4,nprobe=5");
-    assert.equal(recallParam("efSearch=128", 60_000, 10_000), "efSearch=128");
-    assert.equal(recallParam("nprobe=10,quantizer_efSearch=64", 60_000, 30_000), "nprobe=5,quantizer_efSearch=64");
   });
 });
 

@@ -13,7 +13,6 @@ import {
   chooseMeasured,
   predictedCandidateSeconds,
   predictedLatencyMs,
-  recallParam,
   REFINE_K_FACTOR,
   sampleKey,
   sampleLatencyBound,
@@ -235,9 +234,9 @@ async function measureOne(
     });
     const tune = lap();
     const param = [preset, tuned.param].filter((p) => p !== "").join(",");
-    // latency at the tuned parameters, then recall at the same fraction of lists (measured_choice.ts)
+    // latency and recall at the tuned parameters (measured_choice.ts: the same nprobe predicts both)
+    if (param !== "") index.setParameters(param);
     const sampleMs = singleQueryTimer(index, queries, { k: SPEED_TEST_K, nQueries: nq })({ timeoutMs: FINAL_TIMING_MS }).msPerQuery;
-    if (param !== "") index.setParameters(recallParam(param, o.n, s));
     const found = index.search(queries, SELECTION_RECALL_AT).labels;
     const recall = rRecallAtR({ labels: found, k: SELECTION_RECALL_AT }, { labels: gt, k: SELECTION_RECALL_AT }, SELECTION_RECALL_AT);
     return {
