@@ -66,6 +66,7 @@ export async function trainWithProgress(
   let phase: JobPhase | null = null;
   let detail = "";
   const shown = new Set<JobPhase>();
+  let lastCounts: JobStatus["phaseCounts"] | null = null;
   // A phase that started and ended between two status reads (10 k-means iterations on a small
   // sample take milliseconds) still gets its bar, at the job's count of it, in FAISS's order.
   const showMissed = (upTo: number) => {
@@ -78,7 +79,6 @@ export async function trainWithProgress(
       missed.finish();
     }
   };
-  let lastCounts: JobStatus["phaseCounts"] | null = null;
   try {
     await trainForKeyWithProgress(index, x, key, (s) => {
       lastCounts = s.phaseCounts;
