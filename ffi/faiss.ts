@@ -581,13 +581,13 @@ export class Index extends Handle {
     else call("faiss_Index_add_with_ids", p, n, x, ids);
   }
 
-  // ---- progress jobs (issue 12): train / add on a native thread, polled from here ----
+  // ---- progress jobs (issue 12): train / add on a native thread, watched from here ----
 
   /**
    * `trainWithLevers(x, levers)` (`train(x)` when `levers` is empty), reporting progress from
-   * inside FAISS: the work runs on a native thread (`autofaiss_job_train`) while this function polls
-   * its status between async sleeps (first after 1 ms, doubling up to `pollMs`) and passes it to
-   * `onStatus`. The trained index is the same as the blocking call gives. The index is busy (other
+   * inside FAISS: the work runs on a native thread (`autofaiss_job_train`) while this function reads
+   * its status between waits for the job's end (first 1 ms, doubling up to `pollMs`; runJob) and
+   * passes it to `onStatus`. The trained index is the same as the blocking call gives. The index is busy (other
    * calls refused) until the promise settles; `x` is referenced until the native thread has
    * finished, also when `onStatus` throws, or until the job says it no longer reads it: then
    * `opts.onInputReleased` is called once, while training goes on, and may free `x` (an index with a

@@ -364,10 +364,6 @@ bool holds_nsg(const faiss::Index* idx) {
     return false;
 }
 
-}  // namespace
-
-namespace {
-
 /**
  * IndexPreTransform::train of FAISS 1.7.3, step for step (each untrained transform trained on the
  * previous output, applied, then the sub-index trained on the last output), except that it says

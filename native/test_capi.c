@@ -724,14 +724,20 @@ static void untrained_pair(const char* key, int d, FaissIndex** a, FaissIndex** 
     OK(autofaiss_set_polysemous_training(*b, 0, &applied));
 }
 
-static void test_jobs(void) {
-    const int d = 32, n = 3000;
-    float* x = make_data(n, d);
-    /* one OpenMP thread: each k-means iteration is tiny, and spinning OpenMP threads make such
-     * loops crawl on a loaded machine; the job must also run with the caller's count (1) */
+/* Switches FAISS to one OpenMP thread and returns the previous count, to restore with
+ * autofaiss_set_num_threads. Each k-means iteration of the job tests is tiny, and spinning OpenMP
+ * threads make such loops crawl on a loaded machine; the jobs must also run with the caller's count. */
+static int one_thread(void) {
     int threads = 0;
     OK(autofaiss_get_num_threads(&threads));
     OK(autofaiss_set_num_threads(1));
+    return threads;
+}
+
+static void test_jobs(void) {
+    const int d = 32, n = 3000;
+    float* x = make_data(n, d);
+    int threads = one_thread();
     const char* keys[] = {"OPQ4_32,IVF32,PQ4", "IVF32,Flat", "PQ8x6", "IVF32_HNSW8,PQ4", "HNSW16"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         FaissIndex *a = NULL, *b = NULL;
@@ -870,9 +876,7 @@ static void test_direct_add(void) {
 static void test_job_releases_input(void) {
     const int d = 32, n = 3000;
     float* x = make_data(n, d);
-    int threads = 0;
-    OK(autofaiss_get_num_threads(&threads));
-    OK(autofaiss_set_num_threads(1));
+    int threads = one_thread();
     /* after the transform, IVF and 256-centroid PQ k-means (~0.1 s): far longer than a poll */
     const char* keys[] = {"OPQ4_32,IVF64,PQ4", "PCA16,IVF64,PQ4", "IVF64,PQ4"};
     const int pretransformed[] = {1, 1, 0};
@@ -935,9 +939,7 @@ static double now_ms(void) {
 static void test_job_wait(void) {
     const int d = 32, n = 20000;
     float* x = make_data(n, d);
-    int threads = 0;
-    OK(autofaiss_get_num_threads(&threads));
-    OK(autofaiss_set_num_threads(1));
+    int threads = one_thread();
     FaissIndex* ivf = NULL;
     OK(faiss_index_factory(&ivf, d, "IVF256,Flat", METRIC_L2));
     AutofaissJob* job = NULL;
