@@ -141,6 +141,8 @@ interface Result {
   recall?: number;
   /** Single-query latency on one thread, re-measured by python3-faiss reading the file, ms. */
   latencyMs?: number;
+  /** Taken from a kept run (--reuse_peer), not run now. */
+  reused?: boolean;
 }
 
 /**
@@ -183,7 +185,7 @@ function keptPeer(out: string, flags: string[]): Result | null {
   // the kept run must have had the same flags
   if (!flags.every((f) => readFileSync(cmd, "utf8").includes(f))) return null;
   const infos = JSON.parse(readFileSync(join(out, "index_infos.json"), "utf8"));
-  return { ...timeReport(readFileSync(join(out, "time.txt"), "utf8")), key: infos.index_key, param: infos.index_param ?? "", index: join(out, "knn.index") };
+  return { ...timeReport(readFileSync(join(out, "time.txt"), "utf8")), key: infos.index_key, param: infos.index_param ?? "", index: join(out, "knn.index"), reused: true };
 }
 
 /** The peer through its runner; `blas` is OPENBLAS_NUM_THREADS ("" = the library's default). */
@@ -270,6 +272,13 @@ for (const name of names) {
   }
   console.log(block.join("\n"));
   rows.push(...block);
-  if (!keep) for (const sub of readdirSync(dir)) if (sub !== "emb" && sub !== "queries.npy" && !sub.startsWith("gt")) rmSync(join(dir, sub), { recursive: true, force: true });
+  // a peer run reused from an earlier --keep stays: it took up to tens of minutes and our code
+  // cannot change it
+  const reused = new Set(peers.filter((p) => p.reused).map((p) => p.index.slice(dir.length + 1).split("/")[0]));
+  if (!keep) {
+    for (const sub of readdirSync(dir)) {
+      if (sub !== "emb" && sub !== "queries.npy" && !sub.startsWith("gt") && !reused.has(sub)) rmSync(join(dir, sub), { recursive: true, force: true });
+    }
+  }
 }
 console.log(`\nuptime: ${run("uptime", []).trim()}\n\n${rows.join("\n")}`);
