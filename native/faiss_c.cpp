@@ -875,6 +875,28 @@ struct DirectSubspacePQ : faiss::ProductQuantizer {
     }
 };
 
+/** The coarse k-means' assignment index for many lists (lever ivf_hnsw_assign_m, set as
+ *  IndexIVF::clustering_index): FAISS's HNSW over the centroids, which Clustering::train_encoded
+ *  rebuilds (reset + add) and searches once per iteration; each search is one iteration, told to the
+ *  observer with its objective, as jobs.cpp's counting index does for FAISS's own assignment. */
+struct ProgressHnswAssigner : faiss::IndexHNSWFlat {
+    const faiss::IndexIVF* for_ivf;
+    autofaiss::TrainingObserver* observer;  // may be null
+
+    ProgressHnswAssigner(const faiss::IndexIVF* ivf, faiss::MetricType metric, int M,
+                         autofaiss::TrainingObserver* observer)
+            : faiss::IndexHNSWFlat(int(ivf->d), M, metric), for_ivf(ivf), observer(observer) {}
+
+    void search(lidx_t n, const float* x, lidx_t k, float* distances, lidx_t* labels,
+                const faiss::SearchParameters* params = nullptr) const override {
+        faiss::IndexHNSWFlat::search(n, x, k, distances, labels, params);
+        if (observer == nullptr) return;
+        double sum = 0;  // the sum Clustering makes of the distances, per point
+        for (lidx_t i = 0; i < n * k; i++) sum += distances[i];
+        observer->ivf_iteration(*for_ivf, n > 0 ? sum / double(n) : 0);
+    }
+};
+
 }  // namespace
 
 /** What attach_training_levers attaches for one training; its destructor detaches it all. */
@@ -883,7 +905,7 @@ struct autofaiss::LeverAttachments {
     std::vector<std::unique_ptr<faiss::ProductQuantizer>> opq_pqs;
     std::vector<faiss::OPQMatrix*> opqs;
     std::vector<faiss::ProductQuantizer*> pqs;
-    std::vector<std::unique_ptr<faiss::IndexHNSWFlat>> hnsw_assigners;
+    std::vector<std::unique_ptr<ProgressHnswAssigner>> hnsw_assigners;
     std::vector<faiss::IndexIVF*> ivfs;
     ~LeverAttachments() {
         for (auto* o : opqs) o->pq = nullptr;
@@ -936,7 +958,8 @@ autofaiss::LeverAttachmentsPtr autofaiss::attach_training_levers(faiss::Index* i
             if (lv.ivf_hnsw_assign_m > 0 && ivf->clustering_index == nullptr && !ivf->is_trained &&
                 ivf->quantizer_trains_alone != 1) {
                 faiss::MetricType mt = ivf->quantizer_trains_alone == 2 ? faiss::METRIC_L2 : ivf->metric_type;
-                att->hnsw_assigners.push_back(std::make_unique<faiss::IndexHNSWFlat>(ivf->d, lv.ivf_hnsw_assign_m, mt));
+                att->hnsw_assigners.push_back(
+                        std::make_unique<ProgressHnswAssigner>(ivf, mt, lv.ivf_hnsw_assign_m, observer));
                 ivf->clustering_index = att->hnsw_assigners.back().get();
                 att->ivfs.push_back(ivf);
             }

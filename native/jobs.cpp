@@ -297,6 +297,11 @@ struct LeverProgress : autofaiss::TrainingObserver {
     void opq_iteration(const faiss::OPQMatrix&) override {
         st->count(PHASE_OPQ);
     }
+    void ivf_iteration(const faiss::IndexIVF& ivf, double mean_distance) override {
+        st->enter(PHASE_IVF_KMEANS, int64_t(ivf.cp.niter) * ivf.cp.nredo, 0);
+        st->objective.store(mean_distance, std::memory_order_relaxed);
+        st->count(PHASE_IVF_KMEANS);
+    }
     void opq_outer_end(const faiss::OPQMatrix&, double pq_error) override {
         if (!std::isnan(pq_error)) st->objective.store(pq_error, std::memory_order_relaxed);
         st->outer.fetch_add(1, std::memory_order_relaxed);

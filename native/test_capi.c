@@ -679,13 +679,14 @@ static int same_bytes(const FaissIndex* a, const FaissIndex* b) {
     return same;
 }
 
-/* Trains through a job (with the training levers opq_niter, direct_subspace; -1 / 0: FAISS's own
- * training), polling until done; returns the highest done count seen per phase. */
+/* Trains through a job (with the training levers opq_niter, direct_subspace, ivf_hnsw_assign_m; -1 / 0 /
+ * 0: FAISS's own training), polling until done; returns the highest done count seen per phase. */
 static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_niter, int direct_subspace,
-                             double seen_done[8], double seen_total[8]) {
+                             int ivf_hnsw_assign_m, double seen_done[8], double seen_total[8]) {
     AutofaissJob* job = NULL;
     int applied = -1;
-    OK(autofaiss_job_train(idx, n, x, opq_niter, -1, -1, -1, -1, -1, direct_subspace, 0, &applied, &job));
+    OK(autofaiss_job_train(idx, n, x, opq_niter, -1, -1, -1, -1, -1, direct_subspace, ivf_hnsw_assign_m, &applied,
+                           &job));
     CHECK(applied >= 0);
     double st[AUTOFAISS_JOB_STATUS_LEN];
     int phases_valid = 1; /* one check for the whole poll loop, not one per poll */
@@ -711,7 +712,7 @@ static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_nit
 }
 
 static void job_train(FaissIndex* idx, int n, const float* x, double seen_done[8], double seen_total[8]) {
-    job_train_levers(idx, n, x, -1, 0, seen_done, seen_total);
+    job_train_levers(idx, n, x, -1, 0, 0, seen_done, seen_total);
 }
 
 /* Two indices of `key` with polysemous training off (unused at search time, costs seconds): `a` to
@@ -786,13 +787,47 @@ static void test_jobs(void) {
         int applied = -1;
         OK(autofaiss_train_with_levers(a, n, x, 3, -1, -1, -1, -1, -1, 1, 0, &applied));
         double done[8] = {0}, total[8] = {0};
-        job_train_levers(b, n, x, 3, 1, done, total);
+        job_train_levers(b, n, x, 3, 1, 0, done, total);
         CHECK(same_bytes(a, b));
         CHECK(done[AUTOFAISS_JOB_OPQ] == 4 * 48 && total[AUTOFAISS_JOB_OPQ] == 4 * 48);
         CHECK(done[AUTOFAISS_JOB_IVF_KMEANS] == 10);
         CHECK(done[AUTOFAISS_JOB_PQ_KMEANS] == 4 * 25 && total[AUTOFAISS_JOB_PQ_KMEANS] == 100);
         faiss_Index_free(a);
         faiss_Index_free(b);
+    }
+
+    /* the HNSW assignment of the IVF k-means counts its iterations like FAISS's own assignment, and
+     * trains lists as good: with one probe, as many of a query's 10 exact neighbours are found */
+    {
+        FaissIndex* hnsw_assigned = NULL;
+        OK(faiss_index_factory(&hnsw_assigned, d, "IVF32,Flat", METRIC_L2));
+        double done[8] = {0}, total[8] = {0};
+        job_train_levers(hnsw_assigned, n, x, -1, 0, 8, done, total);
+        CHECK(faiss_Index_is_trained(hnsw_assigned) == 1);
+        CHECK(done[AUTOFAISS_JOB_IVF_KMEANS] == 10 && total[AUTOFAISS_JOB_IVF_KMEANS] == 10);
+        FaissIndex* own = NULL;
+        OK(faiss_index_factory(&own, d, "IVF32,Flat", METRIC_L2));
+        OK(faiss_Index_train(own, n, x));
+        OK(faiss_Index_add(hnsw_assigned, n, x));
+        OK(faiss_Index_add(own, n, x));
+        enum { NQ = 200, K = 10 };
+        float dist[NQ * K];
+        idx_t exact[NQ * K], found[NQ * K];
+        faiss_IndexIVF_set_nprobe(faiss_IndexIVF_cast(own), 32); /* every list: exact */
+        OK(faiss_Index_search(own, NQ, x, K, dist, exact));
+        int hits[2] = {0, 0};
+        FaissIndex* pair[2] = {own, hnsw_assigned};
+        for (int w = 0; w < 2; w++) {
+            faiss_IndexIVF_set_nprobe(faiss_IndexIVF_cast(pair[w]), 1);
+            OK(faiss_Index_search(pair[w], NQ, x, K, dist, found));
+            for (int q = 0; q < NQ; q++)
+                for (int i = 0; i < K; i++)
+                    for (int j = 0; j < K; j++) hits[w] += found[q * K + i] == exact[q * K + j];
+        }
+        CHECK(hits[0] > NQ * K / 4);            /* one list of 32 holds a good share of them */
+        CHECK(hits[1] >= hits[0] - NQ * K / 50); /* within 0.02 of recall@10 */
+        faiss_Index_free(own);
+        faiss_Index_free(hnsw_assigned);
     }
 
     /* an error inside the job comes back at join with FAISS's message */
