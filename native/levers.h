@@ -48,8 +48,8 @@ struct TrainingObserver {
     /** An outer iteration of `opq` ended; pq_error: sum over sub-quantizers of the last iteration's
      *  mean squared distance (the PQ's mean squared error). */
     virtual void opq_outer_end(const faiss::OPQMatrix& opq, double pq_error) = 0;
-    /** One iteration of `ivf`'s coarse k-means ended (its assignment through the lever's HNSW / exact
-     *  index); mean_distance: the iteration's objective per point. Called on the training thread. */
+    /** One iteration of `ivf`'s coarse k-means ended (assigned through the lever's HNSW over the
+     *  centroids); mean_distance: the iteration's objective per point. Called on the training thread. */
     virtual void ivf_iteration(const faiss::IndexIVF& ivf, double mean_distance) = 0;
 };
 

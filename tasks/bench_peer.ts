@@ -13,7 +13,7 @@
  * Run it on an otherwise idle machine: both tools use every core.
  * --keep: keep every output (logs, indices). --reuse_peer: take the peer's figures from a kept run of the
  *   same case and flags instead of running it again (its results do not depend on our code); say so.
- * --quick: the synthetic cases at 100k / 50k rows and 200 queries, to check the script in minutes.
+ * --quick: the synthetic cases at 100k / 50k rows and 200 queries (otherwise 10,000), to check the script in minutes.
  * --peer_blas: Debian's python3-faiss loads the pthread OpenBLAS, whose threads busy-wait inside FAISS's
  *   OpenMP regions (OPQ training several times slower) while one BLAS thread slows IVF k-means; `best`
  *   (default) runs the peer with OPENBLAS_NUM_THREADS=1 and with the library default and compares
