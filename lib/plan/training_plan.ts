@@ -348,13 +348,15 @@ export const OPQ_OUTER_ITERATIONS = 25;
  * bench's own `plan` run, 430 s, shared the cores with a compiler), recall@10 0.2680 → 0.2664;
  * 200k × 128, `OPQ64_192,IVF2048_HNSW32,PQ64x8`: 42.3 → 53.6 s (1.27×, slower), recall 0.3974 → 0.4000;
  * 256 lists: 0.94× (no gain). Rebuilding the graph at every iteration pays only when brute force over
- * the centroids is large; 2,048 … 16,383 lists are not measured, so they keep FAISS's way.
+ * the centroids is large. 1M × 64, `OPQ32_96,IVF8192_HNSW32,PQ32x8` (session 9, idle, 10,000 held-out
+ * queries at `nprobe=512`): training 142.8 → 73.5 s (0.51×), recall@10 0.2778 → 0.2780. 2,048 … 8,191
+ * lists are not measured, so they keep FAISS's way.
  * Recall, scored on 10,000 held-out queries (1,000 queries move recall@10 by ±0.004 between trainings
  * of the same variant, which session 8 read as a 0.004 loss): 1M × 64, same key, at `nprobe=1119`,
  * HNSW assignment 0.2777, brute force 0.2780; the same HNSW assignment with its last two iterations
  * brute force 0.2775. The approximate assignment costs no measurable recall.
  */
-export const IVF_HNSW_ASSIGN_MIN_LISTS = 16_384;
+export const IVF_HNSW_ASSIGN_MIN_LISTS = 8_192;
 export const IVF_HNSW_ASSIGN_M = 32;
 
 /** Options of ffi/faiss.ts `trainWithLevers` (each one left out keeps FAISS's default). */
