@@ -797,10 +797,7 @@ struct DirectSubspaceIndex : faiss::IndexFlatL2 {
         if (for_opq != nullptr) {
             observer->opq_iteration(*for_opq);
         } else if (for_pq != nullptr) {
-            // The objective Clustering sums from the same distances, per point.
-            double sum = 0;
-            for (lidx_t i = 0; i < n * k; i++) sum += distances[i];
-            observer->pq_iteration(*for_pq, n > 0 ? sum / double(n) : 0);
+            observer->pq_iteration(*for_pq, autofaiss::mean_distance(n, k, distances));
         }
     }
 };
@@ -891,9 +888,7 @@ struct ProgressHnswAssigner : faiss::IndexHNSWFlat {
                 const faiss::SearchParameters* params = nullptr) const override {
         faiss::IndexHNSWFlat::search(n, x, k, distances, labels, params);
         if (observer == nullptr) return;
-        double sum = 0;  // the sum Clustering makes of the distances, per point
-        for (lidx_t i = 0; i < n * k; i++) sum += distances[i];
-        observer->ivf_iteration(*for_ivf, n > 0 ? sum / double(n) : 0);
+        observer->ivf_iteration(*for_ivf, autofaiss::mean_distance(n, k, distances));
     }
 };
 

@@ -147,10 +147,7 @@ struct CountingFlat : faiss::IndexFlat {
     void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
                 const faiss::SearchParameters* params) const override {
         faiss::IndexFlat::search(n, x, k, distances, labels, params);
-        // The same sum Clustering makes of the distances, per vector.
-        double sum = 0;
-        for (idx_t i = 0; i < n * k; i++) sum += distances[i];
-        double mean = n > 0 ? sum / double(n) : 0;
+        double mean = autofaiss::mean_distance(n, k, distances);
         st->enter(phase, phase_total, phase_outer_total);
         if (niter_in_train > 0 && ++calls_in_train % niter_in_train == 0) last_objectives += mean;
         if (report_objective) st->objective.store(mean, std::memory_order_relaxed);

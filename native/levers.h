@@ -13,6 +13,14 @@
 
 namespace autofaiss {
 
+/** The k-means objective per point of one assignment search (k = 1: the sum Clustering::train_encoded
+ *  makes of the same distances, divided by the n points); 0 for no point. */
+inline double mean_distance(faiss::Index::idx_t n, faiss::Index::idx_t k, const float* distances) {
+    double sum = 0;
+    for (faiss::Index::idx_t i = 0; i < n * k; i++) sum += distances[i];
+    return n > 0 ? sum / double(n) : 0;
+}
+
 /** The options of autofaiss_train_with_levers (autofaiss_ext.h); negative keeps FAISS's default. */
 struct TrainingLevers {
     int opq_niter = -1;
