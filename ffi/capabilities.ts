@@ -70,6 +70,11 @@ export const CAPABILITIES = {
     lost: "training and adding run as one blocking FAISS call each, so their progress is only shown per phase " +
       "(no k-means iterations, no vectors added inside a call)",
   },
+  transformTraining: {
+    symbols: ["autofaiss_job_train_ex", "autofaiss_job_status", "autofaiss_job_join"],
+    lost: "an OPQ rotation trains inside the whole training sample, which also stays in memory beside its rotated " +
+      "copy, so training needs more memory",
+  },
   openmpGuards: {
     symbols: ["autofaiss_build_info"],
     lost: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +

@@ -116,6 +116,15 @@ function capable(name: CapabilityName): boolean {
   return false;
 }
 
+/**
+ * True when the loaded library can train a pre-transform's rotation apart from its sub-index
+ * ({@link Index.trainTransformsWithProgress}); says once that it cannot otherwise, so a caller can
+ * ask before reading a sample it would not use.
+ */
+export function canTrainTransformsApart(): boolean {
+  return capable("transformTraining");
+}
+
 /** Calls a status-returning C function; a non-zero status becomes a FaissError with FAISS's message. */
 function call(name: SymbolName, ...args: unknown[]): void {
   callAs(name, name, ...args);
@@ -286,6 +295,10 @@ function offHeap<T extends Float32Array | BigInt64Array>(a: T): T {
   (copy as unknown as { set(x: T): void }).set(a);
   return copy;
 }
+
+/** autofaiss_job_train_ex's flags (autofaiss_ext.h). */
+const TRAIN_TRANSFORMS_ONLY = 1;
+const TRAIN_DISCARD_INPUT = 2;
 
 /** The lever arguments of autofaiss_train_with_levers / autofaiss_job_train, in their C order
  *  (opq_niter … ivf_hnsw_assign_m); -1 keeps FAISS's default. */
@@ -591,7 +604,10 @@ export class Index extends Handle {
    * calls refused) until the promise settles; `x` is referenced until the native thread has
    * finished, also when `onStatus` throws, or until the job says it no longer reads it: then
    * `opts.onInputReleased` is called once, while training goes on, and may free `x` (an index with a
-   * pre-transform such as OPQ trains its sub-index on the transformed copy). Without the extension
+   * pre-transform such as OPQ trains its sub-index on the transformed copy). With
+   * `opts.discardInput` the caller gives up x's contents (they read as zeros afterwards): the first
+   * transform consumes x page by page, so x and its transformed copy are never in memory together
+   * (a library without autofaiss_job_train_ex says so once and leaves x alone). Without the extension
    * (upstream libfaiss_c.so) it says so once and runs the blocking call without status. Returns what
    * `trainWithLevers` returns.
    *
@@ -601,7 +617,7 @@ export class Index extends Handle {
     x: Float32Array,
     levers: TrainingLevers = {},
     onStatus?: (s: JobStatus) => void,
-    opts: { pollMs?: number; onInputReleased?: () => void } = {},
+    opts: { pollMs?: number; onInputReleased?: () => void; discardInput?: boolean } = {},
   ): Promise<{ opq: boolean; ivf: boolean; pq: boolean } | null> {
     const n = rowsOf("faiss_Index_train", x, this.d);
     if (!capable("progressJobs")) {
@@ -610,11 +626,48 @@ export class Index extends Handle {
       this.train(x);
       return null;
     }
-    const args = leverArguments("autofaiss_job_train", levers);
+    const discard = opts.discardInput === true && canTrainTransformsApart();
+    return await this.#trainJob("faiss_Index_train", x, n, levers, discard ? TRAIN_DISCARD_INPUT : 0, onStatus, opts);
+  }
+
+  /**
+   * Trains only the untrained transforms of a pre-transformed index (OPQ, PCA, …) on `x`, with the
+   * levers and progress of {@link trainWithProgress}; the sub-index stays untrained, for a later
+   * `trainWithProgress` on other vectors (`autofaiss_job_train_ex`). Lets an OPQ rotation train on a
+   * sample of its own, read before the sub-index's larger sample. Returns false, after saying once
+   * that the capability is missing, when the library cannot (the caller then trains everything in
+   * one call); throws for an index without pre-transform.
+   *
+   * @example if (await index.trainTransformsWithProgress(rotationSample, { opqNiter: 25 })) await index.trainWithProgress(sample, levers)
+   */
+  async trainTransformsWithProgress(
+    x: Float32Array,
+    levers: TrainingLevers = {},
+    onStatus?: (s: JobStatus) => void,
+    opts: { pollMs?: number } = {},
+  ): Promise<boolean> {
+    const n = rowsOf("autofaiss_job_train_ex", x, this.d);
+    if (!canTrainTransformsApart()) return false;
+    await this.#trainJob("autofaiss_job_train_ex", x, n, levers, TRAIN_TRANSFORMS_ONLY, onStatus, opts);
+    return true;
+  }
+
+  /** A training job (autofaiss_job_train, or autofaiss_job_train_ex when `flags` ≠ 0) run to its end. */
+  async #trainJob(
+    callName: string,
+    x: Float32Array,
+    n: number,
+    levers: TrainingLevers,
+    flags: number,
+    onStatus: ((s: JobStatus) => void) | undefined,
+    opts: { pollMs?: number; onInputReleased?: () => void },
+  ): Promise<{ opq: boolean; ivf: boolean; pq: boolean }> {
+    const start: SymbolName = flags === 0 ? "autofaiss_job_train" : "autofaiss_job_train_ex";
+    const args = [...leverArguments(start, levers), ...(flags === 0 ? [] : [flags])];
     const applied = new Int32Array(1);
     const data = offHeap(x);
-    await this.whileBusy("faiss_Index_train", (p) =>
-      runJob("faiss_Index_train", (out) => [p, n, data, ...args, applied, out], "autofaiss_job_train", onStatus, opts.pollMs, opts.onInputReleased));
+    await this.whileBusy(callName, (p) =>
+      runJob(callName, (out) => [p, n, data, ...args, applied, out], start, onStatus, opts.pollMs, opts.onInputReleased));
     return appliedLevers(applied[0]);
   }
 

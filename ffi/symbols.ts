@@ -243,6 +243,13 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_job_train_ex: {
+    // int autofaiss_job_train_ex(<the arguments of autofaiss_job_train before applied>, int flags, int* applied,
+    //     AutofaissJob** p_job); ABI 10
+    args: ["handle", "i64", "buffer", "i32", "i32", "i64", "i32", "i32", "i32", "i32", "i32", "i32", "buffer", "buffer"],
+    returns: "i32",
+    optional: true,
+  },
   autofaiss_job_add: {
     // int autofaiss_job_add(FaissIndex* index, idx_t n, const float* x, const idx_t* xids /* or NULL */, idx_t chunk_rows, AutofaissJob** p_job)
     args: ["handle", "i64", "buffer", "buffer", "i64", "buffer"],

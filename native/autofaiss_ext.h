@@ -39,8 +39,11 @@ extern "C" {
  *     autofaiss_add added (IVF-PQ codes by the direct loop).
  *  8: autofaiss_job_status reports in out[12] when a training job no longer reads its input
  *     (AUTOFAISS_JOB_STATUS_LEN 13; callers passing the 12 of ABI 7 still get out[0 .. 11]).
- *  9: autofaiss_job_wait added (wait for a job's end with a timeout instead of polling its status). */
-#define AUTOFAISS_EXT_ABI 9
+ *  9: autofaiss_job_wait added (wait for a job's end with a timeout instead of polling its status).
+ * 10: autofaiss_job_train_ex added (an OPQ rotation trained on a sample of its own, before the
+ *     sub-index's larger training sample is read; a training input given up page by page as the
+ *     first transform consumes it); training jobs give freed memory back to the OS (malloc_trim). */
+#define AUTOFAISS_EXT_ABI 10
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -165,6 +168,27 @@ typedef struct AutofaissJob AutofaissJob;
 int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, int opq_niter, int opq_niter_pq,
                         int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid, int pq_niter,
                         int direct_subspace, int ivf_hnsw_assign_m, int* applied, AutofaissJob** p_job);
+
+/** autofaiss_job_train with options (flags, OR-ed):
+ *  AUTOFAISS_TRAIN_TRANSFORMS_ONLY: train only the untrained transforms of an IndexPreTransform
+ *    (OPQ, PCA, …), each on the previous one's output; the sub-index stays untrained. A later
+ *    training job (or faiss_Index_train) on other vectors passes them through the trained transforms
+ *    and trains the sub-index, so a rotation can train on a sample of its own: FAISS's OPQ trains on
+ *    at most max_train_points (65,536) rows of whatever it is given, while the sub-index wants many
+ *    more, and the two samples need not be alive together. Both jobs on the same x give byte for
+ *    byte what one autofaiss_job_train gives. Refused for an index without pre-transform; nothing
+ *    to do when every transform is trained. Reads x until the job finishes.
+ *  AUTOFAISS_TRAIN_DISCARD_INPUT: the caller gives up x's contents. The first transform of an
+ *    IndexPreTransform is applied in blocks, and each block's whole pages of x are given back to the
+ *    OS (madvise MADV_DONTNEED) once read, so x and its transformed copy are never resident together;
+ *    x reads as zeros (or its file's contents, for a file mapping) afterwards. The trained index is
+ *    the same. Without a pre-transform to apply, x is left alone.
+ *  Other flags are refused. */
+#define AUTOFAISS_TRAIN_TRANSFORMS_ONLY 1
+#define AUTOFAISS_TRAIN_DISCARD_INPUT 2
+int autofaiss_job_train_ex(FaissIndex* index, idx_t n, const float* x, int opq_niter, int opq_niter_pq,
+                           int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid, int pq_niter,
+                           int direct_subspace, int ivf_hnsw_assign_m, int flags, int* applied, AutofaissJob** p_job);
 
 /** Starts adding n vectors (with ids xids, or NULL for ids ntotal…) in calls of chunk_rows rows
  *  (<= 0: one call). Graphs get one call: NSG refuses a second, and an HNSW built from chunks

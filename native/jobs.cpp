@@ -53,6 +53,10 @@
 #include <faiss/VectorTransform.h>
 #include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/ProductQuantizer.h>
+#include <faiss/utils/utils.h>
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <omp.h>
 
 #include <atomic>
@@ -64,6 +68,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <typeinfo>
 #include <vector>
@@ -367,22 +372,85 @@ bool holds_nsg(const faiss::Index* idx) {
 }
 
 /**
+ * `index->train(n, x)`, except that an IndexIVFPQ (exactly that class) whose PQ trains on a subset
+ * frees `owned` (the caller's copy of x) before the PQ's training: IndexIVF::train of FAISS 1.7.3 runs
+ * the coarse k-means on all n rows, then IndexIVFPQ::train_residual_o draws
+ * `pq.cp.max_points_per_centroid * pq.ksub` rows (fvecs_maybe_subsample, seed pq.cp.seed), and
+ * computes their residuals while x stays alive. Here the same subset is drawn first, x freed, then
+ * train_residual is given the subset (which it does not subsample again): the same trained index,
+ * without x under the residuals (200k x 192 floats: 154 MB less at the PQ training's peak).
+ */
+void train_sub_index(faiss::Index* index, idx_t n, const float* x, std::unique_ptr<float[]>& owned) {
+    auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(index);
+    if (ivfpq == nullptr || typeid(*ivfpq) != typeid(faiss::IndexIVFPQ) || owned.get() != x || x == nullptr) {
+        index->train(n, x);
+        return;
+    }
+    ivfpq->train_q1(n, x, ivfpq->verbose, ivfpq->metric_type);
+    size_t rows = size_t(n);
+    const float* subset = faiss::fvecs_maybe_subsample(size_t(ivfpq->d), &rows,
+                                                       ivfpq->pq.cp.max_points_per_centroid * ivfpq->pq.ksub, x,
+                                                       ivfpq->verbose, ivfpq->pq.cp.seed);
+    std::unique_ptr<float[]> owned_subset(subset == x ? nullptr : const_cast<float*>(subset));
+    if (owned_subset) owned.reset();  // the n rows are not read again
+    ivfpq->train_residual(idx_t(rows), subset);
+    ivfpq->is_trained = true;
+}
+
+/**
+ * `t->apply(n, x)` in blocks of rows, each block's whole pages of x given back to the OS
+ * (madvise MADV_DONTNEED: anonymous memory reads as zeros afterwards, a file mapping re-reads the
+ * file) once transformed. The output's pages fill as the input's go, so the two are never resident
+ * together: 200k x 128 into OPQ64_192, 102 MB of input under 154 MB of output, only 154 MB at once.
+ * The caller gives up x's contents; pages it shares with memory outside x are kept.
+ */
+std::unique_ptr<float[]> apply_discarding_input(faiss::VectorTransform* t, idx_t n, const float* x) {
+    std::unique_ptr<float[]> out(new float[size_t(n) * size_t(t->d_out)]);
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    const idx_t block = 16384;
+    for (idx_t i0 = 0; i0 < n; i0 += block) {
+        const idx_t rows = std::min(block, n - i0);
+        const float* in = x + size_t(i0) * size_t(t->d_in);
+        t->apply_noalloc(rows, in, out.get() + size_t(i0) * size_t(t->d_out));
+        // whole pages inside [x, end of this block); the first may start in the previous block
+        const uintptr_t begin = (reinterpret_cast<uintptr_t>(x) + page - 1) / page * page;
+        const uintptr_t end = reinterpret_cast<uintptr_t>(in + size_t(rows) * size_t(t->d_in)) / page * page;
+        const uintptr_t from = std::max(begin, reinterpret_cast<uintptr_t>(in) / page * page);
+        if (end > from) madvise(reinterpret_cast<void*>(from), end - from, MADV_DONTNEED);  // advice only
+    }
+    return out;
+}
+
+/**
  * IndexPreTransform::train of FAISS 1.7.3, step for step (each untrained transform trained on the
  * previous output, applied, then the sub-index trained on the last output), except that it says
  * when it stops reading `x`: after the first transform's output exists. The sub-index training
  * that follows (IVF and PQ k-means) holds the transformed vectors, often larger than `x` (OPQ64_192
  * on 128-d input: 1.5×), so a caller that frees `x` there lowers the training's peak by the size of `x`.
+ * With AUTOFAISS_TRAIN_TRANSFORMS_ONLY in `flags`, it stops after training the last untrained
+ * transform (not applied) and leaves the sub-index untrained: a later call trains the sub-index
+ * through the trained transforms. With AUTOFAISS_TRAIN_DISCARD_INPUT, the first transform is applied
+ * in blocks, each block's input pages given back to the OS once read (apply_discarding_input).
  */
-void train_pretransform_releasing_input(faiss::IndexPreTransform* pt, idx_t n, const float* x, Status* st) {
+void train_pretransform_releasing_input(faiss::IndexPreTransform* pt, idx_t n, const float* x, Status* st,
+                                        int flags) {
+    const bool transforms_only = (flags & AUTOFAISS_TRAIN_TRANSFORMS_ONLY) != 0;
     int last_untrained = 0;
-    if (!pt->index->is_trained) {
+    if (!pt->index->is_trained && !transforms_only) {
         last_untrained = int(pt->chain.size());
     } else {
+        last_untrained = -1;
         for (int i = int(pt->chain.size()) - 1; i >= 0; i--) {
             if (!pt->chain[i]->is_trained) {
                 last_untrained = i;
                 break;
             }
+        }
+        if (last_untrained < 0) {
+            // every transform trained: FAISS's IndexPreTransform::train still marks the index
+            // trained when the sub-index is; nothing to train
+            if (!transforms_only) pt->is_trained = pt->index->is_trained;
+            return;
         }
     }
     const float* prev_x = x;
@@ -392,14 +460,15 @@ void train_pretransform_releasing_input(faiss::IndexPreTransform* pt, idx_t n, c
             faiss::VectorTransform* t = pt->chain[i];
             if (!t->is_trained) t->train(n, prev_x);
         } else {
-            pt->index->train(n, prev_x);
+            train_sub_index(pt->index, n, prev_x, owned);
         }
         if (i == last_untrained) break;
-        owned.reset(pt->chain[i]->apply(n, prev_x));  // frees the previous output, as FAISS does
+        if (i == 0 && (flags & AUTOFAISS_TRAIN_DISCARD_INPUT)) owned = apply_discarding_input(pt->chain[0], n, x);
+        else owned.reset(pt->chain[i]->apply(n, prev_x));  // frees the previous output, as FAISS does
         prev_x = owned.get();
         st->input_released.store(1, std::memory_order_release);
     }
-    pt->is_trained = true;
+    if (!transforms_only) pt->is_trained = true;
 }
 
 }  // namespace
@@ -439,6 +508,11 @@ struct AutofaissJob {
                 levers.reset();
             } catch (...) {
             }
+            // FAISS's temporaries (an OPQ training's ~4 copies of its sample, k-means buffers) are
+            // freed by now, but glibc keeps the pages of its arenas mapped: 200k x 128 into
+            // OPQ64_192 kept 84 MB resident after the rotation's training, under the next phase's
+            // peak. Giving them back costs milliseconds.
+            malloc_trim(0);
             {
                 std::lock_guard<std::mutex> lock(finished_mutex);
                 st.finished.store(1, std::memory_order_release);
@@ -468,6 +542,32 @@ int fail(const std::exception_ptr& e, int code) {
     }                                                                                             \
     return 0;
 
+namespace {
+// autofaiss_job_train and autofaiss_job_train_ex: the levers and hooks attached, the work
+// started on the job's thread.
+AutofaissJob* start_training_job(FaissIndex* index, idx_t n, const float* x, const autofaiss::TrainingLevers& lv,
+                                 int* applied, int flags) {
+    auto job = std::make_unique<AutofaissJob>();
+    job->lever_progress = std::make_unique<LeverProgress>(&job->st);
+    // Levers first: the hooks leave alone what the levers attached (their loops report through
+    // LeverProgress) and count FAISS's own loops everywhere else.
+    job->levers = autofaiss::attach_training_levers(I(index), lv, applied, job->lever_progress.get());
+    job->hooks = std::make_unique<TrainHooks>(&job->st);
+    job->hooks->walk(I(index));
+    auto* pt = dynamic_cast<faiss::IndexPreTransform*>(I(index));
+    if (pt != nullptr && n > 0 && x != nullptr) {
+        Status* st = &job->st;
+        job->start([pt, n, x, st, flags] {
+            train_pretransform_releasing_input(pt, n, x, st, flags);
+            return 0;
+        });
+    } else {
+        job->start([index, n, x] { return faiss_Index_train(index, n, x); });
+    }
+    return job.release();
+}
+}  // namespace
+
 EXPORT int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, int opq_niter, int opq_niter_pq,
                                int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
                                int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int* applied,
@@ -475,27 +575,32 @@ EXPORT int autofaiss_job_train(FaissIndex* index, idx_t n, const float* x, int o
     try {
         if (index == nullptr || p_job == nullptr || applied == nullptr)
             throw std::invalid_argument("autofaiss_job_train: null argument");
-        auto job = std::make_unique<AutofaissJob>();
         const auto lv = autofaiss::TrainingLevers::from_c(opq_niter, opq_niter_pq, opq_max_train_points, ivf_niter,
                                                            ivf_max_points_per_centroid, pq_niter, direct_subspace,
                                                            ivf_hnsw_assign_m);
-        job->lever_progress = std::make_unique<LeverProgress>(&job->st);
-        // Levers first: the hooks leave alone what the levers attached (their loops report through
-        // LeverProgress) and count FAISS's own loops everywhere else.
-        job->levers = autofaiss::attach_training_levers(I(index), lv, applied, job->lever_progress.get());
-        job->hooks = std::make_unique<TrainHooks>(&job->st);
-        job->hooks->walk(I(index));
-        auto* pt = dynamic_cast<faiss::IndexPreTransform*>(I(index));
-        if (pt != nullptr && n > 0 && x != nullptr) {
-            Status* st = &job->st;
-            job->start([pt, n, x, st] {
-                train_pretransform_releasing_input(pt, n, x, st);
-                return 0;
-            });
-        } else {
-            job->start([index, n, x] { return faiss_Index_train(index, n, x); });
+        *p_job = start_training_job(index, n, x, lv, applied, 0);
+    }
+    JOB_CATCH
+}
+
+EXPORT int autofaiss_job_train_ex(FaissIndex* index, idx_t n, const float* x, int opq_niter, int opq_niter_pq,
+                                  int64_t opq_max_train_points, int ivf_niter, int ivf_max_points_per_centroid,
+                                  int pq_niter, int direct_subspace, int ivf_hnsw_assign_m, int flags, int* applied,
+                                  AutofaissJob** p_job) {
+    try {
+        if (index == nullptr || p_job == nullptr || applied == nullptr)
+            throw std::invalid_argument("autofaiss_job_train_ex: null argument");
+        if ((flags & ~(AUTOFAISS_TRAIN_TRANSFORMS_ONLY | AUTOFAISS_TRAIN_DISCARD_INPUT)) != 0)
+            throw std::invalid_argument("autofaiss_job_train_ex: unknown flags " + std::to_string(flags));
+        if (flags & AUTOFAISS_TRAIN_TRANSFORMS_ONLY) {
+            if (x == nullptr || n <= 0) throw std::invalid_argument("autofaiss_job_train_ex: no vectors to train the transforms on");
+            if (dynamic_cast<faiss::IndexPreTransform*>(I(index)) == nullptr)
+                throw std::invalid_argument("autofaiss_job_train_ex: the index has no pre-transform (OPQ, PCA, …) to train alone");
         }
-        *p_job = job.release();
+        const auto lv = autofaiss::TrainingLevers::from_c(opq_niter, opq_niter_pq, opq_max_train_points, ivf_niter,
+                                                           ivf_max_points_per_centroid, pq_niter, direct_subspace,
+                                                           ivf_hnsw_assign_m);
+        *p_job = start_training_job(index, n, x, lv, applied, flags);
     }
     JOB_CATCH
 }

@@ -679,15 +679,9 @@ static int same_bytes(const FaissIndex* a, const FaissIndex* b) {
     return same;
 }
 
-/* Trains through a job (with the training levers opq_niter, direct_subspace, ivf_hnsw_assign_m; -1 / 0 /
- * 0: FAISS's own training), polling until done; returns the highest done count seen per phase. */
-static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_niter, int direct_subspace,
-                             int ivf_hnsw_assign_m, double seen_done[8], double seen_total[8]) {
-    AutofaissJob* job = NULL;
-    int applied = -1;
-    OK(autofaiss_job_train(idx, n, x, opq_niter, -1, -1, -1, -1, -1, direct_subspace, ivf_hnsw_assign_m, &applied,
-                           &job));
-    CHECK(applied >= 0);
+/* Polls a started job until done, joins it, and records the highest done count seen per phase and
+ * the job's final count of every phase in seen_done (totals in seen_total). */
+static void job_poll_join(AutofaissJob* job, double seen_done[8], double seen_total[8]) {
     double st[AUTOFAISS_JOB_STATUS_LEN];
     int phases_valid = 1; /* one check for the whole poll loop, not one per poll */
     for (;;) {
@@ -709,6 +703,18 @@ static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_nit
         seen_done[p] = st[6 + p];
     }
     OK(autofaiss_job_join(job));
+}
+
+/* Trains through a job (with the training levers opq_niter, direct_subspace, ivf_hnsw_assign_m; -1 / 0 /
+ * 0: FAISS's own training), polling until done; returns the highest done count seen per phase. */
+static void job_train_levers(FaissIndex* idx, int n, const float* x, int opq_niter, int direct_subspace,
+                             int ivf_hnsw_assign_m, double seen_done[8], double seen_total[8]) {
+    AutofaissJob* job = NULL;
+    int applied = -1;
+    OK(autofaiss_job_train(idx, n, x, opq_niter, -1, -1, -1, -1, -1, direct_subspace, ivf_hnsw_assign_m, &applied,
+                           &job));
+    CHECK(applied >= 0);
+    job_poll_join(job, seen_done, seen_total);
 }
 
 static void job_train(FaissIndex* idx, int n, const float* x, double seen_done[8], double seen_total[8]) {
@@ -733,6 +739,84 @@ static int one_thread(void) {
     OK(autofaiss_get_num_threads(&threads));
     OK(autofaiss_set_num_threads(1));
     return threads;
+}
+
+/* The transforms of a pre-transformed index trained by a job of their own, then the sub-index by a
+ * second job on the same vectors: the same bytes as one training job, the sub-index untrained in
+ * between, each job counting only its own k-means (the rotation's in the first, IVF and PQ in the
+ * second). An index without pre-transform is refused with a message; a second transform job on
+ * trained transforms does nothing. */
+static void test_job_train_transforms(void) {
+    const int d = 32, n = 3000;
+    float* x = make_data(n, d);
+    int threads = one_thread();
+    const char* keys[] = {"OPQ4_32,IVF64,PQ4", "PCA16,IVF64,PQ4"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const int opq = strstr(keys[k], "OPQ") != NULL;
+        FaissIndex *a = NULL, *b = NULL;
+        untrained_pair(keys[k], d, &a, &b);
+        double one_done[8] = {0}, one_total[8] = {0};
+        job_train_levers(a, n, x, 3, 1, 0, one_done, one_total);
+
+        AutofaissJob* job = NULL;
+        int applied = -1;
+        OK(autofaiss_job_train_ex(b, n, x, 3, -1, -1, -1, -1, -1, 1, 0, AUTOFAISS_TRAIN_TRANSFORMS_ONLY, &applied, &job));
+        double first_done[8] = {0}, first_total[8] = {0};
+        job_poll_join(job, first_done, first_total);
+        CHECK(faiss_Index_is_trained(b) == 0);
+        CHECK(first_done[AUTOFAISS_JOB_IVF_KMEANS] == 0 && first_done[AUTOFAISS_JOB_PQ_KMEANS] == 0);
+        /* the lever's 3 outer iterations: 4 sub-quantizers x (40 + 2 x 4) PQ k-means iterations */
+        if (opq) CHECK(first_done[AUTOFAISS_JOB_OPQ] == 4 * 48 && first_done[AUTOFAISS_JOB_OPQ] == one_done[AUTOFAISS_JOB_OPQ]);
+
+        double second_done[8] = {0}, second_total[8] = {0};
+        job_train_levers(b, n, x, 3, 1, 0, second_done, second_total);
+        CHECK(faiss_Index_is_trained(b) == 1);
+        CHECK(second_done[AUTOFAISS_JOB_OPQ] == 0);
+        CHECK(second_done[AUTOFAISS_JOB_IVF_KMEANS] == 10 && second_done[AUTOFAISS_JOB_PQ_KMEANS] == 4 * 25);
+        CHECK(same_bytes(a, b));
+
+        /* every transform trained already: nothing happens */
+        OK(autofaiss_job_train_ex(b, n, x, 3, -1, -1, -1, -1, -1, 1, 0, AUTOFAISS_TRAIN_TRANSFORMS_ONLY, &applied, &job));
+        double again_done[8] = {0}, again_total[8] = {0};
+        job_poll_join(job, again_done, again_total);
+        CHECK(same_bytes(a, b));
+        faiss_Index_free(a);
+        faiss_Index_free(b);
+    }
+    /* AUTOFAISS_TRAIN_DISCARD_INPUT: the same trained index; the input's inner pages read as zeros after */
+    {
+        FaissIndex *a = NULL, *b = NULL;
+        untrained_pair("OPQ4_32,IVF64,PQ4", d, &a, &b);
+        OK(faiss_Index_train(a, n, x));
+        float* input = malloc(sizeof(float) * (size_t)n * d);
+        memcpy(input, x, sizeof(float) * (size_t)n * d);
+        AutofaissJob* job = NULL;
+        int applied = -1;
+        OK(autofaiss_job_train_ex(b, n, input, -1, -1, -1, -1, -1, -1, 0, 0, AUTOFAISS_TRAIN_DISCARD_INPUT, &applied, &job));
+        double done[8] = {0}, total[8] = {0};
+        job_poll_join(job, done, total);
+        CHECK(same_bytes(a, b));
+        /* 384 KB: whole pages from 4 KB in to 4 KB before the end */
+        int zeros = 1;
+        for (size_t i = 1024; i < (size_t)n * d - 1024; i++) zeros &= input[i] == 0.0f;
+        CHECK(zeros);
+        free(input);
+        faiss_Index_free(a);
+        faiss_Index_free(b);
+    }
+    FaissIndex* plain = NULL;
+    OK(faiss_index_factory(&plain, d, "IVF64,PQ4", METRIC_L2));
+    AutofaissJob* job = NULL;
+    int applied = -1;
+    FAILS_WITH(autofaiss_job_train_ex(plain, n, x, -1, -1, -1, -1, -1, -1, 0, 0, AUTOFAISS_TRAIN_TRANSFORMS_ONLY,
+                                      &applied, &job),
+               "no pre-transform");
+    CHECK(job == NULL);
+    FAILS_WITH(autofaiss_job_train_ex(plain, n, x, -1, -1, -1, -1, -1, -1, 0, 0, 4, &applied, &job), "unknown flags 4");
+    CHECK(job == NULL);
+    faiss_Index_free(plain);
+    OK(autofaiss_set_num_threads(threads));
+    free(x);
 }
 
 static void test_jobs(void) {
@@ -913,8 +997,9 @@ static void test_job_releases_input(void) {
     float* x = make_data(n, d);
     int threads = one_thread();
     /* after the transform, IVF and 256-centroid PQ k-means (~0.1 s): far longer than a poll */
-    const char* keys[] = {"OPQ4_32,IVF64,PQ4", "PCA16,IVF64,PQ4", "IVF64,PQ4"};
-    const int pretransformed[] = {1, 1, 0};
+    /* PQ4x2: its PQ trains on 4 x 256 of the 3000 rows, drawn before the transformed rows are freed */
+    const char* keys[] = {"OPQ4_32,IVF64,PQ4", "PCA16,IVF64,PQ4", "OPQ4_32,IVF64,PQ4x2", "IVF64,PQ4"};
+    const int pretransformed[] = {1, 1, 1, 0};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         FaissIndex *a = NULL, *b = NULL;
         untrained_pair(keys[k], d, &a, &b);
@@ -1023,6 +1108,7 @@ int main(void) {
 
     test_jobs();
     test_job_releases_input();
+    test_job_train_transforms();
     test_job_wait();
     test_direct_add();
     printf("native C test: %d checks passed\n", checks);

@@ -158,6 +158,46 @@ describe("build_index end to end", () => {
     }
   });
 
+  test("OPQ with more training rows than the rotation takes: the rotation trains on a sample of its own first", async () => {
+    // 70,000 rows and IVF1024 (100 training rows per list): the 70,000-row training sample is above
+    // the 65,536 rows FAISS's OPQ trains on, so the rotation gets its own sample, read and trained first.
+    const n = 70_000, dim = 16, key = "OPQ4_16,IVF1024,PQ4x8";
+    const data = clusteredData(n, dim, 200, 31);
+    const big = join(dir, "big");
+    mkdirSync(big, { recursive: true });
+    writeNpy(join(big, "part-00.npy"), data, dim);
+    const indexPath = join(dir, "big-out", "knn.index");
+    const r = await runCli("build_index", `--embeddings=${big}`, `--index_path=${indexPath}`,
+      `--index_infos_path=${join(dir, "big-out", "infos.json")}`, `--index_key=${key}`, "--metric_type=l2",
+      "--max_index_memory_usage=1G", "--current_memory_available=4G", "--verbose=20");
+    assert.equal(r.code, 0, r.err);
+    const messages = r.logs.map((l) => l.replace(/^.*? \[[A-Z]+\]: /, ""));
+    const at = (m: string) => messages.findIndex((x) => x.includes(m));
+    const rotation = at(">>> Finished \"-> Training the OPQ rotation with 65536 vectors of dim 16\"");
+    const sample = at("-> Extract training vectors");
+    const training = at(">>> Finished \"-> Training the index with 70000 vectors of dim 16\"");
+    assert.ok(rotation > 0 && sample > rotation && training > sample, messages.join("\n"));
+    assert.ok(messages.some((m) => m.startsWith("Training OPQ rotation: ") && m.includes("outer iteration 25/25")), "the rotation's bar");
+    // the second training does not train the rotation again: no rotation bar after the training sample
+    assert.equal(messages.slice(sample).some((m) => m.startsWith("Training OPQ rotation: ")), false);
+    // recall against plain FAISS trained in one call on all rows (its OPQ draws its own 65,536)
+    const queries = clusteredData(200, dim, 200, 32);
+    const truth = bruteForce(data, queries, dim, 10, "l2").labels;
+    const infos = JSON.parse(readFileSync(join(dir, "big-out", "infos.json"), "utf8")) as IndexInfos;
+    using built = Index.read(indexPath);
+    built.setParameters(infos.index_param);
+    using plain = Index.factory(dim, key, "l2");
+    plain.setPolysemousTraining(false);
+    plain.train(data);
+    plain.add(data);
+    plain.setParameters(infos.index_param);
+    const recall = recallAtK(built.search(queries, 10).labels, truth, 10);
+    const plainRecall = recallAtK(plain.search(queries, 10).labels, truth, 10);
+    console.log(`${key} on ${n}×${dim}: recall@10 ${recall.toFixed(3)} (plain FAISS ${plainRecall.toFixed(3)}) at ${infos.index_param}`);
+    // 2,000 hits: trainings on different samples differ by noise
+    assert.ok(recall >= plainRecall - 0.03, `recall@10 = ${recall}, plain FAISS ${plainRecall}`);
+  });
+
   test("inner product with an in-memory array (no temporary files)", async () => {
     const before = readdirSync(tmpdir()).length;
     const { index, infos } = await buildIndex({ vectors: all, dim: d }, { saveOnDisk: false, indexPath: null, indexKey: "IVF16,Flat" });

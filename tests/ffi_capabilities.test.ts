@@ -76,6 +76,8 @@ const LOST = {
     "sub-vectors), which makes OPQ / PQ training several times slower",
   progressJobs: "training and adding run as one blocking FAISS call each, so their progress is only shown per phase " +
     "(no k-means iterations, no vectors added inside a call)",
+  transformTraining: "an OPQ rotation trains inside the whole training sample, which also stays in memory beside its rotated " +
+    "copy, so training needs more memory",
   openmpGuards: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +
     "for indices whose reconstruct fails unless they are plain IVF indices",
 };

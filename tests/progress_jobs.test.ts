@@ -119,6 +119,50 @@ describe("trainWithProgress", () => {
     });
   });
 
+  test("discardInput: the same index; the input is given up (its inner pages read as zeros)", async () => {
+    await oneThread(async () => {
+      const key = "OPQ4_32,IVF64,PQ4";
+      const levers = trainingLevers(key);
+      using blocking = Index.factory(d, key, "l2");
+      using jobbed = Index.factory(d, key, "l2");
+      blocking.setPolysemousTraining(false);
+      jobbed.setPolysemousTraining(false);
+      blocking.trainWithLevers(x, levers);
+      const input = x.slice();
+      await jobbed.trainWithProgress(input, levers, undefined, { discardInput: true });
+      assert.deepEqual(jobbed.toBytes(), blocking.toBytes());
+      // whole pages only: 4 KiB in from each end is inside them whatever the buffer's alignment
+      const inner = input.subarray(1024, input.length - 1024);
+      assert.equal(inner.every((v) => v === 0), true, "the rotated rows' input pages were given back");
+    });
+  });
+
+  test("the rotation alone, then the rest on the same rows: the index one training gives; refused without a transform", async () => {
+    await oneThread(async () => {
+      const key = "OPQ4_32,IVF64,PQ4";
+      const levers = trainingLevers(key);
+      using blocking = Index.factory(d, key, "l2");
+      using split = Index.factory(d, key, "l2");
+      blocking.setPolysemousTraining(false);
+      split.setPolysemousTraining(false);
+      blocking.trainWithLevers(x, levers);
+      const first: JobStatus[] = [];
+      assert.equal(await split.trainTransformsWithProgress(x, levers, (s) => first.push(s)), true);
+      assert.equal(split.isTrained, false, "the IVF and its PQ are not trained yet");
+      const last = first.at(-1)!;
+      assert.deepEqual([last.phaseCounts["ivf-kmeans"], last.phaseCounts["pq-kmeans"]], [0, 0]);
+      assert.ok(last.phaseCounts.opq > 0);
+      const second: JobStatus[] = [];
+      await split.trainWithProgress(x, levers, (s) => second.push(s));
+      assert.equal(second.at(-1)!.phaseCounts.opq, 0, "the rotation is not trained again");
+      assert.deepEqual(split.toBytes(), blocking.toBytes());
+
+      using plain = Index.factory(d, "IVF64,PQ4", "l2");
+      await assert.rejects(plain.trainTransformsWithProgress(x, {}), (e: unknown) => e instanceof FaissError && /no pre-transform/.test(e.message));
+      assert.equal(plain.isTrained, false);
+    });
+  });
+
   test("without a pre-transform the input is read to the end: never released", async () => {
     await oneThread(async () => {
       using index = Index.factory(d, "IVF64,PQ4", "l2");

@@ -12,6 +12,7 @@ import {
   needsTraining,
   optimalBatchSize,
   optimalTrainSize,
+  rotationSampleRows,
   trainingLevers,
 } from "../lib/plan/training_plan.ts";
 import { parseMemory } from "../lib/plan/units.ts";
@@ -186,4 +187,20 @@ describe("trainingLevers: how FAISS's training runs for a key", () => {
     ["IMI2x8,PQ8", { directSubspace: true }],
   ];
   for (const [key, want] of cases) test(key, () => assert.deepEqual(trainingLevers(key), want));
+});
+
+describe("rotationSampleRows: when an OPQ rotation trains on a sample of its own", () => {
+  test("one OPQ transform and more training rows than OPQ's 65,536: a 65,536-row sample", () => {
+    assert.equal(rotationSampleRows("OPQ64_192,IVF2048_HNSW32,PQ64x8", 200_000), 65_536);
+    assert.equal(rotationSampleRows("OPQ16,PQ16", 65_537), 65_536);
+  });
+  test("OPQ trains on all of a sample that small anyway: no second sample", () => {
+    assert.equal(rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 65_536), null);
+    assert.equal(rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 25_600), null);
+  });
+  test("no OPQ, or another transform before or beside it: trained inside the sample, as FAISS does", () => {
+    assert.equal(rotationSampleRows("IVF4096,PQ32x8", 409_600), null);
+    assert.equal(rotationSampleRows("PCA64,IVF4096,Flat", 409_600), null);
+    assert.equal(rotationSampleRows("PCAR96,OPQ32_96,IVF4096,PQ32", 409_600), null);
+  });
 });

@@ -11,7 +11,7 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { canTrainTransformsApart, GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
 import { faissLibrary } from "../../ffi/library.ts";
 import { releaseNow } from "../free_buffers.ts";
 import { changedInput, type EmbeddingsInput, type InputSnapshot, openEmbeddings, snapshotInputs } from "../io/input.ts";
@@ -36,7 +36,7 @@ import {
   planMemoryBudgets,
   trainingVectors,
 } from "../plan/build_plan.ts";
-import { constructionTimeEstimate } from "../plan/training_plan.ts";
+import { constructionTimeEstimate, rotationSampleRows } from "../plan/training_plan.ts";
 import { trainForKey } from "../measure/train_index.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
@@ -50,7 +50,7 @@ import { claimOutputs, Publication, PublishError, staleOutputs } from "../output
 import { renderReport, type ReportData } from "../output/report_html.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { addParts } from "./build_parts.ts";
-import { addProgressRows, trainWithProgress } from "./faiss_progress.ts";
+import { addProgressRows, trainTransformsWithProgress, trainWithProgress } from "./faiss_progress.ts";
 import { type BuildReporter, silentReporter } from "../reporter.ts";
 import { BUILD_DEFAULTS } from "./defaults.ts";
 import { withFaissThreads } from "./faiss_threads.ts";
@@ -490,13 +490,24 @@ export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs
 
     if (!s.trainedIndexPath && (!index.isTrained || plan.training.needed)) {
       const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
+      const rotationRows = s.useGpu || index.isTrained ? null : rotationSampleRows(indexKey, Math.min(trainSize, plan.vectors));
+      if (rotationRows !== null && canTrainTransformsApart()) {
+        // the rotation's sample is read, trained on and freed before the larger training sample
+        // exists: the two are never in memory together
+        const rotation = await log.timed("-> Extract rotation training vectors", 2, () => embs.sample(rotationRows, plan.training.seed));
+        log.info(`Will use ${rotation.rows} vectors to train the OPQ rotation, that will use ${formatMemory(rotation.vectors.byteLength)} of memory`);
+        await log.timed(`-> Training the OPQ rotation with ${rotation.rows} vectors of dim ${d}`, 2, () =>
+          trainTransformsWithProgress(index, rotation.vectors, indexKey, log));
+        releaseNow(rotation.vectors);
+      }
       const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
       log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
       await log.timed(`-> Training the index with ${sample.rows} vectors of dim ${d}`, 2, async () => {
         if (s.useGpu) index = trainOnGpu(index, sample.vectors);
         // a pre-transformed index (OPQ, PCA) trains its IVF / PQ on the transformed copy: the raw
-        // sample is freed as soon as that copy exists (200k × 128 into OPQ64_192: peak RSS −98 MB)
-        else await trainWithProgress(index, sample.vectors, plan.indexKey, log, () => releaseNow(sample.vectors));
+        // sample is consumed page by page as that copy is written, then freed (200k × 128 into
+        // OPQ64_192: the 102 MB sample is never resident beside its 154 MB copy)
+        else await trainWithProgress(index, sample.vectors, plan.indexKey, log, () => releaseNow(sample.vectors), true);
       });
       releaseNow(sample.vectors); // before adding: the peak is index + batch, not + sample
     }

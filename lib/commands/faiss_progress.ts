@@ -7,7 +7,7 @@
  * (said once, by ffi/capabilities.ts): one bar step per FAISS add call, none inside training.
  */
 import type { Index, JobPhase, JobStatus } from "../../ffi/faiss.ts";
-import { trainForKeyWithProgress } from "../measure/train_index.ts";
+import { trainForKeyWithProgress, trainTransformsForKeyWithProgress } from "../measure/train_index.ts";
 import type { BuildReporter, ProgressHandle } from "../reporter.ts";
 
 /** Steps of the adding bar per add call: the native job adds this many chunks (FAISS 1.7.3: IVF
@@ -53,15 +53,35 @@ export function formatObjective(x: number): string {
 /**
  * Trains `index` for its factory `key` (the training levers of lib/measure/train_index.ts), with one
  * progress bar per training phase that FAISS reports from inside. `onInputReleased` is called once
- * the training no longer reads `x` (after a pre-transform such as OPQ has been applied to it).
+ * the training no longer reads `x` (after a pre-transform such as OPQ has been applied to it); with
+ * `discardInput` the caller gives up the contents of `x` to that pre-transform, which consumes it
+ * page by page.
  */
-export async function trainWithProgress(
+export function trainWithProgress(
   index: Index,
   x: Float32Array,
   key: string,
   log: BuildReporter,
   onInputReleased?: () => void,
+  discardInput = false,
 ): Promise<void> {
+  return withTrainingBars(log, (onStatus) => trainForKeyWithProgress(index, x, key, onStatus, onInputReleased, discardInput));
+}
+
+/**
+ * Trains only the transforms of `key` (its OPQ rotation) on `x`, with the rotation's progress bar;
+ * false when the library cannot (lib/measure/train_index.ts).
+ */
+export async function trainTransformsWithProgress(index: Index, x: Float32Array, key: string, log: BuildReporter): Promise<boolean> {
+  let trained = false;
+  await withTrainingBars(log, async (onStatus) => {
+    trained = await trainTransformsForKeyWithProgress(index, x, key, onStatus);
+  });
+  return trained;
+}
+
+/** Runs a training that reports job statuses, drawing one bar per phase FAISS reports from inside. */
+async function withTrainingBars(log: BuildReporter, train: (onStatus: (s: JobStatus) => void) => Promise<unknown>): Promise<void> {
   let bar: ProgressHandle | null = null;
   let phase: JobPhase | null = null;
   let detail = "";
@@ -80,7 +100,7 @@ export async function trainWithProgress(
     }
   };
   try {
-    await trainForKeyWithProgress(index, x, key, (s) => {
+    await train((s) => {
       lastCounts = s.phaseCounts;
       if (s.phase !== phase) {
         // statuses are up to 250 ms apart: the last iterations of a finished phase may not have been
@@ -100,7 +120,7 @@ export async function trainWithProgress(
       detail = trainingDetail(s);
       bar?.update(s.done, detail);
       if (s.finished) showMissed(TRAINING_ORDER.length);
-    }, onInputReleased);
+    });
   } finally {
     (bar as ProgressHandle | null)?.finish();
   }

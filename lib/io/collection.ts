@@ -77,7 +77,10 @@ export interface EmbeddingCollection extends AsyncDisposable {
   batches(maxRows: number, options?: BatchOptions): AsyncGenerator<EmbeddingBatch>;
   /** Rows `[start, end)` as one batch (e.g. the first 1000 rows as queries). */
   read(start: number, end: number): Promise<EmbeddingBatch>;
-  /** `n` rows drawn uniformly without replacement, reproducibly for a `seed`; all rows if `n >= count`. */
+  /**
+   * `n` rows drawn uniformly without replacement, reproducibly for a `seed`; all rows if `n >= count`.
+   * Always a fresh array that nothing else references: build_index gives its contents up to training.
+   */
   sample(n: number, seed: number): Promise<EmbeddingSample>;
   /** Close every open file (idempotent). */
   close(): Promise<void>;

@@ -19,7 +19,8 @@ export function trainForKey(index: Index, vectors: Float32Array, key: string): v
 /**
  * The same training as {@link trainForKey}, on a native thread, with `onStatus` told of its
  * progress from inside FAISS (k-means iterations, OPQ outer iterations, objective), and
- * `onInputReleased` called once the training no longer reads `vectors` (Index.trainWithProgress).
+ * `onInputReleased` called once the training no longer reads `vectors`, and with `discardInput` the
+ * contents of `vectors` given up to a pre-transform that consumes them (Index.trainWithProgress).
  *
  * @example await trainForKeyWithProgress(index, sample, key, (s) => bar.update(s.done))
  */
@@ -29,6 +30,23 @@ export async function trainForKeyWithProgress(
   key: string,
   onStatus: (s: JobStatus) => void,
   onInputReleased?: () => void,
+  discardInput = false,
 ): Promise<void> {
-  await index.trainWithProgress(vectors, trainingLevers(key), onStatus, { onInputReleased });
+  await index.trainWithProgress(vectors, trainingLevers(key), onStatus, { onInputReleased, discardInput });
+}
+
+/**
+ * Trains only the transforms of `key` (its OPQ rotation) on `vectors`, with the levers and progress
+ * of {@link trainForKeyWithProgress}; the sub-index is trained by a later call on other vectors.
+ * False when the library cannot (said once by the FFI): the caller trains everything in one call.
+ *
+ * @example if (await trainTransformsForKeyWithProgress(index, rotationSample, key, show)) …
+ */
+export function trainTransformsForKeyWithProgress(
+  index: Index,
+  vectors: Float32Array,
+  key: string,
+  onStatus: (s: JobStatus) => void,
+): Promise<boolean> {
+  return index.trainTransformsWithProgress(vectors, trainingLevers(key), onStatus);
 }

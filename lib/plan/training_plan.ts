@@ -359,6 +359,31 @@ export const OPQ_OUTER_ITERATIONS = 25;
 export const IVF_HNSW_ASSIGN_MIN_LISTS = 8_192;
 export const IVF_HNSW_ASSIGN_M = 32;
 
+/**
+ * Rows FAISS's OPQ rotation trains on: `OPQMatrix::max_train_points` (256 × 256), a random subset of
+ * whatever rows it is given.
+ */
+export const OPQ_TRAIN_POINTS = 65_536;
+
+/**
+ * Rows of a sample of its own for the OPQ rotation of `key`, trained and freed before the key's
+ * training sample of `trainRows` rows is read, or null when the rotation trains inside that sample.
+ * FAISS's OPQ training allocates about 4 × its rows at the output dimension (the subset, its
+ * padded copy, projections, reconstructions) while the whole training sample stays alive to be
+ * rotated next; a separate sample never holds both (200k × 128, `OPQ64_192,…`: the sample's
+ * 102 MB). Only a key whose one transform is an OPQ, and only when the sample is larger than what
+ * OPQ trains on anyway: the rotation still sees {@link OPQ_TRAIN_POINTS} uniform rows, as FAISS's
+ * own subset of a uniform sample.
+ *
+ * @example rotationSampleRows("OPQ64_192,IVF2048_HNSW32,PQ64x8", 200_000) === 65_536
+ * @example rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 25_600) === null
+ */
+export function rotationSampleRows(key: string, trainRows: number): number | null {
+  const { transforms } = parseFactoryKey(key, 0);
+  if (transforms.length !== 1 || transforms[0].kind !== "OPQ") return null;
+  return trainRows > OPQ_TRAIN_POINTS ? OPQ_TRAIN_POINTS : null;
+}
+
 /** Options of ffi/faiss.ts `trainWithLevers` (each one left out keeps FAISS's default). */
 export interface TrainingLeverPlan {
   directSubspace?: boolean;
