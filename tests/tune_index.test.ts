@@ -139,3 +139,24 @@ describe("tune_index CLI", () => {
     assert.equal(r.err, "autofaiss tune_index: error: output_index_path is required when save_on_disk is true\n");
   });
 });
+
+describe("tuneIndexParameters with a time budget (build_index: the add phase's time)", () => {
+  test("a spent budget halves the precise latency measurements: fewer searches, a parameter still chosen", async () => {
+    const { tuneIndexParameters } = await import("../lib/measure/tune_parameters.ts");
+    // searches of about a millisecond (every list scanned: 50,000 × 64), so that a measurement ends on
+    // its time budget rather than on its 2,000 searches
+    const d = 64;
+    const x = clusteredData(50_000, d, 20, 51);
+    using index = Index.factory(d, "IVF4,Flat", "l2");
+    index.train(x);
+    index.add(x);
+    const options = { maxQueryTimeMs: 10, minNearestNeighbors: 10 };
+    const free = await tuneIndexParameters(index, "IVF4,Flat", x, options);
+    const spent = await tuneIndexParameters(index, "IVF4,Flat", x, { ...options, budgetMs: 0 });
+    assert.match(spent.param, /^nprobe=\d+$/);
+    console.log(`precise budget spent: ${spent.searches.calls} searches; unbudgeted: ${free.searches.calls}`);
+    // the same coarse steps (150 ms each), then 0.5 s instead of 1 s of precise searches: about 0.56×
+    // as many searches here; an ignored budget gives about 1×
+    assert.ok(spent.searches.calls < 0.8 * free.searches.calls, `${spent.searches.calls} searches with the budget spent, ${free.searches.calls} without`);
+  });
+});

@@ -583,6 +583,7 @@ export async function finishIndex(
     const tuned = await tuneIndexParameters(index, indexKey, probe, {
       maxQueryTimeMs: s.maxIndexQueryTimeMs,
       minNearestNeighbors: s.minNearestNeighborsToRetrieve,
+      budgetMs: addMs,
       info: (m) => log.info(m),
       warn: (m) => log.warning(m),
     });

@@ -21,6 +21,13 @@ export interface TuneIndexOptions {
   maxQueryTimeMs: number;
   /** `min_nearest_neighbors_to_retrieve` */
   minNearestNeighbors: number;
+  /**
+   * Time the whole tuning should take, ms (build_index: what adding took, since no phase of a build
+   * may cost more). The precise latency measurements are shortened to what is left of it, to half
+   * their length at most (≥ 50 searches at the bound: the last choice is made on them), so a small
+   * build's tuning can still exceed it. Unset: Python's fixed lengths.
+   */
+  budgetMs?: number;
   /** INFO-level progress lines */
   info?: (message: string) => void;
   warn?: (message: string) => void;
@@ -72,9 +79,14 @@ export async function tuneIndexParameters(
     for (const l of r.labels) if (l === -1n) missing++;
     return 1 - missing / r.labels.length;
   };
+  const start = performance.now();
   const measureLatencyMs = (value: number, phase: LatencyPhase): number => {
     index.setParameters(family.format(value));
-    const r = timeSearches({ timeoutMs: measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost) });
+    let timeoutMs = measurementBudgetMs(phase, options.maxQueryTimeMs, family.boost);
+    if (phase === "precise" && options.budgetMs !== undefined) {
+      timeoutMs = Math.max(timeoutMs / 2, Math.min(timeoutMs, options.budgetMs - (performance.now() - start)));
+    }
+    const r = timeSearches({ timeoutMs });
     searches.calls += r.searches;
     searches.queries += r.searches;
     return r.msPerQuery;
