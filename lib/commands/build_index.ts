@@ -583,7 +583,8 @@ export async function finishIndex(
     const tuned = await tuneIndexParameters(index, indexKey, probe, {
       maxQueryTimeMs: s.maxIndexQueryTimeMs,
       minNearestNeighbors: s.minNearestNeighborsToRetrieve,
-      budgetMs: addMs,
+      // a latency measurement ends with the search that crosses its time: up to one search at the bound later
+      budgetMs: addMs - s.maxIndexQueryTimeMs,
       info: (m) => log.info(m),
       warn: (m) => log.warning(m),
     });
@@ -592,10 +593,12 @@ export async function finishIndex(
   });
   log.info(`The best hyperparameters are: ${indexParam}`);
 
-  // The latency test gets no more time than adding took (within 1–10 s): no phase costs more than adding.
+  // The phase gets no more time than adding took (within 1–10 s), less one search at the latency
+  // bound by which its latency test can overrun: no phase costs more than adding.
   const searches = { calls: 0, queries: 0 };
+  const timeoutMs = fastMetricsBudgetMs(addMs - s.maxIndexQueryTimeMs);
   const metrics = await log.timed("Compute fast metrics", 1, () =>
-    fastMetrics(index, probe.subarray(0, Math.min(n, FAST_METRICS_QUERIES) * d), { timeoutMs: fastMetricsBudgetMs(addMs), count: searches }));
+    fastMetrics(index, probe.subarray(0, Math.min(n, FAST_METRICS_QUERIES) * d), { timeoutMs, count: searches }));
   log.info(`Fast metrics ran ${formatSearchCount(searches)}`);
   const infos: IndexInfos = { index_key: indexKey, index_param: indexParam, index_path: part.indexPath, ...metrics };
 
