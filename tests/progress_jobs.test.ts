@@ -45,6 +45,18 @@ describe("trainWithProgress", () => {
   const d = 32, n = 3000;
   const x = clusteredData(n, d, 20, 7);
 
+  /** Two indices of `key`, polysemous training off as build_index trains: `reference` trained the
+   *  blocking way with the key's levers, `untrained` for the path under test; disposing frees both. */
+  function leverPair(key: string) {
+    const levers = trainingLevers(key);
+    const reference = Index.factory(d, key, "l2");
+    const untrained = Index.factory(d, key, "l2");
+    reference.setPolysemousTraining(false);
+    untrained.setPolysemousTraining(false);
+    reference.trainWithLevers(x, levers);
+    return { levers, reference, untrained, [Symbol.dispose]: () => (reference.free(), untrained.free()) };
+  }
+
   test("OPQ + IVF + PQ: every k-means iteration counted, same trained index as train()", async () => {
     await oneThread(async () => {
       using plain = Index.factory(d, "OPQ4_32,IVF32,PQ4", "l2");
@@ -95,13 +107,8 @@ describe("trainWithProgress", () => {
   test("OPQ: the input is released once rotated; overwriting it then leaves the index trainWithLevers gives", async () => {
     await oneThread(async () => {
       // after the rotation: IVF and 256-centroid PQ k-means, far longer than a poll
-      const key = "OPQ4_32,IVF64,PQ4";
-      const levers = trainingLevers(key);
-      using blocking = Index.factory(d, key, "l2");
-      using jobbed = Index.factory(d, key, "l2");
-      blocking.setPolysemousTraining(false);
-      jobbed.setPolysemousTraining(false);
-      blocking.trainWithLevers(x, levers);
+      using pair = leverPair("OPQ4_32,IVF64,PQ4");
+      const { levers, reference: blocking, untrained: jobbed } = pair;
       const input = x.slice();
       let releases = 0;
       let phaseAtRelease: string | null = null;
@@ -121,13 +128,8 @@ describe("trainWithProgress", () => {
 
   test("discardInput: the same index; the input is given up (its inner pages read as zeros)", async () => {
     await oneThread(async () => {
-      const key = "OPQ4_32,IVF64,PQ4";
-      const levers = trainingLevers(key);
-      using blocking = Index.factory(d, key, "l2");
-      using jobbed = Index.factory(d, key, "l2");
-      blocking.setPolysemousTraining(false);
-      jobbed.setPolysemousTraining(false);
-      blocking.trainWithLevers(x, levers);
+      using pair = leverPair("OPQ4_32,IVF64,PQ4");
+      const { levers, reference: blocking, untrained: jobbed } = pair;
       const input = x.slice();
       await jobbed.trainWithProgress(input, levers, undefined, { discardInput: true });
       assert.deepEqual(jobbed.toBytes(), blocking.toBytes());
@@ -139,13 +141,8 @@ describe("trainWithProgress", () => {
 
   test("the rotation alone, then the rest on the same rows: the index one training gives; refused without a transform", async () => {
     await oneThread(async () => {
-      const key = "OPQ4_32,IVF64,PQ4";
-      const levers = trainingLevers(key);
-      using blocking = Index.factory(d, key, "l2");
-      using split = Index.factory(d, key, "l2");
-      blocking.setPolysemousTraining(false);
-      split.setPolysemousTraining(false);
-      blocking.trainWithLevers(x, levers);
+      using pair = leverPair("OPQ4_32,IVF64,PQ4");
+      const { levers, reference: blocking, untrained: split } = pair;
       const first: JobStatus[] = [];
       assert.equal(await split.trainTransformsWithProgress(x, levers, (s) => first.push(s)), true);
       assert.equal(split.isTrained, false, "the IVF and its PQ are not trained yet");
