@@ -6,8 +6,8 @@
  * recall@10 of each variant against exact neighbours (both variants must find the same quality) and
  * the load average before and after.
  *
- *   bun tasks/bench_avx2.ts [--cases=hnsw_add,ivfpq_train,ivfpq_add,pq4fs_search] [--repeat=2]
- *                           [--hnsw_n=20000] [--ivf_n=60000] [--queries=1000]
+ *   bun tasks/bench_avx2.ts [--cases=hnsw_add,ivfpq_train,ivfpq_add,pq4fs_search,ivfpq4_train,ivfpq4_add]
+ *                           [--repeat=2] [--hnsw_n=20000] [--ivf_n=60000] [--queries=1000]
  *
  * Data: Fashion-MNIST (Debian's dataset-fashion-mnist): 60,000 × 784 train images as the base, the
  * 10,000 test images as queries (pixel values 0..255, as ann-benchmarks).
@@ -17,6 +17,15 @@
  *                 --ivf_n base vectors (at least 39,936: FAISS wants 39 points per centroid)
  *   ivfpq_add     the same trained index: add the --ivf_n (quantizer assignment + PQ compute_codes)
  *   pq4fs_search  PQ56x4fs (fast-scan, dsub 14): search the 10,000 queries, k = 10
+ *   ivfpq4_train  the issue's IVF-PQ shape, 4 dimensions per sub-vector (SIFT's 128-d PQ32x8): the images
+ *                 averaged over 2 × 2 pixel blocks (14 × 14 = 196-d), IVF1024,PQ49x8, trained on the first
+ *                 --ivf_n, FAISS's own training (plain train)
+ *   ivfpq4_train_levers  the same key trained as build_index trains it (trainingLevers: the direct
+ *                 sub-space k-means)
+ *   ivfpq4_add    the trained index: add the --ivf_n (index.add: the direct IVF-PQ encoding)
+ * The ivfpq4 cases also run Debian's python3-faiss (stock GENERIC FAISS, tasks/bench/stock_ivfpq4.py:
+ * plain train and FAISS's own add) twice, with Debian's default BLAS (pthread OpenBLAS) and with the
+ * OpenMP OpenBLAS our library links: the FAISS a user of Python AutoFaiss on Debian runs.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -27,11 +36,28 @@ import process from "node:process";
 const root = resolve(import.meta.dirname ?? ".", "..");
 const arg = (name: string, dflt: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 
-const CASES = ["hnsw_add", "ivfpq_train", "ivfpq_add", "pq4fs_search"] as const;
+const CASES = ["hnsw_add", "ivfpq_train", "ivfpq_add", "pq4fs_search", "ivfpq4_train", "ivfpq4_train_levers", "ivfpq4_add"] as const;
 type Case = typeof CASES[number];
 const K = 10;
 const IVFPQ_KEY = "IVF1024,PQ28x8";
 const PQ4FS_KEY = "PQ56x4fs";
+const IVFPQ4_KEY = "IVF1024,PQ49x8";
+const OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
+
+/** Images averaged over 2 × 2 pixel blocks: 28 × 28 → 14 × 14 (tasks/bench/stock_ivfpq4.py pools the same way). */
+function pool2x2(images: { vectors: Float32Array; rows: number }): { vectors: Float32Array; rows: number; dim: number } {
+  const out = new Float32Array(images.rows * 196);
+  for (let r = 0; r < images.rows; r++) {
+    const src = images.vectors.subarray(r * 784, r * 784 + 784);
+    for (let i = 0; i < 14; i++) {
+      for (let j = 0; j < 14; j++) {
+        const a = 2 * i * 28 + 2 * j;
+        out[r * 196 + i * 14 + j] = (src[a] + src[a + 1] + src[a + 28] + src[a + 29]) / 4;
+      }
+    }
+  }
+  return { vectors: out, rows: images.rows, dim: 196 };
+}
 
 interface ChildResult {
   seconds: Record<string, number>;
@@ -43,12 +69,15 @@ const childCase = arg("child", "");
 if (childCase !== "") {
   const { buildInfo, Index } = await import("../ffi/faiss.ts");
   const { readIdxImages } = await import("./convert_fashion_mnist.ts");
+  const { trainingLevers } = await import("../lib/plan/training_plan.ts");
   const which = childCase as Case;
   const nq = Number(arg("queries", "1000"));
-  const base = readIdxImages("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
-  const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+  const pooled = which === "ivfpq4_train";
+  const read = (path: string) => (pooled ? pool2x2(readIdxImages(path)) : readIdxImages(path));
+  const base = read("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+  const test = read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
   const d = base.dim;
-  const n = Math.min(Number(which === "hnsw_add" ? arg("hnsw_n", "20000") : which === "ivfpq_train" ? arg("ivf_n", "60000") : base.rows), base.rows);
+  const n = Math.min(Number(which === "hnsw_add" ? arg("hnsw_n", "20000") : which === "ivfpq_train" || pooled ? arg("ivf_n", "60000") : base.rows), base.rows);
   const x = base.vectors.subarray(0, n * d);
   const q = test.vectors.subarray(0, nq * d);
   const time = (fn: () => void) => {
@@ -86,6 +115,20 @@ if (childCase !== "") {
     seconds.ivfpq_add = time(() => index.add(x));
     index.setParameters("nprobe=16");
     found = index.search(q, K).labels;
+  } else if (which === "ivfpq4_train") {
+    // The plain training first (the issue's measurement), then build_index's on a second index;
+    // recall is the second one's after the direct-encoding add.
+    {
+      using plain = Index.factory(d, IVFPQ4_KEY, "l2");
+      plain.setPolysemousTraining(false);
+      seconds.ivfpq4_train = time(() => plain.train(x));
+    }
+    using index = Index.factory(d, IVFPQ4_KEY, "l2");
+    index.setPolysemousTraining(false);
+    seconds.ivfpq4_train_levers = time(() => index.trainWithLevers(x, trainingLevers(IVFPQ4_KEY)));
+    seconds.ivfpq4_add = time(() => index.add(x));
+    index.setParameters("nprobe=16");
+    found = index.search(q, K).labels;
   } else {
     using index = Index.factory(d, PQ4FS_KEY, "l2");
     index.train(x);
@@ -109,40 +152,67 @@ const libs = {
 for (const path of Object.values(libs)) {
   if (!existsSync(path)) throw new Error(`bench_avx2: ${path} is missing (bun tasks/build_native.ts builds both variants)`);
 }
-// ivfpq_add is timed in the ivfpq_train child (the add needs the trained index): one child for both.
-const children = [...new Set(wanted.map((c) => (c === "ivfpq_add" ? "ivfpq_train" : c)))];
+// ivfpq_add is timed in the ivfpq_train child (the add needs the trained index): one child for both;
+// the same for the ivfpq4 cases.
+const childOf = (c: Case) => (c === "ivfpq_add" ? "ivfpq_train" : c.startsWith("ivfpq4") ? "ivfpq4_train" : c);
+const children = [...new Set(wanted.map(childOf))];
 
 const fmtLoad = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 console.log(`bench_avx2: Fashion-MNIST 60,000 × 784, cases ${wanted.join(", ")}, ${repeat} round(s), load average ${fmtLoad()}`);
-const best: Record<string, Record<string, number>> = { GENERIC: {}, AVX2: {} };
-const recalls: Record<string, Record<string, number>> = { GENERIC: {}, AVX2: {} };
+
+/** One way to run a child: our library in one variant, or Debian's python3-faiss with one BLAS. */
+interface Runner {
+  name: string;
+  /** What the child's compile options must contain (the library really loaded). */
+  expect: string;
+  command: (child: string) => [string, string[]];
+  env: Record<string, string>;
+}
+const ours = (variant: keyof typeof libs): Runner => ({
+  name: variant,
+  expect: variant,
+  command: (child) => [process.execPath, [...(process.execPath.endsWith("deno") ? ["run", "-A"] : []), "tasks/bench_avx2.ts", `--child=${child}`, ...process.argv.slice(2).filter((a) => !a.startsWith("--child"))]],
+  env: { AUTOFAISS_FAISS_LIB: libs[variant] },
+});
+const stock = (name: string, env: Record<string, string>): Runner => ({
+  name,
+  expect: "stock",
+  command: () => ["/usr/bin/python3", ["tasks/bench/stock_ivfpq4.py", arg("ivf_n", "60000"), arg("queries", "1000")]],
+  env,
+});
+const STOCK_RUNNERS = [stock("stock", {}), stock("stock-omp", { LD_LIBRARY_PATH: OPENMP_BLAS })];
+const runnersOf = (child: string): Runner[] => [ours("GENERIC"), ours("AVX2"), ...(child === "ivfpq4_train" ? STOCK_RUNNERS : [])];
+
+const best: Record<string, Record<string, number>> = {};
+const recalls: Record<string, Record<string, number>> = {};
 for (let round = 1; round <= repeat; round++) {
   for (const child of children) {
-    // Alternate which variant goes first, so a load change favours neither.
-    const order = (round % 2 === 1 ? ["GENERIC", "AVX2"] : ["AVX2", "GENERIC"]) as (keyof typeof libs)[];
-    for (const variant of order) {
-      const r = spawnSync(process.execPath, [...(process.execPath.endsWith("deno") ? ["run", "-A"] : []), "tasks/bench_avx2.ts", `--child=${child}`, ...process.argv.slice(2).filter((a) => !a.startsWith("--child"))], {
-        cwd: root,
-        env: { ...process.env, AUTOFAISS_FAISS_LIB: libs[variant] },
-        encoding: "utf8",
-        maxBuffer: 64 * 2 ** 20,
-      });
-      if (r.status !== 0) throw new Error(`bench_avx2: ${variant} ${child} failed (${r.signal ?? `exit ${r.status}`}): ${r.stderr}`);
+    // Alternate the order, so a load change favours no runner.
+    const runners = round % 2 === 1 ? runnersOf(child) : runnersOf(child).reverse();
+    for (const runner of runners) {
+      const [cmd, args] = runner.command(child);
+      const r = spawnSync(cmd, args, { cwd: root, env: { ...process.env, ...runner.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+      if (r.status !== 0) throw new Error(`bench_avx2: ${runner.name} ${child} failed (${r.signal ?? `exit ${r.status}`}): ${r.stderr}`);
       const res: ChildResult = JSON.parse(r.stdout.trim().split("\n").pop()!);
-      if (!res.compileOptions.includes(variant)) throw new Error(`bench_avx2: ${libs[variant]} reports "${res.compileOptions}", expected ${variant}`);
+      if (!res.compileOptions.includes(runner.expect)) throw new Error(`bench_avx2: ${runner.name} reports "${res.compileOptions}", expected ${runner.expect}`);
       for (const [c, s] of Object.entries(res.seconds)) {
-        best[variant][c] = Math.min(best[variant][c] ?? Infinity, s);
-        recalls[variant][c] = res.recall;
+        (best[runner.name] ??= {})[c] = Math.min(best[runner.name][c] ?? Infinity, s);
+        (recalls[runner.name] ??= {})[c] = res.recall;
       }
-      console.log(`  round ${round} ${variant.padEnd(7)} ${Object.entries(res.seconds).map(([c, s]) => `${c} ${s.toFixed(2)} s`).join(", ")}; recall@10 ${res.recall.toFixed(4)}; load ${fmtLoad()}`);
+      console.log(`  round ${round} ${runner.name.padEnd(9)} ${Object.entries(res.seconds).map(([c, s]) => `${c} ${s.toFixed(2)} s`).join(", ")}; recall@10 ${res.recall.toFixed(4)}; load ${fmtLoad()}`);
     }
   }
 }
 
-console.log(`\n| case | GENERIC s | AVX2 s | GENERIC / AVX2 | recall@10 GENERIC | recall@10 AVX2 |`);
-console.log(`| --- | --- | --- | --- | --- | --- |`);
+const fmt = (v: number | undefined, digits: number) => (v === undefined ? "–" : v.toFixed(digits));
+console.log(`\n| case | GENERIC s | AVX2 s | GENERIC / AVX2 | stock s (pthread / OpenMP BLAS) | best stock / AVX2 | recall@10 GENERIC / AVX2 / stock |`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
 for (const c of wanted) {
   const g = best.GENERIC[c], a = best.AVX2[c];
-  console.log(`| ${c} | ${g.toFixed(2)} | ${a.toFixed(2)} | ${(g / a).toFixed(2)}× | ${recalls.GENERIC[c].toFixed(4)} | ${recalls.AVX2[c].toFixed(4)} |`);
+  const sp = best.stock?.[c], so = best["stock-omp"]?.[c];
+  const bestStock = sp === undefined && so === undefined ? undefined : Math.min(sp ?? Infinity, so ?? Infinity);
+  const stockCell = bestStock === undefined ? "–" : `${fmt(sp, 2)} / ${fmt(so, 2)}`;
+  const ratio = bestStock === undefined ? "–" : `${(bestStock / a).toFixed(2)}×`;
+  console.log(`| ${c} | ${g.toFixed(2)} | ${a.toFixed(2)} | ${(g / a).toFixed(2)}× | ${stockCell} | ${ratio} | ${recalls.GENERIC[c].toFixed(4)} / ${recalls.AVX2[c].toFixed(4)} / ${fmt(recalls.stock?.[c], 4)} |`);
 }
-console.log(`(best of ${repeat}; load average at the end ${fmtLoad()}; 2 cores)`);
+console.log(`(best of ${repeat}; load average at the end ${fmtLoad()}; 2 cores; stock = Debian's python3-faiss, plain train and FAISS's own add)`);

@@ -19,10 +19,14 @@ files = sys.argv[5:]
 arrays = [np.load(f, mmap_mode="r") for f in files]
 d = arrays[0].shape[1]
 index = faiss.index_factory(d, key, faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2)
+# extract_index_ivf returns an IndexIVF proxy: setting do_polysemous_training on it only made a Python
+# attribute (until session 11 this baseline ran FAISS's polysemous training on IVF-PQ keys). Downcast.
 try:
-    faiss.extract_index_ivf(index).do_polysemous_training = False
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
 except Exception:
-    pass
+    ivf = None  # no IVF layer
+if isinstance(ivf, faiss.IndexIVFPQ):
+    ivf.do_polysemous_training = False
 t0 = time.time()
 if not index.is_trained:
     parts, left = [], train_size
