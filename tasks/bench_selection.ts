@@ -2,7 +2,7 @@
  * Measured vs heuristic selection at a tight memory and latency bound (issue 15). For each case the
  * same data is built twice, `--selection=heuristic` and `--selection=measured`; each written index is
  * reopened (an independent reader of the file), searched one query at a time on one thread for its
- * latency, and scored by recall@10 against exact neighbours of held-out queries. Also printed: the
+ * latency (1,000 queries), and scored by recall@10 against exact neighbours of 10,000 held-out queries. Also printed: the
  * selection's own prediction for the chosen key (recall, latency) next to the full build's, and the
  * selection time as a fraction of the measured build's wall (target ≤ 25%).
  *
@@ -31,7 +31,10 @@ interface Case {
   latencyMs: number;
 }
 
-const QUERIES = 1000;
+/** Recall@10 on 1,000 queries moves by ±0.004 between two builds of the same key (session 10), too close to
+ *  the 0.02 target: score on 10,000 (all of Fashion-MNIST's test split), time single queries on the first 1,000. */
+const RECALL_QUERIES = 10_000;
+const LATENCY_QUERIES = 1_000;
 
 function cases(wanted: string[]): Case[] {
   const out: Case[] = [];
@@ -39,7 +42,7 @@ function cases(wanted: string[]): Case[] {
     const d = 64;
     out.push({
       name: "synthetic 100,000 × 64 (clustered)", d, metric: "l2", memory: "6M", latencyMs: 0.5,
-      base: clusteredData(100_000, d, 100, 1), queries: clusteredData(QUERIES, d, 100, 2),
+      base: clusteredData(100_000, d, 100, 1), queries: clusteredData(RECALL_QUERIES, d, 100, 2),
     });
   }
   if (wanted.includes("fashion")) {
@@ -47,7 +50,7 @@ function cases(wanted: string[]): Case[] {
     const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
     out.push({
       name: "Fashion-MNIST 60,000 × 784", d: base.dim, metric: "l2", memory: "20M", latencyMs: 1,
-      base: base.vectors, queries: test.vectors.subarray(0, QUERIES * base.dim),
+      base: base.vectors, queries: test.vectors.subarray(0, RECALL_QUERIES * base.dim),
     });
   }
   return out;
@@ -72,8 +75,8 @@ function score(path: string, param: string, c: Case, gt: BigInt64Array): { recal
   const recall = rRecallAtR({ labels: found, k: 10 }, { labels: gt, k: 10 }, 10);
   const ms = withNumThreads(1, () => {
     const t0 = performance.now();
-    for (let q = 0; q < QUERIES; q++) index.search(c.queries.subarray(q * c.d, (q + 1) * c.d), 10);
-    return (performance.now() - t0) / QUERIES;
+    for (let q = 0; q < LATENCY_QUERIES; q++) index.search(c.queries.subarray(q * c.d, (q + 1) * c.d), 10);
+    return (performance.now() - t0) / LATENCY_QUERIES;
   });
   return { recall, ms };
 }

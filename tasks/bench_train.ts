@@ -43,6 +43,10 @@ const VARIANTS: Record<string, TrainingLevers | null> = {
   "plan+hnsw": { ...trainingLevers(key), ivfHnswAssignM: 32 },
   "plan+ivf5": { ...trainingLevers(key), ivfNiter: 5 },
   "plan+ivf50pts": { ...trainingLevers(key), ivfMaxPointsPerCentroid: 50 },
+  "plan+opq32k": { ...trainingLevers(key), opqMaxTrainPoints: 32768 },
+  "plan+opq16k": { ...trainingLevers(key), opqMaxTrainPoints: 16384 },
+  "plan+opq64k": { ...trainingLevers(key), opqMaxTrainPoints: 65536 },
+  "plan+pq10": { ...trainingLevers(key), pqNiter: 10 },
 };
 const names = arg("variants", "today,direct,direct+opq25,direct+opq10,plan").split(",");
 for (const v of names) if (!(v in VARIANTS)) throw new Error(`bench_train: --variants: unknown "${v}" (expected some of ${Object.keys(VARIANTS).join(", ")})`);

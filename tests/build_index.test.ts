@@ -160,7 +160,7 @@ describe("build_index end to end", () => {
 
   test("OPQ with more training rows than the rotation takes: the rotation trains on a sample of its own first", async () => {
     // 70,000 rows and IVF1024 (100 training rows per list): the 70,000-row training sample is above
-    // the 65,536 rows FAISS's OPQ trains on, so the rotation gets its own sample, read and trained first.
+    // the 32,768 rows the OPQ rotation trains on, so the rotation gets its own sample, read and trained first.
     const n = 70_000, dim = 16, key = "OPQ4_16,IVF1024,PQ4x8";
     const data = clusteredData(n, dim, 200, 31);
     const big = join(dir, "big");
@@ -173,7 +173,7 @@ describe("build_index end to end", () => {
     assert.equal(r.code, 0, r.err);
     const messages = r.logs.map((l) => l.replace(/^.*? \[[A-Z]+\]: /, ""));
     const at = (m: string) => messages.findIndex((x) => x.includes(m));
-    const rotation = at(">>> Finished \"-> Training the OPQ rotation with 65536 vectors of dim 16\"");
+    const rotation = at(">>> Finished \"-> Training the OPQ rotation with 32768 vectors of dim 16\"");
     const sample = at("-> Extract training vectors");
     const training = at(">>> Finished \"-> Training the index with 70000 vectors of dim 16\"");
     assert.ok(rotation > 0 && sample > rotation && training > sample, messages.join("\n"));

@@ -177,11 +177,11 @@ describe("trainingLevers: how FAISS's training runs for a key", () => {
     ["IVF256,PQ16x4fs", { directSubspace: true }],
     ["HNSW16_PQ16", { directSubspace: true }],
     ["IVF256,Flat,Refine(PQ8)", { directSubspace: true }],
-    ["OPQ48_144,IVF2048_HNSW32,PQ48x8", { directSubspace: true, opqNiter: 25 }],
-    ["OPQ16_64,IVF256,Flat", { directSubspace: true, opqNiter: 25 }],
+    ["OPQ48_144,IVF2048_HNSW32,PQ48x8", { directSubspace: true, opqNiter: 25, opqMaxTrainPoints: 32_768 }],
+    ["OPQ16_64,IVF256,Flat", { directSubspace: true, opqNiter: 25, opqMaxTrainPoints: 32_768 }],
     // the coarse k-means through an HNSW over the centroids, 5 iterations, from 8,192 lists on
     // (measured at 8,192 and 16,384)
-    ["OPQ32_96,IVF16384_HNSW32,PQ32x8", { directSubspace: true, opqNiter: 25, ivfHnswAssignM: 32, ivfNiter: 5 }],
+    ["OPQ32_96,IVF16384_HNSW32,PQ32x8", { directSubspace: true, opqNiter: 25, opqMaxTrainPoints: 32_768, ivfHnswAssignM: 32, ivfNiter: 5 }],
     ["IVF65536,Flat", { ivfHnswAssignM: 32, ivfNiter: 5 }],
     ["IVF8192,PQ16", { directSubspace: true, ivfHnswAssignM: 32, ivfNiter: 5 }],
     ["IVF4096,PQ16", { directSubspace: true }],
@@ -191,12 +191,14 @@ describe("trainingLevers: how FAISS's training runs for a key", () => {
 });
 
 describe("rotationSampleRows: when an OPQ rotation trains on a sample of its own", () => {
-  test("one OPQ transform and more training rows than OPQ's 65,536: a 65,536-row sample", () => {
-    assert.equal(rotationSampleRows("OPQ64_192,IVF2048_HNSW32,PQ64x8", 200_000), 65_536);
-    assert.equal(rotationSampleRows("OPQ16,PQ16", 65_537), 65_536);
+  test("one OPQ transform and more training rows than the rotation's 32,768: a 32,768-row sample", () => {
+    assert.equal(rotationSampleRows("OPQ64_192,IVF2048_HNSW32,PQ64x8", 200_000), 32_768);
+    assert.equal(rotationSampleRows("OPQ16,PQ16", 32_769), 32_768);
+    // Fashion-MNIST's 60,000 rows, below FAISS's own 65,536 but above ours
+    assert.equal(rotationSampleRows("OPQ128_896,IVF1024_HNSW32,PQ128x8", 60_000), 32_768);
   });
   test("OPQ trains on all of a sample that small anyway: no second sample", () => {
-    assert.equal(rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 65_536), null);
+    assert.equal(rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 32_768), null);
     assert.equal(rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 25_600), null);
   });
   test("no OPQ, or another transform before or beside it: trained inside the sample, as FAISS does", () => {

@@ -25,8 +25,7 @@
  */
 
 import { type FactoryCodec, parseFactoryKey, transformOutD } from "./factory_key.ts";
-import { OPQ_MAX_TRAIN } from "./index_metadata.ts";
-import { OPQ_OUTER_ITERATIONS } from "./training_plan.ts";
+import { OPQ_OUTER_ITERATIONS, OPQ_TRAIN_POINTS } from "./training_plan.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -196,7 +195,7 @@ export function buildWork(key: string, rows: number, d: number): number {
   for (const t of fk.transforms) {
     const out = transformOutD(t, dim);
     if (t.kind === "OPQ") {
-      const trainRows = Math.min(rows, OPQ_MAX_TRAIN);
+      const trainRows = Math.min(rows, OPQ_TRAIN_POINTS);
       const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (OPQ_OUTER_ITERATIONS - 1) * OPQ_LATER_PQ_ITERATIONS;
       work += trainRows * out * pqIterations * 2 ** 8 + OPQ_OUTER_ITERATIONS * 2 * trainRows * dim * out;
     } else if (t.kind === "PCA") {

@@ -360,10 +360,23 @@ export const IVF_HNSW_ASSIGN_MIN_LISTS = 8_192;
 export const IVF_HNSW_ASSIGN_M = 32;
 
 /**
- * Rows FAISS's OPQ rotation trains on: `OPQMatrix::max_train_points` (256 × 256), a random subset of
- * whatever rows it is given.
+ * Rows the OPQ rotation trains on (`OPQMatrix::max_train_points`, a random subset of whatever rows it
+ * is given; FAISS's default 256 × 256 = 65,536). Each outer iteration trains a PQ on every row, encodes
+ * and decodes them and multiplies by them twice (the Procrustes problem), so the rotation's time is
+ * proportional to its rows. Measured with tasks/bench_train.ts (session 11, AVX2, idle, the same
+ * search parameters for both, recall@10 on 10,000 held-out queries), 65,536 → 32,768 rows:
+ * - 200k × 128 synthetic (ip), `OPQ64_192,IVF2048_HNSW32,PQ64x8`, `nprobe=256,efSearch=512`: training
+ *   57.4 → 37.1 s (0.64×), recall 0.3991 → 0.3995;
+ * - Fashion-MNIST (real, l2), `OPQ128_896,IVF1024_HNSW32,PQ128x8` (its 60,000 rows → 32,768),
+ *   `nprobe=16,efSearch=32`: 170.7 → 119.2 s (0.70×), 0.9022 → 0.9020;
+ * - Fashion-MNIST, `OPQ28_112,IVF1024_HNSW32,PQ28x8`: 26.1 → 18.9 s (0.72×), 0.7008 → 0.7009.
+ * That leaves 128 rows per codebook centroid. 16,384 rows went on saving (200k: 29.6 s, 0.3986;
+ * Fashion `OPQ28_112`: 0.74× of 32,768's time) but lost 0.0011 there against 32,768: not used. Two other levers measured on the 200k case are not used:
+ * 10 instead of 25 k-means iterations for the key's own PQ saved nothing (56.9 s; its k-means on 3
+ * dimensions is cheap in the direct loop) and lost 0.0042; OPQ's first outer iteration with 4 instead of
+ * FAISS's 40 k-means iterations (`niter_pq_0`, an experimental build) saved 5 % (54.3 s) for −0.0013.
  */
-export const OPQ_TRAIN_POINTS = 65_536;
+export const OPQ_TRAIN_POINTS = 32_768;
 
 /**
  * Rows of a sample of its own for the OPQ rotation of `key`, trained and freed before the key's
@@ -375,7 +388,7 @@ export const OPQ_TRAIN_POINTS = 65_536;
  * OPQ trains on anyway: the rotation still sees {@link OPQ_TRAIN_POINTS} uniform rows, as FAISS's
  * own subset of a uniform sample.
  *
- * @example rotationSampleRows("OPQ64_192,IVF2048_HNSW32,PQ64x8", 200_000) === 65_536
+ * @example rotationSampleRows("OPQ64_192,IVF2048_HNSW32,PQ64x8", 200_000) === 32_768
  * @example rotationSampleRows("OPQ64_192,IVF256,PQ64x8", 25_600) === null
  */
 export function rotationSampleRows(key: string, trainRows: number): number | null {
@@ -411,11 +424,12 @@ export interface TrainingLeverPlan {
 /**
  * The training options for `key`: the direct (SIMD) k-means on PQ / OPQ sub-vectors
  * of at most 8 dimensions whenever the key has a PQ or an OPQ (same assignments as FAISS's up to float
- * rounding, so no recall cost), OPQ's outer iterations from {@link OPQ_OUTER_ITERATIONS}, and the
+ * rounding, so no recall cost), OPQ's outer iterations from {@link OPQ_OUTER_ITERATIONS} and its rows
+ * from {@link OPQ_TRAIN_POINTS}, and the
  * HNSW assignment of the coarse k-means and its {@link IVF_KMEANS_ITERATIONS_MANY_LISTS} iterations
  * from {@link IVF_HNSW_ASSIGN_MIN_LISTS} lists.
  *
- * @example trainingLevers("OPQ64_192,IVF1024_HNSW32,PQ64x8") // { directSubspace: true, opqNiter: 25 }
+ * @example trainingLevers("OPQ64_192,IVF1024_HNSW32,PQ64x8") // { directSubspace: true, opqNiter: 25, opqMaxTrainPoints: 32768 }
  */
 export function trainingLevers(key: string): TrainingLeverPlan {
   const fk = parseFactoryKey(key, 0);
@@ -423,7 +437,10 @@ export function trainingLevers(key: string): TrainingLeverPlan {
   const plan: TrainingLeverPlan = {};
   const hasOpq = fk.transforms.some((t) => t.kind === "OPQ");
   if (hasOpq || kmeans.some((r) => /(^| )PQ\d/.test(r.what))) plan.directSubspace = true;
-  if (hasOpq) plan.opqNiter = OPQ_OUTER_ITERATIONS;
+  if (hasOpq) {
+    plan.opqNiter = OPQ_OUTER_ITERATIONS;
+    plan.opqMaxTrainPoints = OPQ_TRAIN_POINTS;
+  }
   if (fk.base.family === "IVF" && fk.base.quantizer.kind !== "IMI" && fk.base.nlist >= IVF_HNSW_ASSIGN_MIN_LISTS) {
     plan.ivfHnswAssignM = IVF_HNSW_ASSIGN_M;
     plan.ivfNiter = IVF_KMEANS_ITERATIONS_MANY_LISTS;
