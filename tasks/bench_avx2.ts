@@ -23,9 +23,9 @@
  *   ivfpq4_train_levers  the same key trained as build_index trains it (trainingLevers: the direct
  *                 sub-space k-means)
  *   ivfpq4_add    the trained index: add the --ivf_n (index.add: the direct IVF-PQ encoding)
- * The ivfpq4 cases also run Debian's python3-faiss (stock GENERIC FAISS, tasks/bench/stock_ivfpq4.py:
- * plain train and FAISS's own add) twice, with Debian's default BLAS (pthread OpenBLAS) and with the
- * OpenMP OpenBLAS our library links: the FAISS a user of Python AutoFaiss on Debian runs.
+ * hnsw_add and the ivfpq4 cases also run Debian's python3-faiss (stock GENERIC FAISS,
+ * tasks/bench/stock_micro.py: plain train and FAISS's own add) twice, with Debian's default BLAS (pthread
+ * OpenBLAS) and with the OpenMP OpenBLAS our library links: the FAISS a user of Python AutoFaiss on Debian runs.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -44,7 +44,7 @@ const PQ4FS_KEY = "PQ56x4fs";
 const IVFPQ4_KEY = "IVF1024,PQ49x8";
 const OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 
-/** Images averaged over 2 × 2 pixel blocks: 28 × 28 → 14 × 14 (tasks/bench/stock_ivfpq4.py pools the same way). */
+/** Images averaged over 2 × 2 pixel blocks: 28 × 28 → 14 × 14 (tasks/bench/stock_micro.py pools the same way). */
 function pool2x2(images: { vectors: Float32Array; rows: number }): { vectors: Float32Array; rows: number; dim: number } {
   const out = new Float32Array(images.rows * 196);
   for (let r = 0; r < images.rows; r++) {
@@ -177,11 +177,13 @@ const ours = (variant: keyof typeof libs): Runner => ({
 const stock = (name: string, env: Record<string, string>): Runner => ({
   name,
   expect: "stock",
-  command: () => ["/usr/bin/python3", ["tasks/bench/stock_ivfpq4.py", arg("ivf_n", "60000"), arg("queries", "1000")]],
+  command: (child) => ["/usr/bin/python3", ["tasks/bench/stock_micro.py", child, child === "hnsw_add" ? arg("hnsw_n", "20000") : arg("ivf_n", "60000"), arg("queries", "1000")]],
   env,
 });
 const STOCK_RUNNERS = [stock("stock", {}), stock("stock-omp", { LD_LIBRARY_PATH: OPENMP_BLAS })];
-const runnersOf = (child: string): Runner[] => [ours("GENERIC"), ours("AVX2"), ...(child === "ivfpq4_train" ? STOCK_RUNNERS : [])];
+/** Children tasks/bench/stock_micro.py also runs. */
+const STOCK_CHILDREN = ["hnsw_add", "ivfpq4_train"];
+const runnersOf = (child: string): Runner[] => [ours("GENERIC"), ours("AVX2"), ...(STOCK_CHILDREN.includes(child) ? STOCK_RUNNERS : [])];
 
 const best: Record<string, Record<string, number>> = {};
 const recalls: Record<string, Record<string, number>> = {};
