@@ -371,10 +371,11 @@ export const IVF_HNSW_ASSIGN_M = 32;
  *   `nprobe=16,efSearch=32`: 170.7 → 119.2 s (0.70×), 0.9022 → 0.9020;
  * - Fashion-MNIST, `OPQ28_112,IVF1024_HNSW32,PQ28x8`: 26.1 → 18.9 s (0.72×), 0.7008 → 0.7009.
  * That leaves 128 rows per codebook centroid. 16,384 rows went on saving (200k: 29.6 s, 0.3986;
- * Fashion `OPQ28_112`: 0.74× of 32,768's time) but lost 0.0011 there against 32,768: not used. Two other levers measured on the 200k case are not used:
- * 10 instead of 25 k-means iterations for the key's own PQ saved nothing (56.9 s; its k-means on 3
- * dimensions is cheap in the direct loop) and lost 0.0042; OPQ's first outer iteration with 4 instead of
- * FAISS's 40 k-means iterations (`niter_pq_0`, an experimental build) saved 5 % (54.3 s) for −0.0013.
+ * Fashion `OPQ28_112`: 0.74× of 32,768's time) but lost 0.0011 there against 32,768: not used.
+ * Two other levers measured on the 200k case are not used either: 10 instead of 25 k-means iterations
+ * for the key's own PQ saved nothing (56.9 s; its k-means on 3 dimensions is cheap in the direct loop)
+ * and lost 0.0042; OPQ's first outer iteration with 4 instead of FAISS's 40 k-means iterations
+ * (`niter_pq_0`, an experimental build) saved 5 % (54.3 s) for −0.0013.
  */
 export const OPQ_TRAIN_POINTS = 32_768;
 
