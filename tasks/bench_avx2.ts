@@ -23,6 +23,7 @@
  *   ivfpq4_train_levers  the same key trained as build_index trains it (trainingLevers: the direct
  *                 sub-space k-means)
  *   ivfpq4_add    the trained index: add the --ivf_n (index.add: the direct IVF-PQ encoding)
+ *                 --ivfpq4_shape=crop128: the central 16 × 8 pixels instead (128-d, IVF1024,PQ32x8: SIFT's key)
  * hnsw_add and the ivfpq4 cases also run Debian's python3-faiss (stock GENERIC FAISS,
  * tasks/bench/stock_micro.py: plain train and FAISS's own add) twice, with Debian's default BLAS (pthread
  * OpenBLAS) and with the OpenMP OpenBLAS our library links: the FAISS a user of Python AutoFaiss on Debian runs.
@@ -41,7 +42,22 @@ type Case = typeof CASES[number];
 const K = 10;
 const IVFPQ_KEY = "IVF1024,PQ28x8";
 const PQ4FS_KEY = "PQ56x4fs";
-const IVFPQ4_KEY = "IVF1024,PQ49x8";
+/** --ivfpq4_shape: pool196 (default) or crop128, the central 16 × 8 pixels of each image: SIFT's 128
+ *  dimensions with `IVF1024,PQ32x8`, its very key. Both have 4 dimensions per sub-vector. */
+const IVFPQ4_SHAPE = arg("ivfpq4_shape", "pool196");
+if (!["pool196", "crop128"].includes(IVFPQ4_SHAPE)) throw new Error(`bench_avx2: --ivfpq4_shape: "${IVFPQ4_SHAPE}" (expected pool196 or crop128)`);
+const IVFPQ4_KEY = IVFPQ4_SHAPE === "crop128" ? "IVF1024,PQ32x8" : "IVF1024,PQ49x8";
+
+/** The central 16 rows × 8 columns of each 28 × 28 image (tasks/bench/stock_micro.py crops the same way). */
+function crop128(images: { vectors: Float32Array; rows: number }): { vectors: Float32Array; rows: number; dim: number } {
+  const out = new Float32Array(images.rows * 128);
+  for (let r = 0; r < images.rows; r++) {
+    for (let i = 0; i < 16; i++) {
+      for (let j = 0; j < 8; j++) out[r * 128 + i * 8 + j] = images.vectors[r * 784 + (6 + i) * 28 + 10 + j];
+    }
+  }
+  return { vectors: out, rows: images.rows, dim: 128 };
+}
 const OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 
 /** Images averaged over 2 × 2 pixel blocks: 28 × 28 → 14 × 14 (tasks/bench/stock_micro.py pools the same way). */
@@ -73,7 +89,8 @@ if (childCase !== "") {
   const which = childCase as Case;
   const nq = Number(arg("queries", "1000"));
   const pooled = which === "ivfpq4_train";
-  const read = (path: string) => (pooled ? pool2x2(readIdxImages(path)) : readIdxImages(path));
+  const reshape = IVFPQ4_SHAPE === "crop128" ? crop128 : pool2x2;
+  const read = (path: string) => (pooled ? reshape(readIdxImages(path)) : readIdxImages(path));
   const base = read("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
   const test = read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
   const d = base.dim;
@@ -158,7 +175,7 @@ const childOf = (c: Case) => (c === "ivfpq_add" ? "ivfpq_train" : c.startsWith("
 const children = [...new Set(wanted.map(childOf))];
 
 const fmtLoad = () => loadavg().map((l) => l.toFixed(2)).join(" ");
-console.log(`bench_avx2: Fashion-MNIST 60,000 × 784, cases ${wanted.join(", ")}, ${repeat} round(s), load average ${fmtLoad()}`);
+console.log(`bench_avx2: Fashion-MNIST 60,000 × 784, cases ${wanted.join(", ")} (ivfpq4: ${IVFPQ4_SHAPE}, ${IVFPQ4_KEY}), ${repeat} round(s), load average ${fmtLoad()}`);
 
 /** One way to run a child: our library in one variant, or Debian's python3-faiss with one BLAS. */
 interface Runner {
@@ -177,7 +194,7 @@ const ours = (variant: keyof typeof libs): Runner => ({
 const stock = (name: string, env: Record<string, string>): Runner => ({
   name,
   expect: "stock",
-  command: (child) => ["/usr/bin/python3", ["tasks/bench/stock_micro.py", child, child === "hnsw_add" ? arg("hnsw_n", "20000") : arg("ivf_n", "60000"), arg("queries", "1000")]],
+  command: (child) => ["/usr/bin/python3", ["tasks/bench/stock_micro.py", child, child === "hnsw_add" ? arg("hnsw_n", "20000") : arg("ivf_n", "60000"), arg("queries", "1000"), IVFPQ4_SHAPE]],
   env,
 });
 const STOCK_RUNNERS = [stock("stock", {}), stock("stock-omp", { LD_LIBRARY_PATH: OPENMP_BLAS })];

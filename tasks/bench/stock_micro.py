@@ -3,7 +3,7 @@ alternatives resolve it) on the same data and keys as the TypeScript children. P
 seconds per step, recall@10 against exact neighbours, FAISS's compile options.
 
     /usr/bin/python3 tasks/bench/stock_micro.py hnsw_add <hnsw_n> <queries>
-    /usr/bin/python3 tasks/bench/stock_micro.py ivfpq4_train <ivf_n> <queries>
+    /usr/bin/python3 tasks/bench/stock_micro.py ivfpq4_train <ivf_n> <queries> [pool196|crop128]
 """
 import gzip
 import json
@@ -14,19 +14,22 @@ import faiss
 import numpy as np
 
 K = 10
-IVFPQ4_KEY = "IVF1024,PQ49x8"
+SHAPE = sys.argv[4] if len(sys.argv) > 4 else "pool196"
+IVFPQ4_KEY = "IVF1024,PQ32x8" if SHAPE == "crop128" else "IVF1024,PQ49x8"
 TRAIN = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 TEST = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 
 
 def images(path, pooled):
     """Fashion-MNIST IDX images as float32 rows; pooled: averaged over 2 x 2 pixel blocks, 14 x 14 = 196-d
-    (as the TS child's pool2x2)."""
+    (as the TS child's pool2x2), or with crop128 the central 16 x 8 pixels (as its crop128)."""
     raw = gzip.open(path).read()
     n = int.from_bytes(raw[4:8], "big")
     img = np.frombuffer(raw, dtype=np.uint8, offset=16)
     if not pooled:
         return img.reshape(n, 784).astype(np.float32)
+    if SHAPE == "crop128":
+        return np.ascontiguousarray(img.reshape(n, 28, 28)[:, 6:22, 10:18].reshape(n, 128).astype(np.float32))
     img = img.reshape(n, 14, 2, 14, 2).astype(np.float32)
     return np.ascontiguousarray((img.sum(axis=(2, 4)) / np.float32(4)).reshape(n, 196))
 
