@@ -88,13 +88,13 @@ if (childCase !== "") {
   const { trainingLevers } = await import("../lib/plan/training_plan.ts");
   const which = childCase as Case;
   const nq = Number(arg("queries", "1000"));
-  const pooled = which === "ivfpq4_train";
+  const reshaped = which === "ivfpq4_train"; // pooled or cropped per --ivfpq4_shape
   const reshape = IVFPQ4_SHAPE === "crop128" ? crop128 : pool2x2;
-  const read = (path: string) => (pooled ? reshape(readIdxImages(path)) : readIdxImages(path));
+  const read = (path: string) => (reshaped ? reshape(readIdxImages(path)) : readIdxImages(path));
   const base = read("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
   const test = read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
   const d = base.dim;
-  const n = Math.min(Number(which === "hnsw_add" ? arg("hnsw_n", "20000") : which === "ivfpq_train" || pooled ? arg("ivf_n", "60000") : base.rows), base.rows);
+  const n = Math.min(Number(which === "hnsw_add" ? arg("hnsw_n", "20000") : which === "ivfpq_train" || reshaped ? arg("ivf_n", "60000") : base.rows), base.rows);
   const x = base.vectors.subarray(0, n * d);
   const q = test.vectors.subarray(0, nq * d);
   const time = (fn: () => void) => {
