@@ -6,8 +6,8 @@
  * recall@10 of each variant against exact neighbours (both variants must find the same quality) and
  * the load average before and after.
  *
- *   bun tasks/bench_avx2.ts [--cases=hnsw_add,ivfpq_train,ivfpq_add,pq4fs_search,ivfpq4_train,ivfpq4_add]
- *                           [--repeat=2] [--hnsw_n=20000] [--ivf_n=60000] [--queries=1000]
+ *   bun tasks/bench_avx2.ts [--cases=hnsw_add,ivfpq_train,ivfpq_add,pq4fs_search,ivfpq4_train,ivfpq4_train_levers,ivfpq4_add]
+ *                           [--repeat=2] [--hnsw_n=20000] [--ivf_n=60000] [--queries=1000] [--ivfpq4_shape=pool196|crop128]
  *
  * Data: Fashion-MNIST (Debian's dataset-fashion-mnist): 60,000 × 784 train images as the base, the
  * 10,000 test images as queries (pixel values 0..255, as ann-benchmarks).
@@ -47,6 +47,8 @@ const PQ4FS_KEY = "PQ56x4fs";
 const IVFPQ4_SHAPE = arg("ivfpq4_shape", "pool196");
 if (!["pool196", "crop128"].includes(IVFPQ4_SHAPE)) throw new Error(`bench_avx2: --ivfpq4_shape: "${IVFPQ4_SHAPE}" (expected pool196 or crop128)`);
 const IVFPQ4_KEY = IVFPQ4_SHAPE === "crop128" ? "IVF1024,PQ32x8" : "IVF1024,PQ49x8";
+/** The OpenMP OpenBLAS our library links statically; the stock runs load its shared build from here. */
+const OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 
 /** The central 16 rows × 8 columns of each 28 × 28 image (tasks/bench/stock_micro.py crops the same way). */
 function crop128(images: { vectors: Float32Array; rows: number }): { vectors: Float32Array; rows: number; dim: number } {
@@ -58,7 +60,6 @@ function crop128(images: { vectors: Float32Array; rows: number }): { vectors: Fl
   }
   return { vectors: out, rows: images.rows, dim: 128 };
 }
-const OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 
 /** Images averaged over 2 × 2 pixel blocks: 28 × 28 → 14 × 14 (tasks/bench/stock_micro.py pools the same way). */
 function pool2x2(images: { vectors: Float32Array; rows: number }): { vectors: Float32Array; rows: number; dim: number } {
