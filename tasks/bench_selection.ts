@@ -6,8 +6,10 @@
  * selection's own prediction for the chosen key (recall, latency) next to the full build's, and the
  * selection time as a fraction of the measured build's wall (target ≤ 25%).
  *
- * Run on an otherwise idle machine: `bun tasks/bench_selection.ts [case…]`
- * Cases: synthetic, fashion (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist).
+ * Run on an otherwise idle machine: `bun tasks/bench_selection.ts [case[:memory:latency_ms]…]`
+ * Cases: synthetic (100,000 × 64, 6M, 0.5 ms), synthetic1m (1,000,000 × 64, 50M, 1 ms), fashion
+ * (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist, 20M, 1 ms); `fashion:10M:0.3` sets
+ * other bounds.
  * Targets (not asserted: a bench reports): measured ≥ heuristic + 0.02 recall@10 on real data, never
  * worse; selection ≤ 25% of the build wall.
  */
@@ -36,22 +38,39 @@ interface Case {
 const RECALL_QUERIES = 10_000;
 const LATENCY_QUERIES = 1_000;
 
+/** A case name, optionally with its bounds: `fashion`, `fashion:20M:0.3`. */
+function parseWanted(arg: string): { name: string; memory?: string; latencyMs?: number } {
+  const [name, memory, latency] = arg.split(":");
+  if (latency !== undefined && !(Number(latency) > 0)) throw new Error(`bench_selection: "${arg}": expected name:memory:latency_ms, e.g. fashion:20M:0.3`);
+  return { name, memory, latencyMs: latency === undefined ? undefined : Number(latency) };
+}
+
 function cases(wanted: string[]): Case[] {
   const out: Case[] = [];
-  if (wanted.includes("synthetic")) {
-    const d = 64;
-    out.push({
-      name: "synthetic 100,000 × 64 (clustered)", d, metric: "l2", memory: "6M", latencyMs: 0.5,
-      base: clusteredData(100_000, d, 100, 1), queries: clusteredData(RECALL_QUERIES, d, 100, 2),
-    });
-  }
-  if (wanted.includes("fashion")) {
-    const base = readIdxImages("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
-    const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
-    out.push({
-      name: "Fashion-MNIST 60,000 × 784", d: base.dim, metric: "l2", memory: "20M", latencyMs: 1,
-      base: base.vectors, queries: test.vectors.subarray(0, RECALL_QUERIES * base.dim),
-    });
+  for (const w of wanted.map(parseWanted)) {
+    if (w.name === "synthetic") {
+      const d = 64;
+      out.push({
+        name: "synthetic 100,000 × 64 (clustered)", d, metric: "l2", memory: w.memory ?? "6M", latencyMs: w.latencyMs ?? 0.5,
+        base: clusteredData(100_000, d, 100, 1), queries: clusteredData(RECALL_QUERIES, d, 100, 2),
+      });
+    } else if (w.name === "synthetic1m") {
+      // the size where selection's fixed costs (the OPQ rotation trains on 32,768 rows either way) are small
+      const d = 64;
+      out.push({
+        name: "synthetic 1,000,000 × 64 (clustered)", d, metric: "l2", memory: w.memory ?? "50M", latencyMs: w.latencyMs ?? 1,
+        base: clusteredData(1_000_000, d, 500, 1), queries: clusteredData(RECALL_QUERIES, d, 500, 2),
+      });
+    } else if (w.name === "fashion") {
+      const base = readIdxImages("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+      const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+      out.push({
+        name: "Fashion-MNIST 60,000 × 784", d: base.dim, metric: "l2", memory: w.memory ?? "20M", latencyMs: w.latencyMs ?? 1,
+        base: base.vectors, queries: test.vectors.subarray(0, RECALL_QUERIES * base.dim),
+      });
+    } else {
+      throw new Error(`bench_selection: unknown case "${w.name}" (synthetic, synthetic1m, fashion)`);
+    }
   }
   return out;
 }
@@ -103,7 +122,7 @@ for (const c of cases(wanted)) {
       rows.push(`  ${mode.padEnd(9)} ${infos.index_key.padEnd(40)} ${infos.index_param.padEnd(28)} recall@10 ${s.recall.toFixed(3)}  ${s.ms.toFixed(3)} ms  size ${(infos["size in bytes"] / 2 ** 20).toFixed(1)}MB  wall ${wall.toFixed(1)} s`);
       if (selection) {
         const chosen = selection.candidates.find((x) => x.key === selection.chosenKey)!;
-        rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (budget ${selection.budgetSeconds?.toFixed(1)} s); ${selection.reason}`);
+        rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (budget ${selection.budgetSeconds?.toFixed(1)} s; the heuristic's training and adding predicted at ${selection.predictedBuildSeconds?.toFixed(1)} s); ${selection.reason}`);
         rows.push(`    prediction for ${chosen.key}: recall@10 ${chosen.recall?.toFixed(3)} (full: ${s.recall.toFixed(3)}), ${chosen.latencyMs?.toFixed(3)} ms at k=40 (full, k=10: ${s.ms.toFixed(3)})`);
         for (const x of selection.candidates) {
           const steps = x.stepSeconds

@@ -8,6 +8,8 @@ import {
   sampleLatencyBound,
   searchKind,
   selectionBudgetSeconds,
+  predictedFullBuildSeconds,
+  fullBuildWork,
   selectionSample,
   startCandidate,
   predictedCandidateSeconds,
@@ -53,10 +55,12 @@ describe("scaling from the sample", () => {
 });
 
 describe("time budget", () => {
-  test("given budget wins; auto = a quarter of the heuristic's sample time × n/s", () => {
-    assert.equal(selectionBudgetSeconds(30, 4, 1_000_000, 50_000), 30);
-    assert.equal(selectionBudgetSeconds(null, 4, 1_000_000, 50_000), 20);
-    assert.equal(selectionBudgetSeconds(null, null, 1_000_000, 50_000), null);
+  test("given budget wins; auto = a quarter of the heuristic's full build predicted by the work ratio", () => {
+    const h = { buildSeconds: 4, sampleWork: 1e10, fullWork: 5e10 };
+    assert.equal(predictedFullBuildSeconds(h), 20);
+    assert.equal(selectionBudgetSeconds(30, h), 30);
+    assert.equal(selectionBudgetSeconds(null, h), 5);
+    assert.equal(selectionBudgetSeconds(null, null), null);
   });
   test("startCandidate: always without a prediction or a budget; otherwise only if it fits what is left", () => {
     assert.equal(startCandidate(100, null, 1), true);
@@ -80,7 +84,8 @@ describe("buildWork", () => {
     assert.equal(buildWork("IVF4,Flat", 1000, 8), 320_000 + 32_000 + 8000);
   });
   test("OPQ + IVF + PQ: every stage counted at FAISS's iteration counts", () => {
-    const opq = 1000 * 4 * (40 + 24 * 4) * 256 + 25 * 2 * 1000 * 4 * 4 + 1000 * 4 * 4; // PQ k-means, rotations, applying it
+    // PQ k-means, rotations, applying it to the training rows and to the added rows
+    const opq = 1000 * 4 * (40 + 24 * 4) * 256 + 25 * 2 * 1000 * 4 * 4 + 2 * 1000 * 4 * 4;
     const ivf = 10 * 1000 * 4 * 4 + 1000 * 4 * 4;
     const pq = 25 * 1000 * 256 * 4 + 1000 * 256 * 4; // 25 k-means iterations of 256 centroids, then encoding
     assert.equal(buildWork("OPQ2_4,IVF4,PQ2x8", 1000, 4), opq + ivf + pq);
@@ -90,6 +95,21 @@ describe("buildWork", () => {
     const kmeans = (rows: number) => buildWork("IVF4,Flat", rows, 8) - rows * 4 * 8 - rows * 8;
     assert.equal(kmeans(10_000), kmeans(1024));
     assert.ok(kmeans(1000) < kmeans(1024));
+  });
+  test("from 8,192 lists the coarse k-means runs 5 iterations assigning through an HNSW32 graph rebuilt over the centroids", () => {
+    // 819,200 training rows (100 per list); per iteration: 8192 centroids inserted (40·32 distances each)
+    // and every row assigned with 16·32 distances, each graph distance weighing 6; then 1M rows
+    // assigned by the flat quantizer, and copied
+    const kmeans = 6 * 5 * (8192 * 40 * 32 + 819_200 * 512) * 8;
+    assert.equal(buildWork("IVF8192,Flat", 1_000_000, 8, 819_200), kmeans + 1_000_000 * 8192 * 8 + 1_000_000 * 8);
+    assert.equal(fullBuildWork("IVF8192,Flat", 1_000_000, 8), buildWork("IVF8192,Flat", 1_000_000, 8, 819_200));
+  });
+  test("a full OPQ build costs far less than n/s samples: the rotation's rows and the k-means' points are capped", () => {
+    const full = fullBuildWork("OPQ32_96,IVF1024_HNSW32,PQ32x8", 100_000, 64);
+    const sample = buildWork("OPQ32_96,IVF102_HNSW32,PQ32x8", 10_000, 64);
+    assert.ok(full / sample < 0.7 * 10, `${full / sample}`);
+    // a key without OPQ or capped k-means scales with the rows added
+    assert.ok(fullBuildWork("HNSW32", 100_000, 64) / buildWork("HNSW32", 10_000, 64) > 9.9);
   });
   test("Fashion-MNIST sample at 20MB: an OPQ candidate costs several times a plain PQ one", () => {
     const opq = buildWork("OPQ128_896,IVF171_HNSW32,PQ128x8", 9500, 784);

@@ -11,7 +11,10 @@ import type { CandidateList, Candidate, DroppedCandidate } from "../plan/candida
 import {
   buildWork,
   chooseMeasured,
+  fullBuildWork,
+  type HeuristicSampleCost,
   predictedCandidateSeconds,
+  predictedFullBuildSeconds,
   predictedLatencyMs,
   REFINE_K_FACTOR,
   sampleKey,
@@ -69,6 +72,8 @@ export interface SelectionReport {
   maxQueryTimeMs: number;
   maxIndexMemoryBytes: number;
   budgetSeconds: number | null;
+  /** The heuristic key's full training and adding as its sample predicts them (null: not measured). */
+  predictedBuildSeconds: number | null;
   seconds: number;
   candidates: CandidateMeasurement[];
   dropped: DroppedCandidate[];
@@ -132,6 +137,7 @@ export async function measuredSelection(
   const out: CandidateMeasurement[] = [];
   const spent: SpentCandidate[] = [];
   let budget = o.timeBudgetSeconds;
+  let heuristicCost: HeuristicSampleCost | null = null;
   for (const c of list.candidates) {
     const work = buildWork(sampleKey(c.key, o.n, s), s, d);
     const predicted = predictedCandidateSeconds(work, spent);
@@ -152,7 +158,11 @@ export async function measuredSelection(
     } else if (m.status === "failed") {
       spent.push({ work, buildSeconds: m.seconds, otherSeconds: 0 }); // its steps are unknown; its time counts
     }
-    if (c.heuristic && budget === null) budget = selectionBudgetSeconds(null, m.seconds, o.n, s);
+    if (c.heuristic) {
+      const buildSeconds = m.status === "measured" ? m.stepSeconds!.train + m.stepSeconds!.add : m.seconds;
+      heuristicCost = { buildSeconds, sampleWork: work, fullWork: fullBuildWork(c.key, o.n, d) };
+      if (budget === null) budget = selectionBudgetSeconds(null, heuristicCost);
+    }
     o.log?.info(
       m.status === "measured"
         ? `selection: ${c.key}: recall@10 ${m.recall!.toFixed(3)} at ${m.latencyMs!.toFixed(3)} ms (${m.param || "no parameter"}), ${m.seconds.toFixed(1)} s` +
@@ -179,6 +189,7 @@ export async function measuredSelection(
     maxQueryTimeMs: o.maxQueryTimeMs,
     maxIndexMemoryBytes: o.maxIndexMemoryBytes,
     budgetSeconds: budget,
+    predictedBuildSeconds: heuristicCost === null ? null : predictedFullBuildSeconds(heuristicCost),
     seconds: clock() - start,
     candidates: out,
     dropped: list.dropped,

@@ -25,7 +25,7 @@
  */
 
 import { type FactoryCodec, parseFactoryKey, transformOutD } from "./factory_key.ts";
-import { OPQ_OUTER_ITERATIONS, OPQ_TRAIN_POINTS } from "./training_plan.ts";
+import { OPQ_OUTER_ITERATIONS, OPQ_TRAIN_POINTS, optimalTrainSize, trainingLevers } from "./training_plan.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -50,8 +50,8 @@ export const SELECTION_RECALL_AT = 10;
  */
 export const REPLACE_MARGIN = 0.01;
 /**
- * Without `--selection_time_budget`, selection may spend this fraction of the predicted full build
- * (the heuristic key's sample time × n/s, since training and adding are linear in the vectors).
+ * Without `--selection_time_budget`, selection may spend this fraction of the heuristic key's
+ * predicted full build ({@link predictedFullBuildSeconds}).
  */
 export const AUTO_BUDGET_FRACTION = 0.25;
 /**
@@ -137,14 +137,37 @@ export function predictedLatencyMs(sampleMs: number, kind: SearchKind, n: number
 // ---------------------------------------------------------------------------------------------
 // Time budget and choice
 
+/** The heuristic key as measured on the sample, for predicting its full build. */
+export interface HeuristicSampleCost {
+  /** Seconds the sample's training and adding took. */
+  buildSeconds: number;
+  /** {@link buildWork} of the sample key on the sample. */
+  sampleWork: number;
+  /** {@link fullBuildWork} of the key on the full data. */
+  fullWork: number;
+}
+
 /**
- * Seconds selection may spend: the user's budget, else a quarter of the predicted full build (the
- * heuristic key's sample seconds × n/s). Null before the heuristic has been measured.
+ * Predicted seconds of the full build's training and adding: the sample's at the rate it ran, scaled
+ * by the work ratio. Not by n/s: the OPQ rotation trains on at most 32,768 rows and FAISS caps each
+ * k-means at 256 points per centroid, so a full build costs far less than n/s samples (Session 11,
+ * 100,000 × 64 `OPQ32_96,IVF1024_HNSW32,PQ32x8`: sample 4.1 s × n/s predicted 41.6 s, the build took 17.8 s).
+ * Tuning and metrics are left out, so the prediction is low and the budget conservative.
+ *
+ * @example predictedFullBuildSeconds({ buildSeconds: 3, sampleWork: 1e10, fullWork: 6e10 }) // 18
  */
-export function selectionBudgetSeconds(given: number | null, heuristicSampleSeconds: number | null, n: number, s: number): number | null {
+export function predictedFullBuildSeconds(h: HeuristicSampleCost): number {
+  return (h.buildSeconds * h.fullWork) / Math.max(1, h.sampleWork);
+}
+
+/**
+ * Seconds selection may spend: the user's budget, else a quarter of the heuristic key's predicted
+ * full build ({@link predictedFullBuildSeconds}). Null before the heuristic has been measured.
+ */
+export function selectionBudgetSeconds(given: number | null, heuristic: HeuristicSampleCost | null): number | null {
   if (given !== null) return given;
-  if (heuristicSampleSeconds === null) return null;
-  return AUTO_BUDGET_FRACTION * heuristicSampleSeconds * (n / Math.max(1, s));
+  if (heuristic === null) return null;
+  return AUTO_BUDGET_FRACTION * predictedFullBuildSeconds(heuristic);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,65 +191,92 @@ const OPQ_LATER_PQ_ITERATIONS = 4;
 const HNSW_INSERT_DISTANCES_PER_M = 40;
 /** Distances an assignment through an HNSW coarse quantizer computes (efSearch 16 × 32 neighbours). */
 const HNSW_QUANTIZER_DISTANCES = 16 * 32;
+/**
+ * A multiply-add of a distance an HNSW graph computes (one pair at a time, rows fetched at random)
+ * costs about this many of BLAS's: session 10's 5 k-means iterations over 16,384 lists through the
+ * HNSW assignment (2.6·10^11 multiply-adds, 1M × 96) took 36 s, 7 G/s, where the sgemm k-means of the
+ * 200k × 192 build ran at 43 G/s or more on the same machine.
+ */
+const GRAPH_DISTANCE_COST = 6;
 
-/** Multiply-adds of training and encoding `rows` vectors of dimension `dim` with `codec`. */
-function codecWork(codec: FactoryCodec, rows: number, dim: number): number {
+/** Multiply-adds of training `codec` on `trainRows` vectors of dimension `dim` and encoding `rows`. */
+function codecWork(codec: FactoryCodec, trainRows: number, rows: number, dim: number): number {
   if (codec.kind === "PQ") {
     const ksub = 2 ** codec.nbits;
-    const trainRows = Math.min(rows, KMEANS_MAX_POINTS_PER_CENTROID * ksub);
-    return PQ_KMEANS_ITERATIONS * trainRows * ksub * dim + rows * ksub * dim;
+    const kmeansRows = Math.min(trainRows, KMEANS_MAX_POINTS_PER_CENTROID * ksub);
+    return PQ_KMEANS_ITERATIONS * kmeansRows * ksub * dim + rows * ksub * dim;
   }
-  // scalar quantizers: a min/max pass and an encoding pass; Flat: one copy
-  return (codec.kind === "SQ" ? 2 : 1) * rows * dim;
+  // scalar quantizers: a min/max pass over the training rows and an encoding pass; Flat: one copy
+  return codec.kind === "SQ" ? (trainRows + rows) * dim : rows * dim;
 }
 
 /**
- * Multiply-adds FAISS spends training `key` on `rows` vectors of dimension d and adding them: OPQ's
- * PQ k-means at every outer iteration ({@link OPQ_OUTER_ITERATIONS}, as build_index trains) plus its
- * rotations, the IVF k-means and the assignment of every vector, the codec's k-means and encoding,
- * HNSW insertions. A relative measure: what matters is the ratio between two keys on one machine.
+ * Multiply-adds FAISS spends training `key` on `trainRows` vectors of dimension d and adding `rows`,
+ * with build_index's training levers ({@link trainingLevers}): OPQ's PQ k-means at every outer
+ * iteration plus its rotations, on at most {@link OPQ_TRAIN_POINTS} rows; the IVF k-means (from
+ * 8,192 lists: fewer iterations, each assigning through an HNSW graph
+ * rebuilt over the centroids) and the assignment of every vector; the codec's k-means and encoding;
+ * HNSW insertions. Distances computed inside an HNSW graph count {@link GRAPH_DISTANCE_COST} times.
+ * A relative measure: what matters is the ratio between two builds on one machine.
  *
  * @example buildWork("IVF4,Flat", 1000, 8) // 10·1000·4·8 (k-means) + 1000·4·8 (assignment) + 1000·8 (copy) = 360,000
  */
-export function buildWork(key: string, rows: number, d: number): number {
+export function buildWork(key: string, rows: number, d: number, trainRows = rows): number {
   const fk = parseFactoryKey(key, d);
+  const levers = trainingLevers(key);
   let dim = d;
   let work = 0;
   for (const t of fk.transforms) {
     const out = transformOutD(t, dim);
     if (t.kind === "OPQ") {
-      const trainRows = Math.min(rows, OPQ_TRAIN_POINTS);
-      const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (OPQ_OUTER_ITERATIONS - 1) * OPQ_LATER_PQ_ITERATIONS;
-      work += trainRows * out * pqIterations * 2 ** 8 + OPQ_OUTER_ITERATIONS * 2 * trainRows * dim * out;
+      const opqRows = Math.min(trainRows, levers.opqMaxTrainPoints ?? OPQ_TRAIN_POINTS);
+      const outer = levers.opqNiter ?? OPQ_OUTER_ITERATIONS;
+      const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (outer - 1) * OPQ_LATER_PQ_ITERATIONS;
+      work += opqRows * out * pqIterations * 2 ** 8 + outer * 2 * opqRows * dim * out;
     } else if (t.kind === "PCA") {
-      work += rows * dim * dim;
+      work += trainRows * dim * dim;
     }
-    work += rows * dim * out; // applying it to every vector added
+    work += (trainRows + rows) * dim * out; // applying it to the training rows and to every vector added
     dim = out;
   }
   const b = fk.base;
   switch (b.family) {
     case "IVF": {
-      const trainRows = Math.min(rows, KMEANS_MAX_POINTS_PER_CENTROID * b.nlist);
-      const assignDistances = b.quantizer.kind === "HNSW" ? Math.min(b.nlist, HNSW_QUANTIZER_DISTANCES) : b.nlist;
-      work += IVF_KMEANS_ITERATIONS * trainRows * b.nlist * dim + rows * assignDistances * dim + codecWork(b.codec, rows, dim);
+      const kmeansRows = Math.min(trainRows, KMEANS_MAX_POINTS_PER_CENTROID * b.nlist);
+      const hnswM = levers.ivfHnswAssignM;
+      const iterations = levers.ivfNiter ?? IVF_KMEANS_ITERATIONS;
+      const kmeans = hnswM === undefined
+        ? iterations * kmeansRows * b.nlist * dim
+        : GRAPH_DISTANCE_COST * iterations * (b.nlist * HNSW_INSERT_DISTANCES_PER_M * hnswM + kmeansRows * Math.min(b.nlist, HNSW_QUANTIZER_DISTANCES)) * dim;
+      const assign = b.quantizer.kind === "HNSW"
+        ? GRAPH_DISTANCE_COST * rows * Math.min(b.nlist, HNSW_QUANTIZER_DISTANCES) * dim
+        : rows * b.nlist * dim;
+      work += kmeans + assign + codecWork(b.codec, trainRows, rows, dim);
       break;
     }
     case "HNSW":
     case "NSG": {
       const degree = b.family === "HNSW" ? b.m : b.r;
-      work += rows * HNSW_INSERT_DISTANCES_PER_M * degree * dim + codecWork(b.storage, rows, dim);
+      work += GRAPH_DISTANCE_COST * rows * HNSW_INSERT_DISTANCES_PER_M * degree * dim + codecWork(b.storage, trainRows, rows, dim);
       break;
     }
     case "PQ":
     case "SQ":
-      work += codecWork(b.codec, rows, dim);
+      work += codecWork(b.codec, trainRows, rows, dim);
       break;
     default:
       work += rows * dim;
   }
   if (fk.refine) work += rows * d;
   return work;
+}
+
+/**
+ * {@link buildWork} of the full build of `key` over n vectors: it trains on build_index's training
+ * sample ({@link optimalTrainSize}, before any memory cap) and adds all n.
+ */
+export function fullBuildWork(key: string, n: number, d: number): number {
+  return buildWork(key, n, d, optimalTrainSize(n, key, undefined, d));
 }
 
 /** What a measured candidate tells the cost model. */
