@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { generatedKeys, opqOutputDim, plainPqMValues, selectionCandidates } from "../lib/plan/candidates.ts";
+import { generatedKeys, opqOutputDim, plainPqMValues, reducingOpqDim, selectionCandidates } from "../lib/plan/candidates.ts";
 import { estimatedIndexSizeBytes } from "../lib/plan/index_metadata.ts";
 import { optimalIndexKeys } from "../lib/plan/selection.ts";
 
@@ -16,7 +16,11 @@ describe("generatedKeys", () => {
         "IVF512,PQ8x4fs",
       ]
     ) assert.ok(keys.includes(k), k);
-    assert.equal(keys.length, 31);
+    // 31 keys plus the reducing rotations of m = 24 (64 → 48) and m = 8 (64 → 32), each with 8-bit and fast-scan codes
+    assert.equal(keys.length, 35);
+    assert.ok(keys.includes("OPQ24_48,IVF512,PQ24x8") && keys.includes("OPQ8_32,IVF512,PQ8x4fs"));
+    // m = 16 and 32 reach d at 4 dimensions per code or below: no reduction, Python's rotation only
+    assert.ok(!keys.some((k) => /^OPQ(16|32)_64,/.test(k)));
     // 48 does not divide 64: FAISS asserts d % M == 0 for plain PQ, so only OPQ48 (96 = 2·48) is tried
     assert.ok(!keys.includes("IVF512,PQ48x8"));
     // m ≥ d is never tried
@@ -28,8 +32,8 @@ describe("generatedKeys", () => {
   test("ivfOnly / should_be_memory_mappable: no HNSW index, no refinement", () => {
     for (const o of [{ ivfOnly: true }, { shouldBeMemoryMappable: true }]) {
       const keys = generatedKeys(20_000, 64, o);
-      // 31 minus HNSW32, HNSW16, six HNSW_SQ keys and three RFlat keys
-      assert.equal(keys.length, 20);
+      // 35 minus HNSW32, HNSW16, six HNSW_SQ keys and three RFlat keys
+      assert.equal(keys.length, 24);
       assert.deepEqual(keys.filter((k) => k.startsWith("HNSW") || k.includes("RFlat")), []);
     }
   });
@@ -56,6 +60,18 @@ describe("generatedKeys", () => {
     assert.equal(opqOutputDim(64, 48), 96);
     assert.equal(opqOutputDim(128, 64), 192);
   });
+  test("reducing OPQ: 4 dimensions per code (FAISS's OPQ{m}_{4m}) or fewer within d; none that does not reduce", () => {
+    assert.equal(reducingOpqDim(784, 128), 512);
+    assert.equal(reducingOpqDim(784, 192), 768); // 3 dimensions per code: 4·192 > 784
+    assert.equal(reducingOpqDim(784, 256), 768);
+    assert.equal(reducingOpqDim(128, 16), 64);
+    assert.equal(reducingOpqDim(128, 32), null); // 4·32 = 128: a rotation, not a reduction
+    assert.equal(reducingOpqDim(64, 48), null); // 1 dimension per code
+    const keys = generatedKeys(60_000, 784);
+    for (const k of ["OPQ192_768,IVF1024_HNSW32,PQ192x8", "OPQ192_960,IVF1024_HNSW32,PQ192x8", "OPQ128_512,IVF1024_HNSW32,PQ128x4fs"]) {
+      assert.ok(keys.includes(k), k);
+    }
+  });
 });
 
 describe("selectionCandidates", () => {
@@ -70,11 +86,11 @@ describe("selectionCandidates", () => {
       "OPQ32_96,IVF512,PQ32x8", // 4 bits: OPQ before plain PQ
       "IVF512,PQ32x8",
       "OPQ48_96,IVF512,PQ48x4fs", // 3 bits: fast-scan before 8-bit PQ
+      "OPQ24_48,IVF512,PQ24x8", // the reducing rotation is smaller than Python's
       "OPQ24_72,IVF512,PQ24x8",
       "OPQ32_96,IVF512,PQ32x4fs",
       "IVF512,PQ32x4fs",
       "OPQ16_80,IVF512,PQ16x8",
-      "IVF512,PQ16x8",
     ]);
     assert.deepEqual(r.candidates.map((c) => c.rank), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     // IVF512,SQ8 by hand: centroids 512·64·4 + list sizes 8·512 + ids 8·20000 + codes 20000·64 + SQ min/range 2·64·4
@@ -114,7 +130,7 @@ describe("selectionCandidates", () => {
   test("maxCandidates caps the list; the rest is dropped as ranked beyond the cap", () => {
     const r = selectionCandidates(20_000, 64, 16 * MiB, { maxCandidates: 3 });
     assert.deepEqual(r.candidates.map((c) => c.key), ["HNSW32", "HNSW16", "IVF512,Flat"]);
-    assert.equal(r.dropped.filter((x) => x.reason === "ranked beyond the 3 candidates kept").length, 28);
+    assert.equal(r.dropped.filter((x) => x.reason === "ranked beyond the 3 candidates kept").length, 32);
     assert.throws(() => selectionCandidates(20_000, 64, MiB, { maxCandidates: 0 }), /maxCandidates must be an integer >= 1 \(got 0\)/);
   });
   test("the heuristic key is the Python-compatible selection's first key, in several regimes", () => {
