@@ -9,7 +9,7 @@
  * Run on an otherwise idle machine: `bun tasks/bench_selection.ts [case[:memory:latency_ms]…]`
  * Cases: synthetic (100,000 × 64, 6M, 0.5 ms), synthetic1m (1,000,000 × 64, 50M, 1 ms), fashion
  * (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist, 20M, 1 ms); `fashion:10M:0.3` sets
- * other bounds.
+ * other bounds. `--budget=S` adds a third build measured with `--selection_time_budget=S`.
  * Targets (not asserted: a bench reports): measured ≥ heuristic + 0.02 recall@10 on real data, never
  * worse; selection ≤ 25% of the build wall.
  */
@@ -100,7 +100,18 @@ function score(path: string, param: string, c: Case, gt: BigInt64Array): { recal
   return { recall, ms };
 }
 
-const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ["synthetic", "fashion"];
+const args = process.argv.slice(2);
+/** `--budget=S`: a third build, measured with `--selection_time_budget=S` beside the automatic budget. */
+const givenBudget = args.find((a) => a.startsWith("--budget="));
+const budgetSeconds = givenBudget === undefined ? null : Number(givenBudget.slice("--budget=".length));
+if (budgetSeconds !== null && !(budgetSeconds > 0)) throw new Error(`bench_selection: ${givenBudget}: expected seconds > 0`);
+const positional = args.filter((a) => !a.startsWith("--"));
+const wanted = positional.length ? positional : ["synthetic", "fashion"];
+const modes: Array<{ label: string; selection: "heuristic" | "measured"; budget: number | null }> = [
+  { label: "heuristic", selection: "heuristic", budget: null },
+  { label: "measured", selection: "measured", budget: null },
+  ...(budgetSeconds === null ? [] : [{ label: `measured ${budgetSeconds} s`, selection: "measured" as const, budget: budgetSeconds }]),
+];
 console.log(`bench_selection: cases ${wanted.join(", ")}; load average ${load()}`);
 for (const c of cases(wanted)) {
   const gt = truth(c);
@@ -108,18 +119,18 @@ for (const c of cases(wanted)) {
   try {
     const rows: string[] = [];
     const results: Record<string, { key: string; recall: number; ms: number; wall: number; selection?: number }> = {};
-    for (const mode of ["heuristic", "measured"] as const) {
-      const indexPath = join(dir, `${mode}.index`);
+    for (const { label: mode, selection: selectionMode, budget } of modes) {
+      const indexPath = join(dir, `${mode.replace(/\W+/g, "_")}.index`);
       const t0 = performance.now();
       const { index, infos, selection } = await buildIndex({ vectors: c.base, dim: c.d }, {
         indexPath, indexInfosPath: join(dir, `${mode}.json`), metricType: c.metric, maxIndexMemoryUsage: c.memory,
-        maxIndexQueryTimeMs: c.latencyMs, selection: mode,
+        maxIndexQueryTimeMs: c.latencyMs, selection: selectionMode, selectionTimeBudget: budget,
       });
       const wall = (performance.now() - t0) / 1000;
       index.free();
       const s = score(indexPath, infos.index_param, c, gt);
       results[mode] = { key: infos.index_key, ...s, wall, selection: selection?.seconds };
-      rows.push(`  ${mode.padEnd(9)} ${infos.index_key.padEnd(40)} ${infos.index_param.padEnd(28)} recall@10 ${s.recall.toFixed(3)}  ${s.ms.toFixed(3)} ms  size ${(infos["size in bytes"] / 2 ** 20).toFixed(1)}MB  wall ${wall.toFixed(1)} s`);
+      rows.push(`  ${mode.padEnd(14)} ${infos.index_key.padEnd(40)} ${infos.index_param.padEnd(28)} recall@10 ${s.recall.toFixed(3)}  ${s.ms.toFixed(3)} ms  size ${(infos["size in bytes"] / 2 ** 20).toFixed(1)}MB  wall ${wall.toFixed(1)} s`);
       if (selection) {
         const chosen = selection.candidates.find((x) => x.key === selection.chosenKey)!;
         rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (budget ${selection.budgetSeconds?.toFixed(1)} s; the heuristic's training and adding predicted at ${selection.predictedBuildSeconds?.toFixed(1)} s); ${selection.reason}`);
@@ -132,10 +143,12 @@ for (const c of cases(wanted)) {
         }
       }
     }
-    const gain = results.measured.recall - results.heuristic.recall;
     console.log(`${c.name}, metric ${c.metric}, max_index_memory_usage ${c.memory}, max_index_query_time_ms ${c.latencyMs}; load ${load()}`);
     for (const r of rows) console.log(r);
-    console.log(`  measured − heuristic recall@10: ${gain >= 0 ? "+" : ""}${gain.toFixed(3)}`);
+    for (const { label } of modes.slice(1)) {
+      const gain = results[label].recall - results.heuristic.recall;
+      console.log(`  ${label} − heuristic recall@10: ${gain >= 0 ? "+" : ""}${gain.toFixed(3)}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
