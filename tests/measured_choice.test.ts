@@ -10,6 +10,7 @@ import {
   selectionBudgetSeconds,
   predictedFullBuildSeconds,
   fullBuildWork,
+  heuristicSampleShare,
   selectionSample,
   startCandidate,
   predictedCandidateSeconds,
@@ -62,6 +63,17 @@ describe("time budget", () => {
     assert.equal(selectionBudgetSeconds(null, h), 5);
     assert.equal(selectionBudgetSeconds(null, null), null);
   });
+  test("heuristicSampleShare: the sample's share of the full build's work; over a quarter at Fashion-MNIST's shape", () => {
+    // HNSW's work is linear in the rows: 50,000 of 1,000,000
+    assert.ok(Math.abs(heuristicSampleShare("HNSW32", 1_000_000, 50_000, 64) - 0.05) < 1e-12);
+    // 784 dimensions, OPQ128_896 on 10,000 of 60,000 rows: the rotation's SVDs and its 32,768-row cap
+    assert.ok(heuristicSampleShare("OPQ128_896,IVF1024_HNSW32,PQ128x8", 60_000, 10_000, 784) > 0.25);
+    // 64 dimensions, 10,000 of 100,000: the heuristic fits the automatic budget
+    assert.ok(heuristicSampleShare("OPQ32_96,IVF1024_HNSW32,PQ32x8", 100_000, 10_000, 64) < 0.25);
+    // the rotation's 32,768 rows are a fixed cost: the share falls as n grows, the sample at 5%
+    const share = (n: number) => heuristicSampleShare("OPQ32_96,IVF16384_HNSW32,PQ32x8", n, 0.05 * n, 64);
+    assert.ok(share(4_000_000) < share(1_000_000));
+  });
   test("startCandidate: always without a prediction or a budget; otherwise only if it fits what is left", () => {
     assert.equal(startCandidate(100, null, 1), true);
     assert.equal(startCandidate(4, 2, 6), true);
@@ -84,10 +96,11 @@ describe("buildWork", () => {
     assert.equal(buildWork("IVF4,Flat", 1000, 8), 320_000 + 32_000 + 8000);
   });
   test("OPQ + IVF + PQ: every stage counted at FAISS's iteration counts", () => {
-    // PQ k-means, rotations, 25 SVDs of the 4 × 4 Procrustes matrix, applying it to the training rows and to the added rows
-    const opq = 1000 * 4 * (40 + 24 * 4) * 256 + 25 * 2 * 1000 * 4 * 4 + 25 * 38 * 4 * 4 * 4 + 2 * 1000 * 4 * 4;
+    // PQ k-means (direct sub-space loops: weight 4.5), rotations, 25 SVDs of the 4 × 4 Procrustes matrix
+    // (weight 80), applying it to the training rows and to the added rows
+    const opq = 4.5 * 1000 * 4 * (40 + 24 * 4) * 256 + 25 * 2 * 1000 * 4 * 4 + 25 * 80 * 4 * 4 * 4 + 2 * 1000 * 4 * 4;
     const ivf = 10 * 1000 * 4 * 4 + 1000 * 4 * 4;
-    const pq = 25 * 1000 * 256 * 4 + 1000 * 256 * 4; // 25 k-means iterations of 256 centroids, then encoding
+    const pq = 4.5 * (25 * 1000 * 256 * 4 + 1000 * 256 * 4); // 25 k-means iterations of 256 centroids, then encoding
     assert.equal(buildWork("OPQ2_4,IVF4,PQ2x8", 1000, 4), opq + ivf + pq);
   });
   test("k-means samples are capped as FAISS caps them (256 points per centroid)", () => {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildIndex } from "../lib/commands/build_index.ts";
 import { measuredSelection, splitSample } from "../lib/measure/measured_selection.ts";
-import type { Candidate, CandidateList } from "../lib/plan/candidates.ts";
+import { type Candidate, type CandidateList, selectionCandidates } from "../lib/plan/candidates.ts";
 import { clusteredData } from "./helpers/data.ts";
 
 const d = 16;
@@ -72,6 +72,26 @@ describe("measuredSelection", () => {
     assert.equal(fp16.status, "skipped");
     assert.match(fp16.note!, /^predicted \d+\.\d s, 0\.0 s of the 40\.0 s time budget left$/);
     assert.equal(report.chosenKey, "IVF64,SQ8"); // SQ4 does not beat it by 0.01
+  });
+
+  test("automatic budget: when the heuristic's own sample measurement would exceed it, nothing is measured", async () => {
+    // Fashion-MNIST's shape at 20M: the heuristic OPQ128_896 key on a 10,000-row sample costs about a
+    // third of its full build (the rotation's SVDs do not shrink with the rows). Zero rows suffice:
+    // the decision comes from the work model before any FAISS call.
+    const fd = 784;
+    const candidates = selectionCandidates(60_000, fd, 20 * 2 ** 20);
+    const sample = new Float32Array(10_000 * fd);
+    const auto = await measuredSelection(candidates, sample, new Float32Array(500 * fd), fd, {
+      n: 60_000, metric: "l2", maxQueryTimeMs: 1, minNearestNeighbors: 10, maxIndexMemoryBytes: 20 * 2 ** 20, timeBudgetSeconds: null,
+    });
+    assert.equal(auto.chosenKey, "OPQ128_896,IVF1024_HNSW32,PQ128x8");
+    assert.equal(auto.budgetSeconds, null);
+    assert.ok(auto.candidates.length > 1);
+    for (const c of auto.candidates) {
+      assert.equal(c.status, "skipped", c.key);
+      assert.match(c.note!, /^measuring the heuristic key on 10000 sampled vectors would cost ~3\d% of its full training and adding, over the automatic time budget's 25%$/);
+    }
+    assert.match(auto.reason, /give --selection_time_budget to measure/);
   });
 });
 

@@ -9,9 +9,11 @@
 import { FaissError, Index, type Metric } from "../../ffi/faiss.ts";
 import type { CandidateList, Candidate, DroppedCandidate } from "../plan/candidates.ts";
 import {
+  AUTO_BUDGET_FRACTION,
   buildWork,
   chooseMeasured,
   fullBuildWork,
+  heuristicSampleShare,
   type HeuristicSampleCost,
   predictedCandidateSeconds,
   predictedFullBuildSeconds,
@@ -133,6 +135,36 @@ export async function measuredSelection(
   const start = clock();
   const s = base.length / d;
   const nq = queries.length / d;
+  const report = (candidates: CandidateMeasurement[], chosenKey: string, reason: string, budget: number | null, h: HeuristicSampleCost | null): SelectionReport => ({
+    mode: "measured",
+    heuristicKey: list.heuristicKey,
+    chosenKey,
+    presetParam: presetParamFor(chosenKey),
+    reason,
+    vectors: o.n,
+    dimension: d,
+    sampleRows: s,
+    queries: nq,
+    maxQueryTimeMs: o.maxQueryTimeMs,
+    maxIndexMemoryBytes: o.maxIndexMemoryBytes,
+    budgetSeconds: budget,
+    predictedBuildSeconds: h === null ? null : predictedFullBuildSeconds(h),
+    seconds: clock() - start,
+    candidates,
+    dropped: list.dropped,
+  });
+  if (o.timeBudgetSeconds === null && list.heuristicKey !== null) {
+    // the automatic budget is a share of the heuristic's build: if measuring the heuristic alone
+    // takes more, nothing could be compared with it, and the time would be spent for nothing
+    const share = heuristicSampleShare(list.heuristicKey, o.n, s, d);
+    if (share > AUTO_BUDGET_FRACTION) {
+      const why = `measuring the heuristic key on ${s} sampled vectors would cost ~${Math.round(100 * share)}% of its full training and adding, ` +
+        `over the automatic time budget's ${Math.round(100 * AUTO_BUDGET_FRACTION)}%`;
+      o.log?.info(`selection: ${why}; building the heuristic key (--selection_time_budget=<seconds> measures the candidates anyway)`);
+      const skipped = list.candidates.map((c): CandidateMeasurement => ({ ...c, status: "skipped", note: why }));
+      return report(skipped, list.heuristicKey, `${why}; kept the heuristic key unmeasured (give --selection_time_budget to measure)`, null, null);
+    }
+  }
   const gt = exactNeighbours(base, queries, d, o.metric);
   const out: CandidateMeasurement[] = [];
   const spent: SpentCandidate[] = [];
@@ -176,24 +208,7 @@ export async function measuredSelection(
   );
   const chosenKey = choice?.key ?? list.heuristicKey ?? list.candidates[0]?.key;
   if (chosenKey === undefined) throw new RangeError("measured selection: no candidate to choose from");
-  return {
-    mode: "measured",
-    heuristicKey: list.heuristicKey,
-    chosenKey,
-    presetParam: presetParamFor(chosenKey),
-    reason: choice?.reason ?? "no candidate could be measured; keeping the heuristic key",
-    vectors: o.n,
-    dimension: d,
-    sampleRows: s,
-    queries: nq,
-    maxQueryTimeMs: o.maxQueryTimeMs,
-    maxIndexMemoryBytes: o.maxIndexMemoryBytes,
-    budgetSeconds: budget,
-    predictedBuildSeconds: heuristicCost === null ? null : predictedFullBuildSeconds(heuristicCost),
-    seconds: clock() - start,
-    candidates: out,
-    dropped: list.dropped,
-  };
+  return report(out, chosenKey, choice?.reason ?? "no candidate could be measured; keeping the heuristic key", budget, heuristicCost);
 }
 
 /** Exact top-10 row numbers of `queries` among `base`, by a flat index of the metric. */

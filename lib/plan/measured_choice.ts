@@ -169,6 +169,19 @@ export function predictedFullBuildSeconds(h: HeuristicSampleCost): number {
 }
 
 /**
+ * Share of the heuristic key's full training and adding that its measurement on the sample costs:
+ * the work ratio, known before anything runs (both sides run at the same machine rate). When it
+ * exceeds {@link AUTO_BUDGET_FRACTION}, the automatic budget cannot even cover the baseline that every
+ * other candidate is compared with. Session 12, Fashion-MNIST 60,000 × 784 at 20M (`OPQ128_896,…`,
+ * 10,000-row sample): 0.33 by this model, 39.1 s measured against a 116.9 s build.
+ *
+ * @example heuristicSampleShare("HNSW32", 1_000_000, 50_000, 64) // 0.05: HNSW's work grows with the rows
+ */
+export function heuristicSampleShare(key: string, n: number, s: number, d: number): number {
+  return buildWork(sampleKey(key, n, s), s, d) / Math.max(1, fullBuildWork(key, n, d));
+}
+
+/**
  * Seconds selection may spend: the user's budget, else a quarter of the heuristic key's predicted
  * full build ({@link predictedFullBuildSeconds}). Null before the heuristic has been measured.
  */
@@ -198,11 +211,11 @@ const OPQ_LATER_PQ_ITERATIONS = 4;
 /**
  * Each OPQ outer iteration solves a Procrustes problem by an SVD of the dim × out matrix, whose cost
  * does not depend on the rows: counted as this many multiply-adds per dim · out · min(dim, out).
- * Fitted to Fashion-MNIST (784 → 896, session 12): the heuristic key trained and filled on the
- * 10,000-row sample in 38.6 s and on the full data (the rotation on 32,768 rows) in ~113 s, 2.9× where
- * the row-proportional terms alone say 4.4×. Negligible at 64–128 dimensions.
+ * Fitted with {@link SUBSPACE_DISTANCE_COST} (which see): at 784 → 896 dimensions the heuristic trains
+ * and fills on Fashion-MNIST's 10,000-row sample in a third of its full build's time, where the terms
+ * that grow with the rows alone say a quarter. Negligible at 64–128 dimensions.
  */
-const OPQ_SVD_COST = 38;
+const OPQ_SVD_COST = 80;
 /** Distances an insertion into an HNSW graph computes, per graph degree M: efConstruction (FAISS's default 40) candidates, each expanding its neighbours. */
 const HNSW_INSERT_DISTANCES_PER_M = 40;
 /** Distances an assignment through an HNSW coarse quantizer computes (efSearch 16 × 32 neighbours). */
@@ -214,13 +227,27 @@ const HNSW_QUANTIZER_DISTANCES = 16 * 32;
  * 200k × 192 build ran at 43 G/s or more on the same machine.
  */
 const GRAPH_DISTANCE_COST = 6;
+/**
+ * A multiply-add of the direct sub-space loops (k-means and encoding of PQ / OPQ sub-vectors of a
+ * few dimensions against 256 centroids) costs about this many of BLAS's. Fitted with
+ * {@link OPQ_SVD_COST} and {@link GRAPH_DISTANCE_COST} to three heuristic builds of session 12,
+ * sample seconds against the full build's training and adding (its wall less ~3–12 s of tuning and
+ * metrics), ratio measured / modelled: 100,000 × 64 `OPQ32_96,IVF1024_HNSW32,PQ32x8` 3.2 s → ~13.5 s,
+ * 4.2 / 4.5; 1,000,000 × 64 `OPQ32_96,IVF16384_HNSW32,PQ32x8` 12.7 s → ~48 s, 3.8 / 3.8; Fashion-MNIST
+ * `OPQ128_896,IVF1024_HNSW32,PQ128x8` 37.6 s → ~110 s, 2.9 / 2.9.
+ */
+const SUBSPACE_DISTANCE_COST = 4.5;
 
-/** Multiply-adds of training `codec` on `trainRows` vectors of dimension `dim` and encoding `rows`. */
-function codecWork(codec: FactoryCodec, trainRows: number, rows: number, dim: number): number {
+/**
+ * Multiply-adds of training `codec` on `trainRows` vectors of dimension `dim` and encoding `rows`;
+ * `subspaceCost` weighs the PQ's k-means and encoding ({@link SUBSPACE_DISTANCE_COST} when build_index's
+ * direct sub-space loops run them, else 1).
+ */
+function codecWork(codec: FactoryCodec, trainRows: number, rows: number, dim: number, subspaceCost = 1): number {
   if (codec.kind === "PQ") {
     const ksub = 2 ** codec.nbits;
     const kmeansRows = Math.min(trainRows, KMEANS_MAX_POINTS_PER_CENTROID * ksub);
-    return PQ_KMEANS_ITERATIONS * kmeansRows * ksub * dim + rows * ksub * dim;
+    return subspaceCost * (PQ_KMEANS_ITERATIONS * kmeansRows * ksub * dim + rows * ksub * dim);
   }
   // scalar quantizers: a min/max pass over the training rows and an encoding pass; Flat: one copy
   return codec.kind === "SQ" ? (trainRows + rows) * dim : rows * dim;
@@ -240,6 +267,7 @@ function codecWork(codec: FactoryCodec, trainRows: number, rows: number, dim: nu
 export function buildWork(key: string, rows: number, d: number, trainRows = rows): number {
   const fk = parseFactoryKey(key, d);
   const levers = trainingLevers(key);
+  const subspace = levers.directSubspace ? SUBSPACE_DISTANCE_COST : 1;
   let dim = d;
   let work = 0;
   for (const t of fk.transforms) {
@@ -248,7 +276,8 @@ export function buildWork(key: string, rows: number, d: number, trainRows = rows
       const opqRows = Math.min(trainRows, levers.opqMaxTrainPoints ?? OPQ_TRAIN_POINTS);
       const outer = levers.opqNiter ?? OPQ_OUTER_ITERATIONS;
       const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (outer - 1) * OPQ_LATER_PQ_ITERATIONS;
-      work += opqRows * out * pqIterations * 2 ** 8 + outer * 2 * opqRows * dim * out + outer * OPQ_SVD_COST * dim * out * Math.min(dim, out);
+      work += SUBSPACE_DISTANCE_COST * opqRows * out * pqIterations * 2 ** 8 + outer * 2 * opqRows * dim * out +
+        outer * OPQ_SVD_COST * dim * out * Math.min(dim, out);
     } else if (t.kind === "PCA") {
       work += trainRows * dim * dim;
     }
@@ -267,18 +296,18 @@ export function buildWork(key: string, rows: number, d: number, trainRows = rows
       const assign = b.quantizer.kind === "HNSW"
         ? GRAPH_DISTANCE_COST * rows * Math.min(b.nlist, HNSW_QUANTIZER_DISTANCES) * dim
         : rows * b.nlist * dim;
-      work += kmeans + assign + codecWork(b.codec, trainRows, rows, dim);
+      work += kmeans + assign + codecWork(b.codec, trainRows, rows, dim, subspace);
       break;
     }
     case "HNSW":
     case "NSG": {
       const degree = b.family === "HNSW" ? b.m : b.r;
-      work += GRAPH_DISTANCE_COST * rows * HNSW_INSERT_DISTANCES_PER_M * degree * dim + codecWork(b.storage, trainRows, rows, dim);
+      work += GRAPH_DISTANCE_COST * rows * HNSW_INSERT_DISTANCES_PER_M * degree * dim + codecWork(b.storage, trainRows, rows, dim, subspace);
       break;
     }
     case "PQ":
     case "SQ":
-      work += codecWork(b.codec, trainRows, rows, dim);
+      work += codecWork(b.codec, trainRows, rows, dim, subspace);
       break;
     default:
       work += rows * dim;
