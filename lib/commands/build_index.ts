@@ -301,7 +301,9 @@ function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: Me
     }));
   const notes = sel
     ? [
-      `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}${sel.predictedBuildSeconds === null ? "" : `; the heuristic key's full training and adding predicted at ${sel.predictedBuildSeconds.toFixed(1)} s`}).`,
+      sel.candidates.every((c) => c.status === "skipped")
+        ? `${sel.vectors} vectors of dimension ${sel.dimension}; no candidate measured.`
+        : `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}${sel.predictedBuildSeconds === null ? "" : `; the heuristic key's full training and adding predicted at ${sel.predictedBuildSeconds.toFixed(1)} s`}).`,
       `Why: ${sel.reason}.`,
       `Built: ${first.index_key} with ${first.index_param || "no search parameter"}; ${first["size in bytes"]} bytes, ${first.avg_search_speed_ms.toFixed(3)} ms per query.`,
     ]
