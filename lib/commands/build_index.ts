@@ -41,7 +41,7 @@ import { trainForKey } from "../measure/train_index.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
-import { measuredSelection, type SelectionReport, splitSample } from "../measure/measured_selection.ts";
+import { measuredSelection, type MeasuredSelectionOptions, type SelectionReport, selectionWithoutMeasuring, splitSample } from "../measure/measured_selection.ts";
 import { selectionSample } from "../plan/measured_choice.ts";
 import { fastMetricsBudgetMs, formatSearchCount } from "../measure/latency_stats.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
@@ -381,11 +381,7 @@ async function selectIndexByMeasuring(
 ): Promise<SelectionReport> {
   const list = candidateList(s, budgets, data);
   const { rows, queries } = selectionSample(data.count);
-  log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
-  const sample = await embs.sample(rows + queries, s.trainSeed + 1);
-  const split = splitSample(sample.vectors, data.dimension, queries);
-  releaseNow(sample.vectors);
-  return await measuredSelection(list, split.base, split.queries, data.dimension, {
+  const options: MeasuredSelectionOptions = {
     n: data.count,
     metric: checkBuildOptions(s),
     maxQueryTimeMs: s.maxIndexQueryTimeMs,
@@ -393,7 +389,15 @@ async function selectIndexByMeasuring(
     maxIndexMemoryBytes: budgets.maxIndexMemoryUsage,
     timeBudgetSeconds,
     log,
-  });
+  };
+  // decided from the shapes, so a selection that will not measure reads no sample
+  const unmeasured = selectionWithoutMeasuring(list, data.dimension, rows, queries, options);
+  if (unmeasured !== null) return unmeasured;
+  log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
+  const sample = await embs.sample(rows + queries, s.trainSeed + 1);
+  const split = splitSample(sample.vectors, data.dimension, queries);
+  releaseNow(sample.vectors);
+  return await measuredSelection(list, split.base, split.queries, data.dimension, options);
 }
 
 /**

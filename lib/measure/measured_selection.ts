@@ -121,6 +121,46 @@ export function splitSample(vectors: Float32Array, d: number, queries: number): 
 }
 
 /**
+ * The selection report when measuring is not worth its time, else null: with the automatic budget
+ * (a quarter of the heuristic key's build), when measuring the heuristic key alone on the sample
+ * would take more than that quarter, nothing could be compared with it and the time would be spent
+ * for nothing. Decided from the shapes alone, before any vector is read.
+ */
+export function selectionWithoutMeasuring(
+  list: CandidateList,
+  d: number,
+  sampleRows: number,
+  queries: number,
+  o: MeasuredSelectionOptions,
+): SelectionReport | null {
+  const n = o.n;
+  if (o.timeBudgetSeconds !== null || list.heuristicKey === null) return null;
+  const share = heuristicSampleShare(list.heuristicKey, n, sampleRows, d);
+  if (share <= AUTO_BUDGET_FRACTION) return null;
+  const why = `measuring the heuristic key on ${sampleRows} sampled vectors would cost ~${Math.round(100 * share)}% of its full training and adding, ` +
+    `over the automatic time budget's ${Math.round(100 * AUTO_BUDGET_FRACTION)}%`;
+  o.log?.info(`selection: ${why}; building the heuristic key (--selection_time_budget=<seconds> measures the candidates anyway)`);
+  return {
+    mode: "measured",
+    heuristicKey: list.heuristicKey,
+    chosenKey: list.heuristicKey,
+    presetParam: presetParamFor(list.heuristicKey),
+    reason: `${why}; kept the heuristic key unmeasured (give --selection_time_budget to measure)`,
+    vectors: n,
+    dimension: d,
+    sampleRows,
+    queries,
+    maxQueryTimeMs: o.maxQueryTimeMs,
+    maxIndexMemoryBytes: o.maxIndexMemoryBytes,
+    budgetSeconds: null,
+    predictedBuildSeconds: null,
+    seconds: 0,
+    candidates: list.candidates.map((c): CandidateMeasurement => ({ ...c, status: "skipped", note: why })),
+    dropped: list.dropped,
+  };
+}
+
+/**
  * Measures the candidates of `list` on `base` (index rows) with `queries` held out, and chooses.
  * Every FAISS index created here is freed before returning.
  */
@@ -153,18 +193,8 @@ export async function measuredSelection(
     candidates,
     dropped: list.dropped,
   });
-  if (o.timeBudgetSeconds === null && list.heuristicKey !== null) {
-    // the automatic budget is a share of the heuristic's build: if measuring the heuristic alone
-    // takes more, nothing could be compared with it, and the time would be spent for nothing
-    const share = heuristicSampleShare(list.heuristicKey, o.n, s, d);
-    if (share > AUTO_BUDGET_FRACTION) {
-      const why = `measuring the heuristic key on ${s} sampled vectors would cost ~${Math.round(100 * share)}% of its full training and adding, ` +
-        `over the automatic time budget's ${Math.round(100 * AUTO_BUDGET_FRACTION)}%`;
-      o.log?.info(`selection: ${why}; building the heuristic key (--selection_time_budget=<seconds> measures the candidates anyway)`);
-      const skipped = list.candidates.map((c): CandidateMeasurement => ({ ...c, status: "skipped", note: why }));
-      return report(skipped, list.heuristicKey, `${why}; kept the heuristic key unmeasured (give --selection_time_budget to measure)`, null, null);
-    }
-  }
+  const unmeasured = selectionWithoutMeasuring(list, d, s, nq, o);
+  if (unmeasured !== null) return { ...unmeasured, seconds: clock() - start };
   const gt = exactNeighbours(base, queries, d, o.metric);
   const out: CandidateMeasurement[] = [];
   const spent: SpentCandidate[] = [];
