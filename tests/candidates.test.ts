@@ -82,9 +82,9 @@ describe("selectionCandidates", () => {
       "OPQ48_96,IVF512,PQ48x8",
       "IVF512,SQfp16", // 16 bits
       "IVF512,SQ8", // 8 bits
-      "IVF512,SQ4", // 4 bits: SQ before PQ at equal bits
       "OPQ32_96,IVF512,PQ32x8", // 4 bits: OPQ before plain PQ
       "IVF512,PQ32x8",
+      "IVF512,SQ4", // 4 bits: learned product codebooks before an even scalar grid
       "OPQ48_96,IVF512,PQ48x4fs", // 3 bits: fast-scan before 8-bit PQ
       "OPQ24_48,IVF512,PQ24x8", // the reducing rotation is smaller than Python's
       "OPQ24_72,IVF512,PQ24x8",
