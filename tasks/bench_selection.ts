@@ -7,7 +7,8 @@
  * selection time as a fraction of the measured build's wall (target ≤ 25%).
  *
  * Run on an otherwise idle machine: `bun tasks/bench_selection.ts [case[:memory:latency_ms]…]`
- * Cases: synthetic (100,000 × 64, 6M, 0.5 ms), synthetic1m (1,000,000 × 64, 50M, 1 ms), fashion
+ * Cases: synthetic (100,000 × 64, 6M, 0.5 ms), synthetic1m (1,000,000 × 64, 50M, 1 ms), synthetic300k
+ * (300,000 × 128, 20M, 1 ms: the shape of issue 15's SIFT example), fashion
  * (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist, 20M, 1 ms); `fashion:10M:0.3` sets
  * other bounds. `--budget=S` adds a third build measured with `--selection_time_budget=S`.
  * Targets (not asserted: a bench reports): measured ≥ heuristic + 0.02 recall@10 on real data, never
@@ -61,6 +62,14 @@ function cases(wanted: string[]): Case[] {
         name: "synthetic 1,000,000 × 64 (clustered)", d, metric: "l2", memory: w.memory ?? "50M", latencyMs: w.latencyMs ?? 1,
         base: clusteredData(1_000_000, d, 500, 1), queries: clusteredData(RECALL_QUERIES, d, 500, 2),
       });
+    } else if (w.name === "synthetic300k") {
+      // the shape of the issue's SIFT example (300,000 × 128 at 20M): the heuristic's sample share is just
+      // under the automatic budget, so only cheap candidates fit after it
+      const d = 128;
+      out.push({
+        name: "synthetic 300,000 × 128 (clustered)", d, metric: "l2", memory: w.memory ?? "20M", latencyMs: w.latencyMs ?? 1,
+        base: clusteredData(300_000, d, 300, 1), queries: clusteredData(RECALL_QUERIES, d, 300, 2),
+      });
     } else if (w.name === "fashion") {
       const base = readIdxImages("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
       const test = readIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
@@ -69,7 +78,7 @@ function cases(wanted: string[]): Case[] {
         base: base.vectors, queries: test.vectors.subarray(0, RECALL_QUERIES * base.dim),
       });
     } else {
-      throw new Error(`bench_selection: unknown case "${w.name}" (synthetic, synthetic1m, fashion)`);
+      throw new Error(`bench_selection: unknown case "${w.name}" (synthetic, synthetic1m, synthetic300k, fashion)`);
     }
   }
   return out;
@@ -133,8 +142,15 @@ for (const c of cases(wanted)) {
       rows.push(`  ${mode.padEnd(14)} ${infos.index_key.padEnd(40)} ${infos.index_param.padEnd(28)} recall@10 ${s.recall.toFixed(3)}  ${s.ms.toFixed(3)} ms  size ${(infos["size in bytes"] / 2 ** 20).toFixed(1)}MB  wall ${wall.toFixed(1)} s`);
       if (selection) {
         const chosen = selection.candidates.find((x) => x.key === selection.chosenKey)!;
-        rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (budget ${selection.budgetSeconds?.toFixed(1)} s; the heuristic's training and adding predicted at ${selection.predictedBuildSeconds?.toFixed(1)} s); ${selection.reason}`);
-        rows.push(`    prediction for ${chosen.key}: recall@10 ${chosen.recall?.toFixed(3)} (full: ${s.recall.toFixed(3)}), ${chosen.latencyMs?.toFixed(3)} ms at k=40 (full, k=10: ${s.ms.toFixed(3)})`);
+        const budgetText = selection.budgetSeconds === null
+          ? "no budget: nothing measured"
+          : `budget ${selection.budgetSeconds.toFixed(1)} s; the heuristic's training and adding predicted at ${selection.predictedBuildSeconds?.toFixed(1) ?? "?"} s`;
+        rows.push(`    selection ${selection.seconds.toFixed(1)} s = ${((100 * selection.seconds) / (wall - selection.seconds)).toFixed(0)}% of the build wall without it (${budgetText}); ${selection.reason}`);
+        rows.push(
+          chosen.recall === undefined
+            ? `    ${chosen.key} was not measured on the sample (full: recall@10 ${s.recall.toFixed(3)}, ${s.ms.toFixed(3)} ms)`
+            : `    prediction for ${chosen.key}: recall@10 ${chosen.recall.toFixed(3)} (full: ${s.recall.toFixed(3)}), ${chosen.latencyMs!.toFixed(3)} ms at k=40 (full, k=10: ${s.ms.toFixed(3)})`,
+        );
         for (const x of selection.candidates) {
           const steps = x.stepSeconds
             ? ` (train ${x.stepSeconds.train.toFixed(1)}, add ${x.stepSeconds.add.toFixed(1)}, tune ${x.stepSeconds.tune.toFixed(1)}, measure ${x.stepSeconds.measure.toFixed(1)})`

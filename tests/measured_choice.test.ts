@@ -11,6 +11,8 @@ import {
   predictedFullBuildSeconds,
   fullBuildWork,
   heuristicSampleShare,
+  autoBudgetOutlook,
+  autoBudgetCanCompare,
   selectionSample,
   startCandidate,
   predictedCandidateSeconds,
@@ -73,6 +75,23 @@ describe("time budget", () => {
     // the rotation's 32,768 rows are a fixed cost: the share falls as n grows, the sample at 5%
     const share = (n: number) => heuristicSampleShare("OPQ32_96,IVF16384_HNSW32,PQ32x8", n, 0.05 * n, 64);
     assert.ok(share(4_000_000) < share(1_000_000));
+  });
+  test("autoBudgetCanCompare: the heuristic and the cheapest other candidate must both fit the automatic budget", () => {
+    const opq = "OPQ32_96,IVF16384_HNSW32,PQ32x8";
+    const others = ["IVF16384_HNSW32,PQ32x8", "IVF16384_HNSW32,SQ4", "OPQ24_48,IVF16384_HNSW32,PQ24x8"];
+    const o = autoBudgetOutlook(opq, [opq, ...others], 1_000_000, 50_000, 64);
+    // the cheapest is the 4-bit scalar code: no training beyond the coarse k-means, no PQ
+    assert.equal(o.cheapest?.key, "IVF16384_HNSW32,SQ4");
+    assert.ok(o.cheapest!.share < o.heuristicShare);
+    assert.equal(o.heuristicShare, heuristicSampleShare(opq, 1_000_000, 50_000, 64));
+    // a budget the baseline fills leaves no comparison: the share falls with n (the rotation's rows are fixed)
+    assert.equal(autoBudgetCanCompare(o), o.heuristicShare + o.cheapest!.share <= 0.25);
+    assert.equal(autoBudgetCanCompare(autoBudgetOutlook(opq, others, 10_000_000, 200_000, 64)), true);
+    assert.equal(autoBudgetCanCompare({ heuristicShare: 0.2, cheapest: { key: "x", share: 0.06 } }), false);
+    assert.equal(autoBudgetCanCompare({ heuristicShare: 0.2, cheapest: { key: "x", share: 0.05 } }), true);
+    // nothing else to compare with: never worth measuring
+    assert.equal(autoBudgetOutlook(opq, [opq], 1_000_000, 50_000, 64).cheapest, null);
+    assert.equal(autoBudgetCanCompare({ heuristicShare: 0.01, cheapest: null }), false);
   });
   test("startCandidate: always without a prediction or a budget; otherwise only if it fits what is left", () => {
     assert.equal(startCandidate(100, null, 1), true);

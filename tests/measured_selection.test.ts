@@ -89,7 +89,7 @@ describe("measuredSelection", () => {
     assert.ok(auto.candidates.length > 1);
     for (const c of auto.candidates) {
       assert.equal(c.status, "skipped", c.key);
-      assert.match(c.note!, /^measuring the heuristic key on 10000 sampled vectors would cost ~3\d% of its full training and adding, over the automatic time budget's 25%$/);
+      assert.match(c.note!, /^measuring the heuristic key on 10000 sampled vectors would cost ~3\d% of its full training and adding and the cheapest other candidate \(IVF1024_HNSW32,PQ\d+x4fs\) ~0%: together over the automatic time budget's 25%$/);
     }
     assert.match(auto.reason, /give --selection_time_budget to measure/);
   });

@@ -10,10 +10,11 @@ import { FaissError, Index, type Metric } from "../../ffi/faiss.ts";
 import type { CandidateList, Candidate, DroppedCandidate } from "../plan/candidates.ts";
 import {
   AUTO_BUDGET_FRACTION,
+  autoBudgetCanCompare,
+  autoBudgetOutlook,
   buildWork,
   chooseMeasured,
   fullBuildWork,
-  heuristicSampleShare,
   type HeuristicSampleCost,
   predictedCandidateSeconds,
   predictedFullBuildSeconds,
@@ -122,8 +123,9 @@ export function splitSample(vectors: Float32Array, d: number, queries: number): 
 
 /**
  * The selection report when measuring is not worth its time, else null: with the automatic budget
- * (a quarter of the heuristic key's build), when measuring the heuristic key alone on the sample
- * would take more than that quarter, nothing could be compared with it and the time would be spent
+ * (a quarter of the heuristic key's build), when measuring the heuristic key and the cheapest other
+ * candidate on the sample would take more than that quarter (measured_choice.ts
+ * `autoBudgetCanCompare`), nothing could be compared with the heuristic and the time would be spent
  * for nothing. Decided from the shapes alone, before any vector is read.
  */
 export function selectionWithoutMeasuring(
@@ -135,10 +137,14 @@ export function selectionWithoutMeasuring(
 ): SelectionReport | null {
   const n = o.n;
   if (o.timeBudgetSeconds !== null || list.heuristicKey === null) return null;
-  const share = heuristicSampleShare(list.heuristicKey, n, sampleRows, d);
-  if (share <= AUTO_BUDGET_FRACTION) return null;
-  const why = `measuring the heuristic key on ${sampleRows} sampled vectors would cost ~${Math.round(100 * share)}% of its full training and adding, ` +
-    `over the automatic time budget's ${Math.round(100 * AUTO_BUDGET_FRACTION)}%`;
+  const outlook = autoBudgetOutlook(list.heuristicKey, list.candidates.map((c) => c.key), n, sampleRows, d);
+  if (autoBudgetCanCompare(outlook)) return null;
+  const pct = (x: number) => `~${Math.round(100 * x)}%`;
+  const why = outlook.cheapest === null
+    ? "no other candidate fits the memory bound"
+    : `measuring the heuristic key on ${sampleRows} sampled vectors would cost ${pct(outlook.heuristicShare)} of its full training and adding ` +
+      `and the cheapest other candidate (${outlook.cheapest.key}) ${pct(outlook.cheapest.share)}: ` +
+      `together over the automatic time budget's ${Math.round(100 * AUTO_BUDGET_FRACTION)}%`;
   o.log?.info(`selection: ${why}; building the heuristic key (--selection_time_budget=<seconds> measures the candidates anyway)`);
   return {
     mode: "measured",

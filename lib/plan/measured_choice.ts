@@ -181,6 +181,41 @@ export function heuristicSampleShare(key: string, n: number, s: number, d: numbe
   return buildWork(sampleKey(key, n, s), s, d) / Math.max(1, fullBuildWork(key, n, d));
 }
 
+/** What the automatic budget can afford, from the work model alone (shares of the heuristic's full build). */
+export interface AutoBudgetOutlook {
+  /** {@link heuristicSampleShare} of the heuristic key. */
+  heuristicShare: number;
+  /** The other candidate whose sample build is cheapest, and its share; null when there is none. */
+  cheapest: { key: string; share: number } | null;
+}
+
+/**
+ * The shares of the heuristic key's full training and adding that measuring it, and the cheapest
+ * other candidate, on the sample would cost.
+ *
+ * @example autoBudgetOutlook("OPQ32_96,IVF16384_HNSW32,PQ32x8", ["IVF16384_HNSW32,SQ4"], 1_000_000, 50_000, 64) // { heuristicShare: ~0.27, cheapest: { key: "IVF16384_HNSW32,SQ4", share: ~0.014 } }
+ */
+export function autoBudgetOutlook(heuristicKey: string, otherKeys: string[], n: number, s: number, d: number): AutoBudgetOutlook {
+  const full = Math.max(1, fullBuildWork(heuristicKey, n, d));
+  let cheapest: AutoBudgetOutlook["cheapest"] = null;
+  for (const key of otherKeys) {
+    if (key === heuristicKey) continue;
+    const share = buildWork(sampleKey(key, n, s), s, d) / full;
+    if (cheapest === null || share < cheapest.share) cheapest = { key, share };
+  }
+  return { heuristicShare: heuristicSampleShare(heuristicKey, n, s, d), cheapest };
+}
+
+/**
+ * Whether measuring can pay under the automatic budget: the heuristic key (the baseline every other
+ * candidate is compared with) and at least one other candidate must both fit in it. Otherwise the
+ * time would buy no comparison: session 13, 1,000,000 × 64 at 50M, the heuristic alone is ~27%;
+ * 100,000 × 64 at 6M, ~22% of a 14.9 s build, and once measured (4.1 s with its tuning) nothing else fit.
+ */
+export function autoBudgetCanCompare(o: AutoBudgetOutlook): boolean {
+  return o.cheapest !== null && o.heuristicShare + o.cheapest.share <= AUTO_BUDGET_FRACTION;
+}
+
 /**
  * Seconds selection may spend: the user's budget, else a quarter of the heuristic key's predicted
  * full build ({@link predictedFullBuildSeconds}). Null before the heuristic has been measured.
