@@ -84,8 +84,10 @@ describe("time budget", () => {
     assert.equal(o.cheapest?.key, "IVF16384_HNSW32,SQ4");
     assert.ok(o.cheapest!.share < o.heuristicShare);
     assert.equal(o.heuristicShare, heuristicSampleShare(opq, 1_000_000, 50_000, 64));
-    // a budget the baseline fills leaves no comparison: the share falls with n (the rotation's rows are fixed)
-    assert.equal(autoBudgetCanCompare(o), o.heuristicShare + o.cheapest!.share <= 0.25);
+    // at 1M the heuristic alone is over a quarter (its rotation trains on the same 32,768 rows as the
+    // full build's): no comparison fits; at 10M its share has fallen (the rotation's rows are fixed)
+    assert.ok(o.heuristicShare > 0.25);
+    assert.equal(autoBudgetCanCompare(o), false);
     assert.equal(autoBudgetCanCompare(autoBudgetOutlook(opq, others, 10_000_000, 200_000, 64)), true);
     assert.equal(autoBudgetCanCompare({ heuristicShare: 0.2, cheapest: { key: "x", share: 0.06 } }), false);
     assert.equal(autoBudgetCanCompare({ heuristicShare: 0.2, cheapest: { key: "x", share: 0.05 } }), true);

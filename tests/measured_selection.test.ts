@@ -74,7 +74,7 @@ describe("measuredSelection", () => {
     assert.equal(report.chosenKey, "IVF64,SQ8"); // SQ4 does not beat it by 0.01
   });
 
-  test("automatic budget: when the heuristic's own sample measurement would exceed it, nothing is measured", async () => {
+  test("automatic budget: when the heuristic and the cheapest other candidate would not fit it together, nothing is measured", async () => {
     // Fashion-MNIST's shape at 20M: the heuristic OPQ128_896 key on a 10,000-row sample costs about a
     // third of its full build (the rotation's SVDs do not shrink with the rows). Zero rows suffice:
     // the decision comes from the work model before any FAISS call.
