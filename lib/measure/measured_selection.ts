@@ -146,22 +146,41 @@ export function selectionWithoutMeasuring(
       `and the cheapest other candidate (${outlook.cheapest.key}) ${pct(outlook.cheapest.share)}: ` +
       `together over the automatic time budget's ${Math.round(100 * AUTO_BUDGET_FRACTION)}%`;
   o.log?.info(`selection: ${why}; building the heuristic key (--selection_time_budget=<seconds> measures the candidates anyway)`);
+  return selectionReport(list, d, sampleRows, queries, o, {
+    candidates: list.candidates.map((c): CandidateMeasurement => ({ ...c, status: "skipped", note: why })),
+    chosenKey: list.heuristicKey,
+    reason: `${why}; kept the heuristic key unmeasured (give --selection_time_budget to measure)`,
+    budgetSeconds: null,
+    predictedBuildSeconds: null,
+    seconds: 0,
+  });
+}
+
+/** A selection report: the shapes and bounds of the selection, and what it found. */
+function selectionReport(
+  list: CandidateList,
+  d: number,
+  sampleRows: number,
+  queries: number,
+  o: MeasuredSelectionOptions,
+  found: Pick<SelectionReport, "candidates" | "chosenKey" | "reason" | "budgetSeconds" | "predictedBuildSeconds" | "seconds">,
+): SelectionReport {
   return {
     mode: "measured",
     heuristicKey: list.heuristicKey,
-    chosenKey: list.heuristicKey,
-    presetParam: presetParamFor(list.heuristicKey),
-    reason: `${why}; kept the heuristic key unmeasured (give --selection_time_budget to measure)`,
-    vectors: n,
+    chosenKey: found.chosenKey,
+    presetParam: presetParamFor(found.chosenKey),
+    reason: found.reason,
+    vectors: o.n,
     dimension: d,
     sampleRows,
     queries,
     maxQueryTimeMs: o.maxQueryTimeMs,
     maxIndexMemoryBytes: o.maxIndexMemoryBytes,
-    budgetSeconds: null,
-    predictedBuildSeconds: null,
-    seconds: 0,
-    candidates: list.candidates.map((c): CandidateMeasurement => ({ ...c, status: "skipped", note: why })),
+    budgetSeconds: found.budgetSeconds,
+    predictedBuildSeconds: found.predictedBuildSeconds,
+    seconds: found.seconds,
+    candidates: found.candidates,
     dropped: list.dropped,
   };
 }
@@ -181,24 +200,15 @@ export async function measuredSelection(
   const start = clock();
   const s = base.length / d;
   const nq = queries.length / d;
-  const report = (candidates: CandidateMeasurement[], chosenKey: string, reason: string, budget: number | null, h: HeuristicSampleCost | null): SelectionReport => ({
-    mode: "measured",
-    heuristicKey: list.heuristicKey,
-    chosenKey,
-    presetParam: presetParamFor(chosenKey),
-    reason,
-    vectors: o.n,
-    dimension: d,
-    sampleRows: s,
-    queries: nq,
-    maxQueryTimeMs: o.maxQueryTimeMs,
-    maxIndexMemoryBytes: o.maxIndexMemoryBytes,
-    budgetSeconds: budget,
-    predictedBuildSeconds: h === null ? null : predictedFullBuildSeconds(h),
-    seconds: clock() - start,
-    candidates,
-    dropped: list.dropped,
-  });
+  const report = (candidates: CandidateMeasurement[], chosenKey: string, reason: string, budget: number | null, h: HeuristicSampleCost | null): SelectionReport =>
+    selectionReport(list, d, s, nq, o, {
+      candidates,
+      chosenKey,
+      reason,
+      budgetSeconds: budget,
+      predictedBuildSeconds: h === null ? null : predictedFullBuildSeconds(h),
+      seconds: clock() - start,
+    });
   const unmeasured = selectionWithoutMeasuring(list, d, s, nq, o);
   if (unmeasured !== null) return { ...unmeasured, seconds: clock() - start };
   const gt = exactNeighbours(base, queries, d, o.metric);

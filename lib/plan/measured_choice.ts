@@ -203,7 +203,8 @@ export function autoBudgetOutlook(heuristicKey: string, otherKeys: string[], n: 
     const share = buildWork(sampleKey(key, n, s), s, d) / full;
     if (cheapest === null || share < cheapest.share) cheapest = { key, share };
   }
-  return { heuristicShare: heuristicSampleShare(heuristicKey, n, s, d), cheapest };
+  // the heuristic's share as heuristicSampleShare computes it, without a second fullBuildWork
+  return { heuristicShare: buildWork(sampleKey(heuristicKey, n, s), s, d) / full, cheapest };
 }
 
 /**
