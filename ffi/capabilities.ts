@@ -75,6 +75,11 @@ export const CAPABILITIES = {
     lost: "an OPQ rotation trains inside the whole training sample, which also stays in memory beside its rotated " +
       "copy, so training needs more memory",
   },
+  sharedTransforms: {
+    symbols: ["autofaiss_copy_transforms"],
+    lost: "an OPQ rotation trained while selecting the index cannot be handed to the build, so measured selection " +
+      "measures the heuristic key on a rotation of its sample and the build trains its rotation again",
+  },
   openmpGuards: {
     symbols: ["autofaiss_build_info"],
     lost: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +

@@ -789,6 +789,21 @@ export class Index extends Handle {
   }
 
   /**
+   * Replaces this pre-transformed index's transforms (OPQ, PCA, …) by copies of the trained ones of
+   * `trained`, which must have the same transforms, classes and dimensions; this index must hold no
+   * vectors. Training this index then trains only its sub-index. Returns false, after saying once
+   * that the capability is missing, when the library cannot (the caller trains the transforms itself).
+   *
+   * @example if (!index.copyTransformsFrom(rotation)) await index.trainTransformsWithProgress(sample)
+   */
+  copyTransformsFrom(trained: Index): boolean {
+    this._assertMutable("autofaiss_copy_transforms");
+    if (!capable("sharedTransforms")) return false;
+    call("autofaiss_copy_transforms", this.ptr("autofaiss_copy_transforms"), trained.ptr("autofaiss_copy_transforms"));
+    return true;
+  }
+
+  /**
    * Moves every vector of `other` into this index, keeping their ids (FAISS `ivflib::merge_into`):
    * both are IVF indices (through pre-transforms) cloned from one trained index. `other` is left
    * empty; this index must be in memory (not a memory-mapped read).

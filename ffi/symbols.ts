@@ -184,6 +184,11 @@ export const SYMBOLS = {
     returns: "i32",
     optional: true,
   },
+  autofaiss_copy_transforms: {
+    args: ["handle", "handle"], // int autofaiss_copy_transforms(FaissIndex* dst, const FaissIndex* src)
+    returns: "i32",
+    optional: true,
+  },
   autofaiss_describe_index: {
     args: ["handle", "buffer", "u64"], // int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap)
     returns: "i32",

@@ -42,8 +42,9 @@ extern "C" {
  *  9: autofaiss_job_wait added (wait for a job's end with a timeout instead of polling its status).
  * 10: autofaiss_job_train_ex added (an OPQ rotation trained on a sample of its own, before the
  *     sub-index's larger training sample is read; a training input given up page by page as the
- *     first transform consumes it); training jobs give freed memory back to the OS (malloc_trim). */
-#define AUTOFAISS_EXT_ABI 10
+ *     first transform consumes it); training jobs give freed memory back to the OS (malloc_trim).
+ * 11: autofaiss_copy_transforms added (a rotation trained once serves several indices). */
+#define AUTOFAISS_EXT_ABI 11
 
 /** Writes "<faiss version>|<compile options>" (NUL-terminated, truncated to cap) into buf. */
 int autofaiss_build_info(char* buf, size_t cap, int* abi_version);
@@ -74,6 +75,12 @@ int autofaiss_extract_index_ivf(FaissIndex* index, FaissIndexIVF** p_ivf);
  *  `src` is empty (ntotal 0) and `dst->ntotal` counts both, on the wrappers as on the IVF layers.
  *  Error (no change) if `dst`'s inverted lists are not in memory, e.g. a memory-mapped read. */
 int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src);
+
+/** Replaces the transforms of `dst` (a pre-transformed index, factory-made, holding no vectors) by
+ *  copies of the trained transforms of `src`: same number, classes and dimensions, checked first, so
+ *  an error leaves `dst` unchanged. `dst` is then trained when its sub-index is; training it trains
+ *  only the sub-index, through the copied transforms. `src` is only read. */
+int autofaiss_copy_transforms(FaissIndex* dst, const FaissIndex* src);
 
 /** Describes the concrete class chain of an index with the metric of every sub-index, e.g.
  *  "IndexPreTransform[OPQMatrix]>IndexIVFPQ(metric=0,nlist=64)>quantizer:IndexHNSWFlat(metric=0)

@@ -506,6 +506,45 @@ EXPORT int autofaiss_merge_into(FaissIndex* dst, FaissIndex* src) {
     CATCH_AND_HANDLE
 }
 
+EXPORT int autofaiss_copy_transforms(FaissIndex* dst, const FaissIndex* src) {
+    try {
+        auto* to = dynamic_cast<faiss::IndexPreTransform*>(I(dst));
+        auto* from = dynamic_cast<const faiss::IndexPreTransform*>(I(src));
+        FAISS_THROW_IF_NOT_MSG(to && from, "copy_transforms: both indices need a pre-transform (OPQ, PCA, RR, …)");
+        FAISS_THROW_IF_NOT_MSG(static_cast<const void*>(to) != static_cast<const void*>(from),
+                               "copy_transforms: an index cannot copy its own transforms");
+        FAISS_THROW_IF_NOT_MSG(to->own_fields, "copy_transforms: the destination does not own its transforms");
+        FAISS_THROW_IF_NOT_FMT(to->ntotal == 0, "copy_transforms: the destination already holds %" PRId64 " vectors",
+                               int64_t(to->ntotal));
+        FAISS_THROW_IF_NOT_FMT(to->chain.size() == from->chain.size(),
+                               "copy_transforms: the source has %zu transforms, the destination %zu", from->chain.size(),
+                               to->chain.size());
+        // class, dimensions and, for an OPQ, the sub-spaces its rotation was trained for
+        auto shape = [](const faiss::VectorTransform* t) {
+            std::string out = class_name(t, typeid(*t)) + " " + std::to_string(t->d_in) + " -> " + std::to_string(t->d_out);
+            if (auto* opq = dynamic_cast<const faiss::OPQMatrix*>(t)) out += " M=" + std::to_string(opq->M);
+            return out;
+        };
+        for (size_t i = 0; i < to->chain.size(); i++) {
+            const faiss::VectorTransform* a = from->chain[i];
+            const faiss::VectorTransform* b = to->chain[i];
+            FAISS_THROW_IF_NOT_FMT(shape(a) == shape(b), "copy_transforms: transform %zu differs (source %s, destination %s)", i,
+                                   shape(a).c_str(), shape(b).c_str());
+            FAISS_THROW_IF_NOT_FMT(a->is_trained, "copy_transforms: transform %zu of the source is not trained", i);
+        }
+        // every clone made before the destination changes, so a failure leaves it as it was
+        std::vector<std::unique_ptr<faiss::VectorTransform>> clones;
+        for (const faiss::VectorTransform* t : from->chain) clones.emplace_back(faiss::Cloner().clone_VectorTransform(t));
+        for (size_t i = 0; i < to->chain.size(); i++) {
+            delete to->chain[i];
+            to->chain[i] = clones[i].release();
+        }
+        // IndexPreTransform is trained when its chain and its sub-index are
+        to->is_trained = to->index->is_trained;
+    }
+    CATCH_AND_HANDLE
+}
+
 EXPORT int autofaiss_describe_index(const FaissIndex* index, char* buf, size_t cap) {
     try {
         std::string s;

@@ -160,6 +160,39 @@ describe("trainWithProgress", () => {
     });
   });
 
+  test("a rotation trained in another index and copied in: the index one training gives; mismatches refused, the destination unchanged", async () => {
+    await oneThread(async () => {
+      using pair = leverPair("OPQ4_32,IVF64,PQ4");
+      const { levers, reference, untrained: copied } = pair;
+      // the rotation's owner has another sub-index (as a selection sample's key has fewer lists)
+      using owner = Index.factory(d, "OPQ4_32,IVF16,PQ4", "l2");
+      assert.equal(await owner.trainTransformsWithProgress(x, levers), true);
+      assert.equal(copied.copyTransformsFrom(owner), true);
+      assert.equal(copied.isTrained, false, "its IVF and PQ are not trained yet");
+      const statuses: JobStatus[] = [];
+      await copied.trainWithProgress(x, levers, (s) => statuses.push(s));
+      assert.equal(statuses.at(-1)!.phaseCounts.opq, 0, "the rotation is not trained again");
+      assert.deepEqual(copied.toBytes(), reference.toBytes());
+
+      const refused = (message: RegExp) => (e: unknown) => e instanceof FaissError && message.test(e.message);
+      using other = Index.factory(d, "OPQ8_32,IVF64,PQ8", "l2");
+      const before = other.toBytes();
+      assert.throws(() => other.copyTransformsFrom(owner), refused(/transform 0 differs \(source OPQMatrix 32 -> 32 M=4, destination OPQMatrix 32 -> 32 M=8\)/));
+      using notTrained = Index.factory(d, "OPQ4_32,IVF64,PQ4", "l2");
+      assert.throws(() => other.copyTransformsFrom(notTrained), refused(/differs/));
+      using sameShape = Index.factory(d, "OPQ8_32,IVF64,PQ8", "l2");
+      assert.throws(() => other.copyTransformsFrom(sameShape), refused(/transform 0 of the source is not trained/));
+      assert.deepEqual(other.toBytes(), before, "a refused copy leaves the destination as it was");
+      using plain = Index.factory(d, "IVF64,PQ4", "l2");
+      assert.throws(() => plain.copyTransformsFrom(owner), refused(/both indices need a pre-transform/));
+      using full = Index.factory(d, "OPQ4_32,Flat", "l2");
+      full.copyTransformsFrom(owner);
+      assert.equal(full.isTrained, true, "a Flat sub-index needs no training: the copy completes it");
+      full.add(x.subarray(0, 10 * d));
+      assert.throws(() => full.copyTransformsFrom(owner), refused(/already holds 10 vectors/));
+    });
+  });
+
   test("without a pre-transform the input is read to the end: never released", async () => {
     await oneThread(async () => {
       using index = Index.factory(d, "IVF64,PQ4", "l2");
