@@ -377,6 +377,37 @@ static void test_direct_map_types(void) {
     free(x);
 }
 
+/* autofaiss_copy_transforms: an OPQ rotation trained in one index serves another with a different
+ * sub-index; searching through it gives what the owner of the rotation gives over a Flat sub-index;
+ * a mismatched chain is an error, not an abort. */
+static void test_copy_transforms(void) {
+    const int d = 16, n = 1000, k = 5;
+    float* x = make_data(n, d);
+    FaissIndex* owner = NULL;
+    FaissIndex* copy = NULL;
+    FaissIndex* other = NULL;
+    OK(faiss_index_factory(&owner, d, "OPQ4_16,Flat", METRIC_L2));
+    OK(faiss_index_factory(&copy, d, "OPQ4_16,Flat", METRIC_L2));
+    OK(faiss_index_factory(&other, d, "OPQ8_16,Flat", METRIC_L2));
+    FAILS_WITH(autofaiss_copy_transforms(copy, owner), "transform 0 of the source is not trained");
+    OK(faiss_Index_train(owner, n, x));
+    OK(autofaiss_copy_transforms(copy, owner));
+    CHECK(faiss_Index_is_trained(copy));
+    OK(faiss_Index_add(owner, n, x));
+    OK(faiss_Index_add(copy, n, x));
+    idx_t lo[10 * 5], lc[10 * 5];
+    float dist_o[10 * 5], dist_c[10 * 5];
+    OK(faiss_Index_search(owner, 10, x, k, dist_o, lo));
+    OK(faiss_Index_search(copy, 10, x, k, dist_c, lc));
+    CHECK(memcmp(lo, lc, sizeof lo) == 0 && memcmp(dist_o, dist_c, sizeof dist_o) == 0);
+    FAILS_WITH(autofaiss_copy_transforms(other, owner), "transform 0 differs (source OPQMatrix 16 -> 16 M=4, destination OPQMatrix 16 -> 16 M=8)");
+    FAILS_WITH(autofaiss_copy_transforms(copy, owner), "the destination already holds 1000 vectors");
+    faiss_Index_free(owner);
+    faiss_Index_free(copy);
+    faiss_Index_free(other);
+    free(x);
+}
+
 /* autofaiss_merge_into: two clones of one trained pre-transformed IVF index, each filled with half
  * the rows under their global ids, merge into the same index (ntotal on the wrapper included) and
  * search exactly like one index filled in a single add. */
@@ -1104,6 +1135,7 @@ int main(void) {
     test_polysemous();
     test_openmp_guards();
     test_merge_into();
+    test_copy_transforms();
     test_train_levers();
 
     test_jobs();

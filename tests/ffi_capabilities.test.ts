@@ -78,6 +78,8 @@ const LOST = {
     "(no k-means iterations, no vectors added inside a call)",
   transformTraining: "an OPQ rotation trains inside the whole training sample, which also stays in memory beside its rotated " +
     "copy, so training needs more memory",
+  sharedTransforms: "an OPQ rotation trained while selecting the index cannot be handed to the build, so measured selection " +
+    "measures the heuristic key on a rotation of its sample and the build trains its rotation again",
   openmpGuards: "FAISS calls that throw inside OpenMP regions are not guarded natively, so reconstruct_n is refused " +
     "for indices whose reconstruct fails unless they are plain IVF indices",
 };
