@@ -17,6 +17,9 @@ import {
   startCandidate,
   predictedCandidateSeconds,
   buildWork,
+  rotationAhead,
+  rotationSpec,
+  usesRotationAhead,
 } from "../lib/plan/measured_choice.ts";
 
 describe("selectionSample", () => {
@@ -59,11 +62,29 @@ describe("scaling from the sample", () => {
 
 describe("time budget", () => {
   test("given budget wins; auto = a quarter of the heuristic's full build predicted by the work ratio", () => {
-    const h = { buildSeconds: 4, sampleWork: 1e10, fullWork: 5e10 };
+    const h = { buildSeconds: 4, sampleWork: 1e10, fullWork: 5e10, aheadSeconds: 0 };
     assert.equal(predictedFullBuildSeconds(h), 20);
     assert.equal(selectionBudgetSeconds(30, h), 30);
     assert.equal(selectionBudgetSeconds(null, h), 5);
     assert.equal(selectionBudgetSeconds(null, null), null);
+    // a rotation trained ahead counts as it took, the rest scales by the work ratio
+    assert.equal(predictedFullBuildSeconds({ ...h, aheadSeconds: 12 }), 32);
+  });
+  test("rotationSpec / rotationAhead: the heuristic's OPQ rotation is trained ahead only when the build would train it apart", () => {
+    assert.equal(rotationSpec("OPQ48_144,IVF2048_HNSW32,PQ48x4fs"), "OPQ48_144");
+    assert.equal(rotationSpec("OPQ48,IVF2048,PQ48"), "OPQ48");
+    assert.equal(rotationSpec("IVF2048_HNSW32,PQ64x4fs"), null);
+    assert.equal(rotationSpec("PCA64,IVF256,Flat"), null);
+    // the issue's shape: the build's training sample is far over the rotation's 32,768 rows
+    const ahead = rotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", 300_000, 128);
+    assert.deepEqual(ahead, { spec: "OPQ48_144", rows: 32_768 });
+    assert.equal(usesRotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x4fs", ahead), true);
+    assert.equal(usesRotationAhead("OPQ48_96,IVF2048_HNSW32,PQ48x8", ahead), false);
+    assert.equal(usesRotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", null), false);
+    // 20,000 vectors: the build trains its rotation inside its training sample, nothing to share
+    assert.equal(rotationAhead("OPQ16_64,IVF128,PQ16x8", 20_000, 64), null);
+    assert.equal(rotationAhead("IVF2048_HNSW32,PQ64x4fs", 300_000, 128), null);
+    assert.equal(rotationAhead(null, 300_000, 128), null);
   });
   test("heuristicSampleShare: the sample's share of the full build's work; over a quarter at Fashion-MNIST's shape", () => {
     // HNSW's work is linear in the rows: 50,000 of 1,000,000
@@ -95,6 +116,23 @@ describe("time budget", () => {
     assert.equal(autoBudgetOutlook(opq, [opq], 1_000_000, 50_000, 64).cheapest, null);
     assert.equal(autoBudgetCanCompare({ heuristicShare: 0.01, cheapest: null }), false);
   });
+  test("with the heuristic's rotation trained ahead, its measurement is a small share and comparisons fit", () => {
+    const opq = "OPQ32_96,IVF16384_HNSW32,PQ32x8";
+    const sibling = "OPQ32_96,IVF16384_HNSW32,PQ32x4fs";
+    const others = ["IVF16384_HNSW32,SQ4", "OPQ24_48,IVF16384_HNSW32,PQ24x8", sibling];
+    const ahead = rotationAhead(opq, 1_000_000, 64);
+    const without = autoBudgetOutlook(opq, others, 1_000_000, 50_000, 64);
+    const withAhead = autoBudgetOutlook(opq, others, 1_000_000, 50_000, 64, ahead);
+    assert.ok(withAhead.heuristicShare < 0.5 * without.heuristicShare, `${withAhead.heuristicShare} vs ${without.heuristicShare}`);
+    assert.equal(autoBudgetCanCompare(without), false);
+    assert.equal(autoBudgetCanCompare(withAhead), true);
+    // the issue's shape, 300,000 × 128: the heuristic and its fast-scan sibling both fit a quarter
+    const key300k = "OPQ48_144,IVF2048_HNSW32,PQ48x8";
+    const sibling300k = "OPQ48_144,IVF2048_HNSW32,PQ48x4fs";
+    const o = autoBudgetOutlook(key300k, [sibling300k, "OPQ64_192,IVF2048_HNSW32,PQ64x4fs"], 300_000, 15_000, 128, rotationAhead(key300k, 300_000, 128));
+    assert.equal(o.cheapest?.key, sibling300k);
+    assert.ok(o.heuristicShare + o.cheapest!.share < 0.25, `${o.heuristicShare} + ${o.cheapest!.share}`);
+  });
   test("startCandidate: always without a prediction or a budget; otherwise only if it fits what is left", () => {
     assert.equal(startCandidate(100, null, 1), true);
     assert.equal(startCandidate(4, 2, 6), true);
@@ -123,6 +161,8 @@ describe("buildWork", () => {
     const ivf = 10 * 1000 * 4 * 4 + 1000 * 4 * 4;
     const pq = 4.5 * (25 * 1000 * 256 * 4 + 1000 * 256 * 4); // 25 k-means iterations of 256 centroids, then encoding
     assert.equal(buildWork("OPQ2_4,IVF4,PQ2x8", 1000, 4), opq + ivf + pq);
+    // a rotation trained ahead: only applying it to the rows counts
+    assert.equal(buildWork("OPQ2_4,IVF4,PQ2x8", 1000, 4, 1000, { rotationTrained: true }), 2 * 1000 * 4 * 4 + ivf + pq);
   });
   test("k-means samples are capped as FAISS caps them (256 points per centroid)", () => {
     // 4 lists take at most 1024 training rows: 10,000 rows cost the k-means of 1024

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { buildIndex } from "../lib/commands/build_index.ts";
 import { measuredSelection, splitSample } from "../lib/measure/measured_selection.ts";
 import { type Candidate, type CandidateList, selectionCandidates } from "../lib/plan/candidates.ts";
+import { rotationSpec } from "../lib/plan/measured_choice.ts";
+import { type BuildReporter, silentReporter } from "../lib/reporter.ts";
 import { clusteredData } from "./helpers/data.ts";
 
 const d = 16;
@@ -129,6 +131,44 @@ describe("build_index --selection=measured", () => {
     } finally {
       index.free();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an OPQ heuristic: its rotation trains once, on the build's own rotation sample, and the build reuses it; the index is heuristic selection's", async () => {
+    const n = 60_000, dim = 32;
+    const vectors = clusteredData(n, dim, 50, 3);
+    const logs: string[] = [];
+    const reporter: BuildReporter = {
+      ...silentReporter,
+      info: (m) => logs.push(m),
+      timed: async (label, _indent, fn) => {
+        logs.push(label);
+        return await fn();
+      },
+    };
+    const bounds = { saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1M", maxIndexQueryTimeMs: 1 } as const;
+    // a budget spent by the heuristic's own measurement (always made): the heuristic key is chosen
+    const measured = await buildIndex({ vectors, dim }, { ...bounds, selection: "measured", selectionTimeBudget: 0.01, reporter });
+    const heuristic = await buildIndex({ vectors, dim }, { ...bounds, selection: "heuristic" });
+    try {
+      const sel = measured.selection!;
+      const spec = rotationSpec(sel.heuristicKey!);
+      assert.match(spec ?? "", /^OPQ\d+_\d+$/, sel.heuristicKey!);
+      assert.equal(sel.chosenKey, sel.heuristicKey);
+      assert.equal(sel.candidates[0].status, "measured");
+      assert.deepEqual(sel.rotation, { spec, rows: 32_768, seconds: sel.rotation!.seconds, reusedByBuild: true });
+      assert.ok(sel.rotation!.seconds > 0);
+      // one rotation training in the whole run: the selection's; the build copies it
+      assert.deepEqual(logs.filter((l) => / rotation with \d+ vectors/.test(l)), [
+        `-> Training the ${spec} rotation with 32768 vectors of dim ${dim}, for the selection and the build`,
+      ]);
+      assert.equal(logs.filter((l) => l.startsWith(`-> Reusing the ${spec} rotation trained for the selection`)).length, 1);
+      // the same rows and seed as the build's own rotation sample: the very index heuristic selection builds
+      assert.equal(measured.infos.index_key, heuristic.infos.index_key);
+      assert.deepEqual(measured.index.toBytes(), heuristic.index.toBytes());
+    } finally {
+      measured.index.free();
+      heuristic.index.free();
     }
   });
 });

@@ -41,8 +41,15 @@ import { trainForKey } from "../measure/train_index.ts";
 import { formatMemory } from "../plan/units.ts";
 import { FAST_METRICS_QUERIES, fastMetrics, type FastMetrics } from "../measure/fast_metrics.ts";
 import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.ts";
-import { measuredSelection, type MeasuredSelectionOptions, type SelectionReport, selectionWithoutMeasuring, splitSample } from "../measure/measured_selection.ts";
-import { selectionSample } from "../plan/measured_choice.ts";
+import {
+  measuredSelection,
+  type MeasuredSelectionOptions,
+  type SelectionReport,
+  selectionWithoutMeasuring,
+  splitSample,
+  type TrainedRotation,
+} from "../measure/measured_selection.ts";
+import { rotationAhead, type RotationAhead, selectionSample, usesRotationAhead } from "../plan/measured_choice.ts";
 import { fastMetricsBudgetMs, formatSearchCount } from "../measure/latency_stats.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
@@ -303,7 +310,7 @@ function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: Me
     ? [
       sel.candidates.every((c) => c.status === "skipped")
         ? `${sel.vectors} vectors of dimension ${sel.dimension}; no candidate measured.`
-        : `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}${sel.predictedBuildSeconds === null ? "" : `; the heuristic key's full training and adding predicted at ${sel.predictedBuildSeconds.toFixed(1)} s`}).`,
+        : `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s${rotationNote(sel)} (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}${sel.predictedBuildSeconds === null ? "" : `; the heuristic key's full training and adding predicted at ${sel.predictedBuildSeconds.toFixed(1)} s`}).`,
       `Why: ${sel.reason}.`,
       `Built: ${first.index_key} with ${first.index_param || "no search parameter"}; ${first["size in bytes"]} bytes, ${first.avg_search_speed_ms.toFixed(3)} ms per query.`,
     ]
@@ -320,6 +327,13 @@ function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: Me
     phases,
     notes,
   };
+}
+
+/** The report's words for the rotation trained ahead of the selection, "" when none was. */
+function rotationNote(sel: SelectionReport): string {
+  const r = sel.rotation;
+  if (r === null) return "";
+  return `, after training the heuristic key's ${r.spec} rotation on ${r.rows} vectors in ${r.seconds.toFixed(1)} s (${r.reusedByBuild ? "reused by the build" : "not the chosen key's: the build trained its own"})`;
 }
 
 async function buildLocked(
@@ -345,31 +359,62 @@ async function buildLocked(
       return chooseIndexKey(s, budgets, data);
     });
     let selection: SelectionReport | undefined;
-    if ((options.selection ?? BUILD_DEFAULTS.selection) === "measured" && !s.indexKey) {
-      selection = await log.timed("Measuring candidate index types on a sample", 1, () =>
-        selectIndexByMeasuring(s, budgets, data, embs, options.selectionTimeBudget ?? BUILD_DEFAULTS.selection_time_budget, log));
-      log.info(`selection: ${JSON.stringify(selection)}`);
-      log.info(`Measured selection chose ${selection.chosenKey}: ${selection.reason}`);
-      indexKey = selection.chosenKey;
+    // the OPQ rotation trained during the selection, handed to the build of a key that has it
+    let rotation: TrainedRotation | null = null;
+    try {
+      if ((options.selection ?? BUILD_DEFAULTS.selection) === "measured" && !s.indexKey) {
+        const found = await log.timed("Measuring candidate index types on a sample", 1, () =>
+          selectIndexByMeasuring(s, budgets, data, embs, options.selectionTimeBudget ?? BUILD_DEFAULTS.selection_time_budget, log));
+        selection = found.report;
+        rotation = found.rotation;
+        log.info(`selection: ${JSON.stringify(selection)}`);
+        log.info(`Measured selection chose ${selection.chosenKey}: ${selection.reason}`);
+        indexKey = selection.chosenKey;
+        if (rotation !== null && !usesRotationAhead(indexKey, rotation)) {
+          log.info(`The ${rotation.spec} rotation trained for the selection is not ${indexKey}'s: the build trains its own`);
+          rotation.owner.free();
+          rotation = null;
+        }
+      }
+      return await buildChosen(s, budgets, data, embs, inputs, log, indexKey, selection, rotation);
+    } finally {
+      rotation?.owner.free();
     }
-    const measured = needsMeasuredSize(s, indexKey, data)
-      ? await log.timed(`Measuring the size of ${indexKey} (no size formula for this family)`, 1, () =>
-        measuredIndexSizeBytes(indexKey, data.dimension, checkBuildOptions(s), data.count, s.makeDirectMap))
-      : undefined;
-    const needed = await log.timed("Checking that your have enough memory available to create the index", 1, () => {
-      const bytes = creationMemory(s, budgets, indexKey, data, measured);
-      log.info(creationMemoryLine(bytes));
-      return bytes;
-    });
-    const plan = completePlan(s, budgets, data, indexKey, needed, measured);
-    const result = await runPlan(plan, s, embs, inputs, log, selection?.presetParam ?? "");
-    return selection ? { ...result, selection } : result;
   });
+}
+
+/** The build of the chosen key: its memory check, its plan, and the plan run. */
+async function buildChosen(
+  s: BuildSettings,
+  budgets: MemoryBudgets,
+  data: DataShape,
+  embs: EmbeddingCollection,
+  inputs: InputSnapshot,
+  log: BuildReporter,
+  indexKey: string,
+  selection: SelectionReport | undefined,
+  rotation: TrainedRotation | null,
+): Promise<BuildIndexResult> {
+  const measured = needsMeasuredSize(s, indexKey, data)
+    ? await log.timed(`Measuring the size of ${indexKey} (no size formula for this family)`, 1, () =>
+      measuredIndexSizeBytes(indexKey, data.dimension, checkBuildOptions(s), data.count, s.makeDirectMap))
+    : undefined;
+  const needed = await log.timed("Checking that your have enough memory available to create the index", 1, () => {
+    const bytes = creationMemory(s, budgets, indexKey, data, measured);
+    log.info(creationMemoryLine(bytes));
+    return bytes;
+  });
+  const plan = completePlan(s, budgets, data, indexKey, needed, measured);
+  const result = await runPlan(plan, s, embs, inputs, log, selection?.presetParam ?? "", rotation);
+  return selection ? { ...result, selection } : result;
 }
 
 /**
  * Measured selection on a uniform sample (seeded apart from the training sample): candidates of
- * the plan, the sample split into index rows and held-out queries, each candidate measured.
+ * the plan, the sample split into index rows and held-out queries, each candidate measured. When
+ * the heuristic key has an OPQ rotation the build would train apart (measured_choice.ts
+ * `rotationAhead`), it is trained first, on the build's own rotation sample and seed, and returned
+ * with the report for the build to reuse; the caller owns it.
  */
 async function selectIndexByMeasuring(
   s: BuildSettings,
@@ -378,9 +423,12 @@ async function selectIndexByMeasuring(
   embs: EmbeddingCollection,
   timeBudgetSeconds: number | null,
   log: BuildReporter,
-): Promise<SelectionReport> {
+): Promise<{ report: SelectionReport; rotation: TrainedRotation | null }> {
   const list = candidateList(s, budgets, data);
   const { rows, queries } = selectionSample(data.count);
+  const ahead = s.useGpu || s.trainedIndexPath || !hasCapability("sharedTransforms") || !hasCapability("transformTraining")
+    ? null
+    : rotationAhead(list.heuristicKey, data.count, data.dimension);
   const options: MeasuredSelectionOptions = {
     n: data.count,
     metric: checkBuildOptions(s),
@@ -388,16 +436,50 @@ async function selectIndexByMeasuring(
     minNearestNeighbors: s.minNearestNeighborsToRetrieve,
     maxIndexMemoryBytes: budgets.maxIndexMemoryUsage,
     timeBudgetSeconds,
+    ahead,
     log,
   };
   // decided from the shapes, so a selection that will not measure reads no sample
   const unmeasured = selectionWithoutMeasuring(list, data.dimension, rows, queries, options);
-  if (unmeasured !== null) return unmeasured;
-  log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
-  const sample = await embs.sample(rows + queries, s.trainSeed + 1);
-  const split = splitSample(sample.vectors, data.dimension, queries);
-  releaseNow(sample.vectors);
-  return await measuredSelection(list, split.base, split.queries, data.dimension, options);
+  if (unmeasured !== null) return { report: unmeasured, rotation: null };
+  const rotation = ahead === null ? null : await trainRotationAhead(list.heuristicKey!, ahead, s, data.dimension, embs, log);
+  try {
+    log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
+    const sample = await embs.sample(rows + queries, s.trainSeed + 1);
+    const split = splitSample(sample.vectors, data.dimension, queries);
+    releaseNow(sample.vectors);
+    return { report: await measuredSelection(list, split.base, split.queries, data.dimension, options, rotation), rotation };
+  } catch (e) {
+    rotation?.owner.free();
+    throw e;
+  }
+}
+
+/**
+ * The heuristic key's OPQ rotation, trained on the rows and with the seed the build's own rotation
+ * sample uses (createTrainedIndex), so the build of a key with that rotation copies it instead of
+ * training the same one again. The caller owns the returned index.
+ */
+async function trainRotationAhead(
+  key: string,
+  ahead: RotationAhead,
+  s: BuildSettings,
+  d: number,
+  embs: EmbeddingCollection,
+  log: BuildReporter,
+): Promise<TrainedRotation> {
+  const start = performance.now();
+  const owner = Index.factory(d, key, checkBuildOptions(s));
+  try {
+    const sample = await log.timed("-> Extract rotation training vectors", 2, () => embs.sample(ahead.rows, s.trainSeed));
+    await log.timed(`-> Training the ${ahead.spec} rotation with ${sample.rows} vectors of dim ${d}, for the selection and the build`, 2, () =>
+      trainTransformsWithProgress(owner, sample.vectors, key, log));
+    releaseNow(sample.vectors);
+    return { ...ahead, owner, seconds: (performance.now() - start) / 1000 };
+  } catch (e) {
+    owner.free();
+    throw e;
+  }
 }
 
 /**
@@ -413,6 +495,7 @@ async function runPlan(
   inputs: InputSnapshot,
   log: BuildReporter,
   preset: string,
+  rotation: TrainedRotation | null = null,
 ): Promise<BuildIndexResult> {
   const { indexKey, dimension: d } = plan;
   // The outputs are written beside their final paths and published together at the end.
@@ -424,7 +507,7 @@ async function runPlan(
     let ids: IdsWriter | null = null;
     let addMs = 0;
     await log.timed("Creating the index", 1, async () => {
-      index = await createTrainedIndex(plan, s, embs, log);
+      index = await createTrainedIndex(plan, s, embs, log, rotation);
 
       log.info(`The memory available for adding the vectors is ${plan.memory.availableForAddingText}(total available - used by the index)`);
       log.info(`Using a batch size of ${plan.adding.batchSize} (memory overhead ${formatMemory(plan.adding.batchSize * d * 4)})`);
@@ -477,10 +560,18 @@ async function runPlan(
 
 /**
  * Instantiates `plan.indexKey` (or reads the pre-trained `s.trainedIndexPath`) and trains it on a
- * uniform sample of `embs` (the seed of the plan), as the first steps of "Creating the index". The
- * caller owns the returned index.
+ * uniform sample of `embs` (the seed of the plan), as the first steps of "Creating the index". An
+ * OPQ rotation the selection trained on this build's own rotation sample (same rows, same seed) is
+ * copied in instead of being trained again. The caller owns the returned index; `rotation` stays
+ * the caller's.
  */
-export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs: EmbeddingCollection, log: BuildReporter): Promise<Index> {
+export async function createTrainedIndex(
+  plan: BuildPlan,
+  s: BuildSettings,
+  embs: EmbeddingCollection,
+  log: BuildReporter,
+  rotation: TrainedRotation | null = null,
+): Promise<Index> {
   const { indexKey, dimension: d } = plan;
   let index = await log.timed(`-> Instanciate the index ${indexKey}`, 2, () =>
     s.trainedIndexPath ? readTrainedIndex(s.trainedIndexPath, d, plan.metricType) : Index.factory(d, indexKey, plan.metricType));
@@ -497,14 +588,20 @@ export async function createTrainedIndex(plan: BuildPlan, s: BuildSettings, embs
     if (!s.trainedIndexPath && (!index.isTrained || plan.training.needed)) {
       const trainSize = plan.training.vectors ?? trainingVectors(planBudgets(plan), { count: plan.vectors, dimension: d }, indexKey);
       const rotationRows = s.useGpu || index.isTrained ? null : rotationSampleRows(indexKey, Math.min(trainSize, plan.vectors));
-      if (rotationRows !== null && canTrainTransformsApart()) {
+      const sameRotation = rotation !== null && rotationRows === rotation.rows && plan.training.seed === s.trainSeed;
+      if (rotation !== null && !sameRotation) {
+        log.info(`The rotation trained for the selection (${rotation.rows} vectors) is not this build's (${rotationRows ?? "inside the training sample"}): training it again`);
+      }
+      if (sameRotation && index.copyTransformsFrom(rotation.owner)) {
+        log.info(`-> Reusing the ${rotation.spec} rotation trained for the selection on this build's ${rotation.rows} rotation vectors (${rotation.seconds.toFixed(1)} s)`);
+      } else if (rotationRows !== null && canTrainTransformsApart()) {
         // the rotation's sample is read, trained on and freed before the larger training sample
         // exists: the two are never in memory together
-        const rotation = await log.timed("-> Extract rotation training vectors", 2, () => embs.sample(rotationRows, plan.training.seed));
-        log.info(`Will use ${rotation.rows} vectors to train the OPQ rotation, that will use ${formatMemory(rotation.vectors.byteLength)} of memory`);
-        await log.timed(`-> Training the OPQ rotation with ${rotation.rows} vectors of dim ${d}`, 2, () =>
-          trainTransformsWithProgress(index, rotation.vectors, indexKey, log));
-        releaseNow(rotation.vectors);
+        const sample = await log.timed("-> Extract rotation training vectors", 2, () => embs.sample(rotationRows, plan.training.seed));
+        log.info(`Will use ${sample.rows} vectors to train the OPQ rotation, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);
+        await log.timed(`-> Training the OPQ rotation with ${sample.rows} vectors of dim ${d}`, 2, () =>
+          trainTransformsWithProgress(index, sample.vectors, indexKey, log));
+        releaseNow(sample.vectors);
       }
       const sample = await log.timed("-> Extract training vectors", 2, () => embs.sample(trainSize, plan.training.seed));
       log.info(`Will use ${sample.rows} vectors to train the index, that will use ${formatMemory(sample.vectors.byteLength)} of memory`);

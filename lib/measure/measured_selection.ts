@@ -20,6 +20,8 @@ import {
   predictedFullBuildSeconds,
   predictedLatencyMs,
   REFINE_K_FACTOR,
+  type RotationAhead,
+  usesRotationAhead,
   sampleKey,
   sampleLatencyBound,
   searchKind,
@@ -77,7 +79,14 @@ export interface SelectionReport {
   budgetSeconds: number | null;
   /** The heuristic key's full training and adding as its sample predicts them (null: not measured). */
   predictedBuildSeconds: number | null;
+  /** Seconds measuring the candidates took (the rotation trained ahead not included). */
   seconds: number;
+  /**
+   * The heuristic key's OPQ rotation, trained before measuring on the full build's own rotation
+   * sample (measured_choice.ts `rotationAhead`); `reusedByBuild` when the chosen key has the same
+   * rotation, so those seconds are the build's and not the selection's. Null when none was.
+   */
+  rotation: { spec: string; rows: number; seconds: number; reusedByBuild: boolean } | null;
   candidates: CandidateMeasurement[];
   dropped: DroppedCandidate[];
 }
@@ -91,9 +100,17 @@ export interface MeasuredSelectionOptions {
   maxIndexMemoryBytes: number;
   /** `--selection_time_budget`, seconds; null = a quarter of the predicted full build. */
   timeBudgetSeconds: number | null;
+  /** The rotation the caller trains before measuring (measured_choice.ts `rotationAhead`), null when none. */
+  ahead?: RotationAhead | null;
   log?: BuildReporter;
   /** Seconds since an arbitrary origin (tests pass a fake clock). */
   clock?: () => number;
+}
+
+/** The rotation trained ahead: its owner (an index of the heuristic key whose transforms only are trained, borrowed), and its cost. */
+export interface TrainedRotation extends RotationAhead {
+  owner: Index;
+  seconds: number;
 }
 
 /** Refinement parameters set before tuning: the tuner only sets nprobe / efSearch. */
@@ -137,7 +154,7 @@ export function selectionWithoutMeasuring(
 ): SelectionReport | null {
   const n = o.n;
   if (o.timeBudgetSeconds !== null || list.heuristicKey === null) return null;
-  const outlook = autoBudgetOutlook(list.heuristicKey, list.candidates.map((c) => c.key), n, sampleRows, d);
+  const outlook = autoBudgetOutlook(list.heuristicKey, list.candidates.map((c) => c.key), n, sampleRows, d, o.ahead ?? null);
   if (autoBudgetCanCompare(outlook)) return null;
   const pct = (x: number) => `~${Math.round(100 * x)}%`;
   const why = outlook.cheapest === null
@@ -153,6 +170,7 @@ export function selectionWithoutMeasuring(
     budgetSeconds: null,
     predictedBuildSeconds: null,
     seconds: 0,
+    rotation: null,
   });
 }
 
@@ -163,7 +181,7 @@ function selectionReport(
   sampleRows: number,
   queries: number,
   o: MeasuredSelectionOptions,
-  found: Pick<SelectionReport, "candidates" | "chosenKey" | "reason" | "budgetSeconds" | "predictedBuildSeconds" | "seconds">,
+  found: Pick<SelectionReport, "candidates" | "chosenKey" | "reason" | "budgetSeconds" | "predictedBuildSeconds" | "seconds" | "rotation">,
 ): SelectionReport {
   return {
     mode: "measured",
@@ -180,6 +198,7 @@ function selectionReport(
     budgetSeconds: found.budgetSeconds,
     predictedBuildSeconds: found.predictedBuildSeconds,
     seconds: found.seconds,
+    rotation: found.rotation,
     candidates: found.candidates,
     dropped: list.dropped,
   };
@@ -187,7 +206,10 @@ function selectionReport(
 
 /**
  * Measures the candidates of `list` on `base` (index rows) with `queries` held out, and chooses.
- * Every FAISS index created here is freed before returning.
+ * Candidates with the rotation of `rotation` (trained ahead by the caller, which keeps owning it)
+ * get a copy of it instead of training one on the sample; its seconds are not counted against the
+ * budget, as the build of such a key spends them no more. Every FAISS index created here is freed
+ * before returning.
  */
 export async function measuredSelection(
   list: CandidateList,
@@ -195,6 +217,7 @@ export async function measuredSelection(
   queries: Float32Array,
   d: number,
   o: MeasuredSelectionOptions,
+  rotation: TrainedRotation | null = null,
 ): Promise<SelectionReport> {
   const clock = o.clock ?? (() => performance.now() / 1000);
   const start = clock();
@@ -208,6 +231,7 @@ export async function measuredSelection(
       budgetSeconds: budget,
       predictedBuildSeconds: h === null ? null : predictedFullBuildSeconds(h),
       seconds: clock() - start,
+      rotation: rotation && { spec: rotation.spec, rows: rotation.rows, seconds: rotation.seconds, reusedByBuild: usesRotationAhead(chosenKey, rotation) },
     });
   const unmeasured = selectionWithoutMeasuring(list, d, s, nq, o);
   if (unmeasured !== null) return { ...unmeasured, seconds: clock() - start };
@@ -217,7 +241,8 @@ export async function measuredSelection(
   let budget = o.timeBudgetSeconds;
   let heuristicCost: HeuristicSampleCost | null = null;
   for (const c of list.candidates) {
-    const work = buildWork(sampleKey(c.key, o.n, s), s, d);
+    const ahead = rotation !== null && usesRotationAhead(c.key, rotation) ? rotation : null;
+    const work = buildWork(sampleKey(c.key, o.n, s), s, d, s, { rotationTrained: ahead !== null });
     const predicted = predictedCandidateSeconds(work, spent);
     const elapsed = clock() - start;
     if (!startCandidate(elapsed, predicted, budget)) {
@@ -227,7 +252,7 @@ export async function measuredSelection(
       continue;
     }
     const t0 = clock();
-    const m = await measureOne(c, base, queries, gt, d, s, nq, o);
+    const m = await measureOne(c, base, queries, gt, d, s, nq, o, ahead?.owner ?? null);
     m.seconds = clock() - t0;
     out.push(m);
     if (m.status === "measured") {
@@ -238,7 +263,12 @@ export async function measuredSelection(
     }
     if (c.heuristic) {
       const buildSeconds = m.status === "measured" ? m.stepSeconds!.train + m.stepSeconds!.add : m.seconds;
-      heuristicCost = { buildSeconds, sampleWork: work, fullWork: fullBuildWork(c.key, o.n, d) };
+      heuristicCost = {
+        buildSeconds,
+        sampleWork: work,
+        fullWork: fullBuildWork(c.key, o.n, d, { rotationTrained: ahead !== null }),
+        aheadSeconds: ahead?.seconds ?? 0,
+      };
       if (budget === null) budget = selectionBudgetSeconds(null, heuristicCost);
     }
     o.log?.info(
@@ -273,6 +303,7 @@ async function measureOne(
   s: number,
   nq: number,
   o: MeasuredSelectionOptions,
+  rotationOwner: Index | null,
 ): Promise<CandidateMeasurement> {
   const sk = sampleKey(c.key, o.n, s);
   const kind = searchKind(c.key, d);
@@ -294,6 +325,8 @@ async function measureOne(
       t = now;
       return seconds;
     };
+    // the rotation trained ahead, copied in: training then trains only the IVF / codes on the sample
+    if (rotationOwner !== null) index.copyTransformsFrom(rotationOwner);
     if (!index.isTrained) trainForKey(index, base, sk);
     const train = lap();
     index.add(base);

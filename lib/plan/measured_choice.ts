@@ -25,7 +25,7 @@
  */
 
 import { type FactoryCodec, parseFactoryKey, transformOutD } from "./factory_key.ts";
-import { OPQ_OUTER_ITERATIONS, OPQ_TRAIN_POINTS, optimalTrainSize, trainingLevers } from "./training_plan.ts";
+import { OPQ_OUTER_ITERATIONS, OPQ_TRAIN_POINTS, optimalTrainSize, rotationSampleRows, trainingLevers } from "./training_plan.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -151,21 +151,72 @@ export interface HeuristicSampleCost {
   buildSeconds: number;
   /** {@link buildWork} of the sample key on the sample. */
   sampleWork: number;
-  /** {@link fullBuildWork} of the key on the full data. */
+  /** {@link fullBuildWork} of the key on the full data, less the rotation trained ahead. */
   fullWork: number;
+  /** Seconds of the full build's own OPQ rotation, trained ahead of the selection ({@link rotationAhead}); 0 without. */
+  aheadSeconds: number;
 }
 
 /**
- * Predicted seconds of the full build's training and adding: the sample's at the rate it ran, scaled
- * by the work ratio. Not by n/s: the OPQ rotation trains on at most 32,768 rows and FAISS caps each
+ * Predicted seconds of the full build's training and adding: the rotation trained ahead as it took,
+ * plus the sample's training and adding at the rate it ran, scaled by the work ratio. Not by n/s: the OPQ rotation trains on at most 32,768 rows and FAISS caps each
  * k-means at 256 points per centroid, so a full build costs far less than n/s samples (Session 11,
  * 100,000 × 64 `OPQ32_96,IVF1024_HNSW32,PQ32x8`: sample 4.1 s × n/s predicted 41.6 s, the build took 17.8 s).
  * Tuning and metrics are left out, so the prediction is low and the budget conservative.
  *
- * @example predictedFullBuildSeconds({ buildSeconds: 3, sampleWork: 1e10, fullWork: 6e10 }) // 18
+ * @example predictedFullBuildSeconds({ buildSeconds: 3, sampleWork: 1e10, fullWork: 6e10, aheadSeconds: 5 }) // 5 + 18
  */
 export function predictedFullBuildSeconds(h: HeuristicSampleCost): number {
-  return (h.buildSeconds * h.fullWork) / Math.max(1, h.sampleWork);
+  return h.aheadSeconds + (h.buildSeconds * h.fullWork) / Math.max(1, h.sampleWork);
+}
+
+/**
+ * The OPQ transform of `key` ("OPQ48_144") when it is the key's only transform, else null. Keys with
+ * the same one train the same rotation: FAISS's OPQMatrix trains it with a PQ of its own (8 bits,
+ * the transform's M sub-spaces) whatever the index after it, so `OPQ48_144,IVF2048_HNSW32,PQ48x8`
+ * and `OPQ48_144,IVF2048_HNSW32,PQ48x4fs` can share one trained rotation.
+ *
+ * @example rotationSpec("OPQ48_144,IVF2048_HNSW32,PQ48x4fs") === "OPQ48_144"
+ */
+export function rotationSpec(key: string): string | null {
+  const { transforms } = parseFactoryKey(key, 0);
+  if (transforms.length !== 1 || transforms[0].kind !== "OPQ") return null;
+  return key.split(",")[0];
+}
+
+/** The heuristic key's OPQ rotation, trained once before the candidates are measured. */
+export interface RotationAhead {
+  /** {@link rotationSpec} of the heuristic key. */
+  spec: string;
+  /** Rows it trains on: the full build's own rotation sample ({@link OPQ_TRAIN_POINTS}). */
+  rows: number;
+}
+
+/**
+ * The rotation to train before measuring, or null. Measuring an OPQ key on the sample is mostly its
+ * rotation (Fashion-MNIST `OPQ128_896,…`: 44 % of a sample training in the rotation's sub-space
+ * k-means, 17 % in its SVDs), and that cost does not shrink with the sample. But the full build of
+ * the same key trains the very same rotation on a sample of its own of {@link OPQ_TRAIN_POINTS} rows
+ * ({@link rotationSampleRows}). Trained first on those rows with the build's seed, the rotation serves
+ * the heuristic key's measurement and every candidate with the same {@link rotationSpec}, and then
+ * the build of the chosen key when it has it: the time moves from the build to the selection
+ * instead of being spent twice. Only when the build would train the rotation apart (its training
+ * sample larger than the rotation's rows); a smaller build trains it inside its training sample.
+ *
+ * @example rotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", 300_000, 128) // { spec: "OPQ48_144", rows: 32768 }
+ * @example rotationAhead("IVF2048_HNSW32,PQ64x4fs", 300_000, 128) === null
+ */
+export function rotationAhead(heuristicKey: string | null, n: number, d: number): RotationAhead | null {
+  if (heuristicKey === null) return null;
+  const spec = rotationSpec(heuristicKey);
+  if (spec === null) return null;
+  const rows = rotationSampleRows(heuristicKey, Math.min(n, optimalTrainSize(n, heuristicKey, undefined, d)));
+  return rows === null ? null : { spec, rows };
+}
+
+/** Whether `key` is measured on the rotation trained ahead (its {@link rotationSpec} is that rotation's). */
+export function usesRotationAhead(key: string, ahead: RotationAhead | null): boolean {
+  return ahead !== null && rotationSpec(key) === ahead.spec;
 }
 
 /**
@@ -195,16 +246,24 @@ export interface AutoBudgetOutlook {
  *
  * @example autoBudgetOutlook("OPQ32_96,IVF16384_HNSW32,PQ32x8", ["IVF16384_HNSW32,SQ4"], 1_000_000, 50_000, 64) // { heuristicShare: ~0.27, cheapest: { key: "IVF16384_HNSW32,SQ4", share: ~0.014 } }
  */
-export function autoBudgetOutlook(heuristicKey: string, otherKeys: string[], n: number, s: number, d: number): AutoBudgetOutlook {
+export function autoBudgetOutlook(
+  heuristicKey: string,
+  otherKeys: string[],
+  n: number,
+  s: number,
+  d: number,
+  ahead: RotationAhead | null = null,
+): AutoBudgetOutlook {
   const full = Math.max(1, fullBuildWork(heuristicKey, n, d));
+  // a key measured on the rotation trained ahead does not train one on the sample
+  const sampleWork = (key: string) => buildWork(sampleKey(key, n, s), s, d, s, { rotationTrained: usesRotationAhead(key, ahead) });
   let cheapest: AutoBudgetOutlook["cheapest"] = null;
   for (const key of otherKeys) {
     if (key === heuristicKey) continue;
-    const share = buildWork(sampleKey(key, n, s), s, d) / full;
+    const share = sampleWork(key) / full;
     if (cheapest === null || share < cheapest.share) cheapest = { key, share };
   }
-  // the heuristic's share as heuristicSampleShare computes it, without a second fullBuildWork
-  return { heuristicShare: buildWork(sampleKey(heuristicKey, n, s), s, d) / full, cheapest };
+  return { heuristicShare: sampleWork(heuristicKey) / full, cheapest };
 }
 
 /**
@@ -296,11 +355,12 @@ function codecWork(codec: FactoryCodec, trainRows: number, rows: number, dim: nu
  * 8,192 lists: fewer iterations, each assigning through an HNSW graph
  * rebuilt over the centroids) and the assignment of every vector; the codec's k-means and encoding;
  * HNSW insertions. Distances computed inside an HNSW graph count {@link GRAPH_DISTANCE_COST} times.
+ * With `rotationTrained`, the OPQ rotation comes trained ({@link rotationAhead}): only applying it counts.
  * A relative measure: what matters is the ratio between two builds on one machine.
  *
  * @example buildWork("IVF4,Flat", 1000, 8) // 10·1000·4·8 (k-means) + 1000·4·8 (assignment) + 1000·8 (copy) = 360,000
  */
-export function buildWork(key: string, rows: number, d: number, trainRows = rows): number {
+export function buildWork(key: string, rows: number, d: number, trainRows = rows, o: { rotationTrained?: boolean } = {}): number {
   const fk = parseFactoryKey(key, d);
   const levers = trainingLevers(key);
   const subspace = levers.directSubspace ? SUBSPACE_DISTANCE_COST : 1;
@@ -308,7 +368,7 @@ export function buildWork(key: string, rows: number, d: number, trainRows = rows
   let work = 0;
   for (const t of fk.transforms) {
     const out = transformOutD(t, dim);
-    if (t.kind === "OPQ") {
+    if (t.kind === "OPQ" && !o.rotationTrained) {
       const opqRows = Math.min(trainRows, levers.opqMaxTrainPoints ?? OPQ_TRAIN_POINTS);
       const outer = levers.opqNiter ?? OPQ_OUTER_ITERATIONS;
       const pqIterations = OPQ_FIRST_PQ_ITERATIONS + (outer - 1) * OPQ_LATER_PQ_ITERATIONS;
@@ -354,10 +414,11 @@ export function buildWork(key: string, rows: number, d: number, trainRows = rows
 
 /**
  * {@link buildWork} of the full build of `key` over n vectors: it trains on build_index's training
- * sample ({@link optimalTrainSize}, before any memory cap) and adds all n.
+ * sample ({@link optimalTrainSize}, before any memory cap) and adds all n; with `rotationTrained`,
+ * less its OPQ rotation's training.
  */
-export function fullBuildWork(key: string, n: number, d: number): number {
-  return buildWork(key, n, d, optimalTrainSize(n, key, undefined, d));
+export function fullBuildWork(key: string, n: number, d: number, o: { rotationTrained?: boolean } = {}): number {
+  return buildWork(key, n, d, optimalTrainSize(n, key, undefined, d), o);
 }
 
 /** What a measured candidate tells the cost model. */
