@@ -17,8 +17,10 @@ import {
   startCandidate,
   predictedCandidateSeconds,
   buildWork,
+  probedListShare,
   rotationAhead,
   rotationSpec,
+  saturatedSampleSearch,
   usesRotationAhead,
 } from "../lib/plan/measured_choice.ts";
 
@@ -149,6 +151,22 @@ describe("time budget", () => {
   });
 });
 
+describe("sample search saturation", () => {
+  test("probedListShare: nprobe over the sample key's lists (FAISS's default 1); null without inverted lists", () => {
+    assert.equal(probedListShare("OPQ48_144,IVF102_HNSW32,PQ48x8", "nprobe=102,efSearch=204,ht=2048"), 1);
+    assert.equal(probedListShare("IVF819_HNSW32,PQ32x8", "nprobe=157,efSearch=314"), 157 / 819);
+    assert.equal(probedListShare("IVF100,Flat", "k_factor_rf=16"), 0.01);
+    assert.equal(probedListShare("IVF100,Flat", "nprobe=400"), 1);
+    assert.equal(probedListShare("HNSW32", "efSearch=64"), null);
+  });
+  test("saturatedSampleSearch: from half of the lists", () => {
+    assert.equal(saturatedSampleSearch("IVF102_HNSW32,PQ48x8", "nprobe=51"), true);
+    assert.equal(saturatedSampleSearch("IVF102_HNSW32,PQ48x8", "nprobe=50"), false);
+    assert.equal(saturatedSampleSearch("IVF819_HNSW32,PQ32x8", "nprobe=230,efSearch=460"), false);
+    assert.equal(saturatedSampleSearch("HNSW32", "efSearch=4096"), false);
+  });
+});
+
 describe("buildWork", () => {
   test("IVF,Flat: coarse k-means, assignment, copy", () => {
     // 10 iterations · 1000 rows · 4 lists · 8 dims, then 1000 · 4 · 8 to assign, 1000 · 8 to store
@@ -217,6 +235,15 @@ describe("chooseMeasured", () => {
     const c = chooseMeasured([p("H", 0.99, 5, true), p("A", 0.7, 1), p("B", 0.6, 1)], 2)!;
     assert.equal(c.key, "A");
     assert.equal(c.reason, "A (recall@10 0.700, 1.000 ms), the best within 2 ms; the heuristic H (recall@10 0.990, 5.000 ms) misses the 2 ms bound");
+  });
+  test("a saturated sample search predicts nothing: it never replaces the heuristic, and a saturated heuristic is kept", () => {
+    const saturated = (point: MeasuredPoint): MeasuredPoint => ({ ...point, saturated: true });
+    // the session 14 case: the challenger looked 0.015 better on a sample it searched exhaustively
+    assert.equal(chooseMeasured([p("H", 0.896, 0.68, true), saturated(p("A", 0.911, 0.46))], 1)!.key, "H");
+    assert.equal(chooseMeasured([p("H", 0.80, 1, true), saturated(p("A", 0.95, 1)), p("B", 0.82, 1)], 2)!.key, "B");
+    const kept = chooseMeasured([saturated(p("H", 0.80, 5, true)), p("A", 0.95, 1)], 2)!;
+    assert.equal(kept.key, "H");
+    assert.match(kept.reason, /^the heuristic H \(recall@10 0\.800, 5\.000 ms\): its sample search probed most of the sample's lists/);
   });
   test("nothing within the bound: keep the heuristic; nothing measured: null; unmeasured points ignored", () => {
     assert.equal(chooseMeasured([p("H", 0.99, 5, true), p("A", 0.7, 3)], 2)!.key, "H");

@@ -76,6 +76,25 @@ describe("measuredSelection", () => {
     assert.equal(report.chosenKey, "IVF64,SQ8"); // SQ4 does not beat it by 0.01
   });
 
+  test("a heuristic whose sample search probes most of the sample's lists is kept, and nothing else is measured", async () => {
+    // the full data is 10× the sample: IVF64 becomes IVF6 on it, and a 50 ms bound lets the tuner probe all 6
+    const report = await measuredSelection(list(["IVF64,PQ4x8", "IVF64,SQ8", "IVF64,SQ4"]), base, queries, d, {
+      n: 10 * n, metric: "l2", maxQueryTimeMs: 50, minNearestNeighbors: 10, maxIndexMemoryBytes: 1e9, timeBudgetSeconds: 600,
+    });
+    const [heuristic, sq8, sq4] = report.candidates;
+    assert.equal(heuristic.sampleKey, "IVF6,PQ4x8");
+    assert.equal(heuristic.status, "measured");
+    assert.match(heuristic.param!, /^nprobe=6(,|$)/);
+    assert.equal(heuristic.saturated, true);
+    assert.match(heuristic.note!, /probed most of the sample's lists/);
+    for (const c of [sq8, sq4]) {
+      assert.equal(c.status, "skipped", c.key);
+      assert.match(c.note!, /^the heuristic's sample search probed most of the sample's lists \(nprobe=6.*\): the sample cannot rank candidates/);
+    }
+    assert.equal(report.chosenKey, "IVF64,PQ4x8");
+    assert.match(report.reason, /cannot rank candidates at this latency bound/);
+  });
+
   test("automatic budget: when the heuristic and the cheapest other candidate would not fit it together, nothing is measured", async () => {
     // Fashion-MNIST's shape at 20M: the heuristic OPQ128_896 key on a 10,000-row sample costs about a
     // third of its full build (the rotation's SVDs do not shrink with the rows). Zero rows suffice:
@@ -103,7 +122,7 @@ describe("build_index --selection=measured", () => {
     const vectors = clusteredData(n, d, 30, 9);
     const dir = mkdtempSync(join(tmpdir(), "measured-selection-"));
     const reportPath = join(dir, "report.html");
-    // 1 MiB: HNSW does not fit, IVF512,Flat (the heuristic) does; a 10 s budget stops before the slow OPQ keys
+    // 1 MiB: HNSW does not fit, IVF512,Flat (the heuristic) does
     const { index, infos, selection } = await buildIndex({ vectors, dim: d }, {
       saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1M", maxIndexQueryTimeMs: 2, nbCores: 1,
       selection: "measured", selectionTimeBudget: 10, reportPath,
@@ -116,7 +135,12 @@ describe("build_index --selection=measured", () => {
       assert.equal(selection.candidates[0].status, "measured");
       assert.equal(selection.candidates[0].sampleKey, "IVF427,Flat"); // 512 · 10,000 / 12,000 lists: same vectors per list
       assert.equal(selection.sampleRows, 10_000);
-      assert.ok(selection.candidates.filter((c) => c.status === "measured").length >= 2);
+      // 10,000 16-d vectors scan in far less than 2 ms: the heuristic's sample search probes every list,
+      // which predicts nothing of the full index's, so no other candidate is measured against it
+      assert.equal(selection.candidates[0].saturated, true);
+      assert.equal(selection.candidates[0].param, "nprobe=427");
+      assert.deepEqual(new Set(selection.candidates.slice(1).map((c) => c.status)), new Set(["skipped"]));
+      assert.equal(selection.chosenKey, "IVF512,Flat");
       for (const c of selection.candidates) assert.ok(c.estimatedBytes <= 2 ** 20, c.key);
       assert.equal(index.ntotal, n);
       assert.deepEqual(Object.keys(infos), [

@@ -21,6 +21,7 @@ import {
   predictedLatencyMs,
   REFINE_K_FACTOR,
   type RotationAhead,
+  saturatedSampleSearch,
   usesRotationAhead,
   sampleKey,
   sampleLatencyBound,
@@ -54,6 +55,8 @@ export interface CandidateMeasurement extends Candidate {
   latencyMs?: number;
   /** Latency measured on the sample, ms. */
   sampleLatencyMs?: number;
+  /** The tuned sample search probed most of the sample's lists (measured_choice.ts `saturatedSampleSearch`): no prediction. */
+  saturated?: boolean;
   /** Wall seconds spent on this candidate. */
   seconds?: number;
   /** Where those seconds went: training, adding, tuning, and the final latency and recall measurement. */
@@ -240,7 +243,13 @@ export async function measuredSelection(
   const spent: SpentCandidate[] = [];
   let budget = o.timeBudgetSeconds;
   let heuristicCost: HeuristicSampleCost | null = null;
+  // set once the heuristic's sample search saturates: nothing measured after it could be ranked against it
+  let unrankable: string | null = null;
   for (const c of list.candidates) {
+    if (unrankable !== null) {
+      out.push({ ...c, status: "skipped", note: unrankable });
+      continue;
+    }
     const ahead = rotation !== null && usesRotationAhead(c.key, rotation) ? rotation : null;
     const work = buildWork(sampleKey(c.key, o.n, s), s, d, s, { rotationTrained: ahead !== null });
     const predicted = predictedCandidateSeconds(work, spent);
@@ -270,6 +279,10 @@ export async function measuredSelection(
         aheadSeconds: ahead?.seconds ?? 0,
       };
       if (budget === null) budget = selectionBudgetSeconds(null, heuristicCost);
+      if (m.saturated) {
+        unrankable = `the heuristic's sample search probed most of the sample's lists (${m.param}): the sample cannot rank candidates at this latency bound`;
+        o.log?.info(`selection: ${unrankable}; measuring no other candidate`);
+      }
     }
     o.log?.info(
       m.status === "measured"
@@ -279,7 +292,14 @@ export async function measuredSelection(
     );
   }
   const choice = chooseMeasured(
-    out.map((m) => ({ key: m.key, heuristic: m.heuristic, estimatedBytes: m.estimatedBytes, recall: m.recall ?? null, latencyMs: m.latencyMs ?? null })),
+    out.map((m) => ({
+      key: m.key,
+      heuristic: m.heuristic,
+      estimatedBytes: m.estimatedBytes,
+      recall: m.recall ?? null,
+      latencyMs: m.latencyMs ?? null,
+      saturated: m.saturated,
+    })),
     o.maxQueryTimeMs,
   );
   const chosenKey = choice?.key ?? list.heuristicKey ?? list.candidates[0]?.key;
@@ -343,6 +363,8 @@ async function measureOne(
     if (param !== "") index.setParameters(param);
     const sampleMs = singleQueryTimer(index, queries, { k: SPEED_TEST_K, nQueries: nq })({ timeoutMs: FINAL_TIMING_MS }).msPerQuery;
     const found = index.search(queries, SELECTION_RECALL_AT).labels;
+    // a sample that is the whole data predicts nothing: it is the measurement itself
+    const saturated = s < o.n && saturatedSampleSearch(sk, param);
     const recall = rRecallAtR({ labels: found, k: SELECTION_RECALL_AT }, { labels: gt, k: SELECTION_RECALL_AT }, SELECTION_RECALL_AT);
     return {
       ...c,
@@ -352,6 +374,7 @@ async function measureOne(
       recall,
       sampleLatencyMs: sampleMs,
       latencyMs: predictedLatencyMs(sampleMs, kind, o.n, s),
+      ...(saturated ? { saturated, note: "its tuned sample search probed most of the sample's lists: not a prediction of the full index" } : {}),
       stepSeconds: { train, add, tune, measure: lap() },
     };
   } catch (e) {

@@ -130,6 +130,36 @@ export function sampleLatencyBound(maxMs: number, kind: SearchKind, n: number, s
   }
 }
 
+/**
+ * From this share of its inverted lists probed, a sample search stops predicting the full index: it
+ * scans most of the sample, so its recall is an exhaustive search's over a sparse sample, blind to the
+ * lists the full index's search will miss, and its latency is capped by the lists there are. Session 14,
+ * 300,000 × 128 at 20M and 1 ms (15,000-row sample, `IVF102` for `IVF2048`): both OPQ48 keys tuned to
+ * all 102 lists; the sample ranked `OPQ48_96` 0.911 above the heuristic `OPQ48_144` 0.896, the full
+ * builds scored 0.905 and 0.931 (at 94–95 of 2048 lists, with `OPQ48_96` at 1.10 ms, over the bound).
+ * Where the tuned searches probed 9–28 % of the sample's lists (Fashion-MNIST, 1,000,000 × 64), the
+ * predictions held to 0.015.
+ */
+export const SATURATED_PROBE_SHARE = 0.5;
+
+/**
+ * Share of the sample key's inverted lists a search probes at `param` (FAISS's default nprobe is 1),
+ * or null for a key without inverted lists.
+ *
+ * @example probedListShare("OPQ48_144,IVF102_HNSW32,PQ48x8", "nprobe=102,efSearch=204,ht=2048") === 1
+ */
+export function probedListShare(sampleKey: string, param: string): number | null {
+  const b = parseFactoryKey(sampleKey, 0).base;
+  if (b.family !== "IVF") return null;
+  const nprobe = /(?:^|,)nprobe=(\d+)/.exec(param);
+  return Math.min(1, (nprobe === null ? 1 : Number(nprobe[1])) / b.nlist);
+}
+
+/** Whether a search at `param` probes so much of the sample key's lists that it predicts nothing ({@link SATURATED_PROBE_SHARE}). */
+export function saturatedSampleSearch(sampleKey: string, param: string): boolean {
+  return (probedListShare(sampleKey, param) ?? 0) >= SATURATED_PROBE_SHARE;
+}
+
 /** The full index's predicted latency from the sample's (inverse of {@link sampleLatencyBound}). */
 export function predictedLatencyMs(sampleMs: number, kind: SearchKind, n: number, s: number): number {
   switch (kind) {
@@ -464,6 +494,8 @@ export interface MeasuredPoint {
   recall: number | null;
   /** Predicted single-query latency of the full index at the tuned parameters, ms. */
   latencyMs: number | null;
+  /** The sample's tuned search probed most of its lists ({@link saturatedSampleSearch}): no prediction. */
+  saturated?: boolean;
 }
 
 /** The winner and why. */
@@ -475,7 +507,9 @@ export interface Choice {
 /**
  * Best predicted recall@10 among the candidates within the latency bound ({@link LATENCY_TIMING_TOLERANCE}
  * included; memory is already within its bound); the heuristic key is kept unless another beats it by {@link REPLACE_MARGIN},
- * or unless it misses the latency bound and another does not. Ties: smaller index.
+ * or unless it misses the latency bound and another does not. Ties: smaller index. A saturated
+ * measurement ({@link saturatedSampleSearch}) predicts nothing: such a candidate never replaces the
+ * heuristic, and a saturated heuristic is kept (the sample cannot rank anything against it).
  * Null when nothing was measured.
  *
  * @example chooseMeasured([{ key: "A", heuristic: true, estimatedBytes: 9, recall: 0.8, latencyMs: 1 },
@@ -485,9 +519,12 @@ export function chooseMeasured(points: MeasuredPoint[], maxLatencyMs: number): C
   const measured = points.filter((p) => p.recall !== null && p.latencyMs !== null);
   const heuristic = measured.find((p) => p.heuristic);
   const limit = maxLatencyMs * (1 + LATENCY_TIMING_TOLERANCE);
-  const within = measured.filter((p) => p.latencyMs! <= limit);
-  const best = [...within].sort((a, b) => b.recall! - a.recall! || a.estimatedBytes - b.estimatedBytes)[0];
   const fmt = (p: MeasuredPoint) => `${p.key} (recall@10 ${p.recall!.toFixed(3)}, ${p.latencyMs!.toFixed(3)} ms)`;
+  if (heuristic?.saturated) {
+    return { key: heuristic.key, reason: `the heuristic ${fmt(heuristic)}: its sample search probed most of the sample's lists, so the sample cannot rank candidates at this latency bound` };
+  }
+  const within = measured.filter((p) => p.latencyMs! <= limit && !p.saturated);
+  const best = [...within].sort((a, b) => b.recall! - a.recall! || a.estimatedBytes - b.estimatedBytes)[0];
   if (heuristic && heuristic.latencyMs! <= limit) {
     if (best && best !== heuristic && best.recall! >= heuristic.recall! + REPLACE_MARGIN) {
       return { key: best.key, reason: `${fmt(best)} beats the heuristic ${fmt(heuristic)} by at least ${REPLACE_MARGIN}` };
