@@ -19,6 +19,7 @@ import {
   buildWork,
   probedListShare,
   rotationAhead,
+  rotationShare,
   rotationSpec,
   saturatedSampleSearch,
   usesRotationAhead,
@@ -78,15 +79,26 @@ describe("time budget", () => {
     assert.equal(rotationSpec("IVF2048_HNSW32,PQ64x4fs"), null);
     assert.equal(rotationSpec("PCA64,IVF256,Flat"), null);
     // the issue's shape: the build's training sample is far over the rotation's 32,768 rows
-    const ahead = rotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", 300_000, 128);
+    const ahead = rotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", 300_000, 128, false);
     assert.deepEqual(ahead, { spec: "OPQ48_144", rows: 32_768 });
     assert.equal(usesRotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x4fs", ahead), true);
     assert.equal(usesRotationAhead("OPQ48_96,IVF2048_HNSW32,PQ48x8", ahead), false);
     assert.equal(usesRotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", null), false);
     // 20,000 vectors: the build trains its rotation inside its training sample, nothing to share
-    assert.equal(rotationAhead("OPQ16_64,IVF128,PQ16x8", 20_000, 64), null);
-    assert.equal(rotationAhead("IVF2048_HNSW32,PQ64x4fs", 300_000, 128), null);
-    assert.equal(rotationAhead(null, 300_000, 128), null);
+    assert.equal(rotationAhead("OPQ16_64,IVF128,PQ16x8", 20_000, 64, false), null);
+    assert.equal(rotationAhead("IVF2048_HNSW32,PQ64x4fs", 300_000, 128, false), null);
+    assert.equal(rotationAhead(null, 300_000, 128, false), null);
+    // a given budget: only a rotation within a quarter of the build is trained ahead
+    assert.equal(rotationAhead("OPQ48_144,IVF2048_HNSW32,PQ48x8", 300_000, 128, true), null);
+    assert.deepEqual(rotationAhead("OPQ32_96,IVF16384_HNSW32,PQ32x8", 1_000_000, 64, true), { spec: "OPQ32_96", rows: 32_768 });
+  });
+  test("rotationShare: the rotation's share of the full build falls as n grows (its 32,768 rows are fixed)", () => {
+    assert.equal(rotationShare("IVF1024_HNSW32,PQ32x8", 100_000, 64), 0);
+    const share = (n: number) => rotationShare("OPQ32_96,IVF16384_HNSW32,PQ32x8", n, 64);
+    assert.ok(share(1_000_000) < 0.25 && share(1_000_000) > 0.1, `${share(1_000_000)}`);
+    assert.ok(share(4_000_000) < share(1_000_000));
+    // 784 dimensions: the rotation's SVDs make it most of a 60,000-row build
+    assert.ok(rotationShare("OPQ128_896,IVF1024_HNSW32,PQ128x8", 60_000, 784) > 0.5);
   });
   test("heuristicSampleShare: the sample's share of the full build's work; over a quarter at Fashion-MNIST's shape", () => {
     // HNSW's work is linear in the rows: 50,000 of 1,000,000
@@ -122,7 +134,7 @@ describe("time budget", () => {
     const opq = "OPQ32_96,IVF16384_HNSW32,PQ32x8";
     const sibling = "OPQ32_96,IVF16384_HNSW32,PQ32x4fs";
     const others = ["IVF16384_HNSW32,SQ4", "OPQ24_48,IVF16384_HNSW32,PQ24x8", sibling];
-    const ahead = rotationAhead(opq, 1_000_000, 64);
+    const ahead = rotationAhead(opq, 1_000_000, 64, false);
     const without = autoBudgetOutlook(opq, others, 1_000_000, 50_000, 64);
     const withAhead = autoBudgetOutlook(opq, others, 1_000_000, 50_000, 64, ahead);
     assert.ok(withAhead.heuristicShare < 0.5 * without.heuristicShare, `${withAhead.heuristicShare} vs ${without.heuristicShare}`);
@@ -131,9 +143,13 @@ describe("time budget", () => {
     // the issue's shape, 300,000 × 128: the heuristic and its fast-scan sibling both fit a quarter
     const key300k = "OPQ48_144,IVF2048_HNSW32,PQ48x8";
     const sibling300k = "OPQ48_144,IVF2048_HNSW32,PQ48x4fs";
-    const o = autoBudgetOutlook(key300k, [sibling300k, "OPQ64_192,IVF2048_HNSW32,PQ64x4fs"], 300_000, 15_000, 128, rotationAhead(key300k, 300_000, 128));
+    const o = autoBudgetOutlook(key300k, [sibling300k, "OPQ64_192,IVF2048_HNSW32,PQ64x4fs"], 300_000, 15_000, 128, rotationAhead(key300k, 300_000, 128, false));
     assert.equal(o.cheapest?.key, sibling300k);
     assert.ok(o.heuristicShare + o.cheapest!.share < 0.25, `${o.heuristicShare} + ${o.cheapest!.share}`);
+    // a key with another rotation is charged the one trained ahead (spent for nothing if it won)
+    const other = autoBudgetOutlook(key300k, ["OPQ64_192,IVF2048_HNSW32,PQ64x4fs"], 300_000, 15_000, 128, rotationAhead(key300k, 300_000, 128, false));
+    const otherWithout = autoBudgetOutlook(key300k, ["OPQ64_192,IVF2048_HNSW32,PQ64x4fs"], 300_000, 15_000, 128);
+    assert.ok(Math.abs(other.cheapest!.share - otherWithout.cheapest!.share - rotationShare(key300k, 300_000, 128)) < 1e-9);
   });
   test("startCandidate: always without a prediction or a budget; otherwise only if it fits what is left", () => {
     assert.equal(startCandidate(100, null, 1), true);
@@ -225,8 +241,11 @@ describe("chooseMeasured", () => {
   test("a timing up to 5% over the bound counts as within it (a re-timing moves by that much); beyond, it does not", () => {
     assert.equal(chooseMeasured([p("H", 0.92, 0.97, true), p("A", 0.94, 1.04)], 1)!.key, "A");
     assert.equal(chooseMeasured([p("H", 0.92, 0.97, true), p("A", 0.94, 1.06)], 1)!.key, "H");
-    // the heuristic gets the same tolerance: 1.04 ms is not "missing" a 1 ms bound
+    // the heuristic is replaced for its latency only beyond 35 % over (the full build tunes it to the
+    // bound; a re-timing moves by a third): session 14's Fashion-MNIST heuristic timed 1.187 ms once
     assert.equal(chooseMeasured([p("H", 0.92, 1.04, true), p("A", 0.7, 0.5)], 1)!.key, "H");
+    assert.equal(chooseMeasured([p("H", 0.923, 1.187, true), p("A", 0.919, 0.968)], 1)!.key, "H");
+    assert.equal(chooseMeasured([p("H", 0.923, 1.36, true), p("A", 0.919, 0.968)], 1)!.key, "A");
   });
   test("ties on recall: the smaller index", () => {
     assert.equal(chooseMeasured([p("H", 0.5, 1, true), p("A", 0.9, 1, false, 200), p("B", 0.9, 1, false, 150)], 2)!.key, "B");

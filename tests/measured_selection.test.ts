@@ -170,9 +170,12 @@ describe("build_index --selection=measured", () => {
         return await fn();
       },
     };
-    const bounds = { saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1M", maxIndexQueryTimeMs: 1 } as const;
-    // a budget spent by the heuristic's own measurement (always made): the heuristic key is chosen
-    const measured = await buildIndex({ vectors, dim }, { ...bounds, selection: "measured", selectionTimeBudget: 0.01, reporter });
+    // one thread: the HNSW coarse quantizer's graph is the same in two builds only when built sequentially
+    const bounds = { saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1536K", maxIndexQueryTimeMs: 1, nbCores: 1 } as const;
+    // the automatic budget (a given one trains a rotation this large a share of the build in the sample);
+    // 10,000 32-d PQ codes scan in far less than 1 ms, so the heuristic's sample search saturates and
+    // it is kept
+    const measured = await buildIndex({ vectors, dim }, { ...bounds, selection: "measured", selectionTimeBudget: null, reporter });
     const heuristic = await buildIndex({ vectors, dim }, { ...bounds, selection: "heuristic" });
     try {
       const sel = measured.selection!;
@@ -180,6 +183,7 @@ describe("build_index --selection=measured", () => {
       assert.match(spec ?? "", /^OPQ\d+_\d+$/, sel.heuristicKey!);
       assert.equal(sel.chosenKey, sel.heuristicKey);
       assert.equal(sel.candidates[0].status, "measured");
+      assert.equal(sel.candidates[0].saturated, true);
       assert.deepEqual(sel.rotation, { spec, rows: 32_768, seconds: sel.rotation!.seconds, reusedByBuild: true });
       assert.ok(sel.rotation!.seconds > 0);
       // one rotation training in the whole run: the selection's; the build copies it
@@ -189,6 +193,9 @@ describe("build_index --selection=measured", () => {
       assert.equal(logs.filter((l) => l.startsWith(`-> Reusing the ${spec} rotation trained for the selection`)).length, 1);
       // the same rows and seed as the build's own rotation sample: the very index heuristic selection builds
       assert.equal(measured.infos.index_key, heuristic.infos.index_key);
+      // the file also stores the search parameters each build tuned by timing (nprobe, efSearch):
+      // set both alike, then every byte of the training and the data must agree
+      measured.index.setParameters(heuristic.infos.index_param);
       assert.deepEqual(measured.index.toBytes(), heuristic.index.toBytes());
     } finally {
       measured.index.free();

@@ -428,7 +428,7 @@ async function selectIndexByMeasuring(
   const { rows, queries } = selectionSample(data.count);
   const ahead = s.useGpu || s.trainedIndexPath || !hasCapability("sharedTransforms") || !hasCapability("transformTraining")
     ? null
-    : rotationAhead(list.heuristicKey, data.count, data.dimension);
+    : rotationAhead(list.heuristicKey, data.count, data.dimension, timeBudgetSeconds !== null);
   const options: MeasuredSelectionOptions = {
     n: data.count,
     metric: checkBuildOptions(s),

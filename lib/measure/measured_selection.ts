@@ -21,6 +21,7 @@ import {
   predictedLatencyMs,
   REFINE_K_FACTOR,
   type RotationAhead,
+  rotationSpec,
   saturatedSampleSearch,
   usesRotationAhead,
   sampleKey,
@@ -252,12 +253,18 @@ export async function measuredSelection(
     }
     const ahead = rotation !== null && usesRotationAhead(c.key, rotation) ? rotation : null;
     const work = buildWork(sampleKey(c.key, o.n, s), s, d, s, { rotationTrained: ahead !== null });
-    const predicted = predictedCandidateSeconds(work, spent);
+    // a key with another rotation would leave the one trained ahead spent for nothing if it won
+    const forfeit = rotation !== null && ahead === null && rotationSpec(c.key) !== null ? rotation.seconds : 0;
+    const measuring = predictedCandidateSeconds(work, spent);
+    const predicted = measuring === null ? null : measuring + forfeit;
     const elapsed = clock() - start;
     if (!startCandidate(elapsed, predicted, budget)) {
       const left = Math.max(0, budget! - elapsed);
-      out.push({ ...c, status: "skipped", note: `predicted ${predicted!.toFixed(1)} s, ${left.toFixed(1)} s of the ${budget!.toFixed(1)} s time budget left` });
-      o.log?.info(`selection: ${c.key}: skipped (predicted ${predicted!.toFixed(1)} s, ${left.toFixed(1)} s of the budget left)`);
+      const cost = forfeit > 0
+        ? `predicted ${measuring!.toFixed(1)} s + the ${forfeit.toFixed(1)} s of the ${rotation!.spec} rotation, spent for nothing if it won`
+        : `predicted ${predicted!.toFixed(1)} s`;
+      out.push({ ...c, status: "skipped", note: `${cost}, ${left.toFixed(1)} s of the ${budget!.toFixed(1)} s time budget left` });
+      o.log?.info(`selection: ${c.key}: skipped (${cost}, ${left.toFixed(1)} s of the budget left)`);
       continue;
     }
     const t0 = clock();
