@@ -9,7 +9,10 @@ import { join } from "node:path";
 import { buildIndex } from "../lib/commands/build_index.ts";
 import { measuredSelection, splitSample } from "../lib/measure/measured_selection.ts";
 import { type Candidate, type CandidateList, selectionCandidates } from "../lib/plan/candidates.ts";
-import { rotationSpec } from "../lib/plan/measured_choice.ts";
+import { rotationSpec, usesRotationAhead } from "../lib/plan/measured_choice.ts";
+import { trainingLevers } from "../lib/plan/training_plan.ts";
+import { Index } from "../ffi/faiss.ts";
+import { rRecallAtR } from "../lib/measure/recall.ts";
 import { type BuildReporter, silentReporter } from "../lib/reporter.ts";
 import { clusteredData } from "./helpers/data.ts";
 
@@ -93,6 +96,36 @@ describe("measuredSelection", () => {
     }
     assert.equal(report.chosenKey, "IVF64,PQ4x8");
     assert.match(report.reason, /cannot rank candidates at this latency bound/);
+  });
+
+  test("a rotation trained ahead: copied into the candidates that have it; a candidate with another rotation is charged its seconds", async () => {
+    const key = "OPQ4_16,IVF64,PQ4x8";
+    // a rotation of other data, so that a copy of it and one trained on the sample give different indices
+    using owner = Index.factory(d, key, "l2");
+    assert.equal(await owner.trainTransformsWithProgress(clusteredData(n, d, 20, 77), trainingLevers(key)), true);
+    const rotation = { spec: "OPQ4_16", rows: n, owner, seconds: 1000 };
+    const report = await measuredSelection(list(["OPQ4_16,IVF64,PQ4x8", "OPQ8_16,IVF64,PQ8x8", "IVF64,SQ8", "OPQ4_16,IVF64,PQ4x4fs"]), base, queries, d, {
+      n, metric: "l2", maxQueryTimeMs: 50, minNearestNeighbors: 10, maxIndexMemoryBytes: 1e9, timeBudgetSeconds: 600,
+    }, rotation);
+    const [heuristic, otherRotation, sq8, sibling] = report.candidates;
+    assert.deepEqual([heuristic.status, otherRotation.status, sq8.status, sibling.status], ["measured", "skipped", "measured", "measured"]);
+    assert.match(otherRotation.note!, /^predicted \d+\.\d s \+ the 1000\.0 s of the OPQ4_16 rotation, spent for nothing if it won, /);
+    // the heuristic was measured on the copied rotation: the same index built by hand on it scores the
+    // same recall at the same parameters, and one whose rotation trains on the sample does not
+    const recallWith = async (copy: boolean) => {
+      using index = Index.factory(d, key, "l2");
+      index.setPolysemousTraining(false);
+      if (copy) index.copyTransformsFrom(owner);
+      await index.trainWithProgress(base, trainingLevers(key));
+      index.add(base);
+      index.setParameters(heuristic.param!);
+      using flat = Index.factory(d, "Flat", "l2");
+      flat.add(base);
+      return rRecallAtR({ labels: index.search(queries, 10).labels, k: 10 }, { labels: flat.search(queries, 10).labels, k: 10 }, 10);
+    };
+    assert.equal(await recallWith(true), heuristic.recall);
+    assert.notEqual(await recallWith(false), heuristic.recall);
+    assert.deepEqual(report.rotation, { spec: "OPQ4_16", rows: n, seconds: 1000, reusedByBuild: usesRotationAhead(report.chosenKey, rotation) });
   });
 
   test("automatic budget: when the heuristic and the cheapest other candidate would not fit it together, nothing is measured", async () => {

@@ -88,7 +88,9 @@ export interface SelectionReport {
   /**
    * The heuristic key's OPQ rotation, trained before measuring on the full build's own rotation
    * sample (measured_choice.ts `rotationAhead`); `reusedByBuild` when the chosen key has the same
-   * rotation, so those seconds are the build's and not the selection's. Null when none was.
+   * rotation, so those seconds are the build's and not the selection's (the build copies it unless its
+   * own rotation sample turns out different, a memory-capped training sample, which it logs). Null
+   * when none was trained.
    */
   rotation: { spec: string; rows: number; seconds: number; reusedByBuild: boolean } | null;
   candidates: CandidateMeasurement[];

@@ -255,9 +255,11 @@ export function rotationShare(key: string, n: number, d: number): number {
  * instead of being spent twice. Only when the build would train the rotation apart (its training
  * sample larger than the rotation's rows); a smaller build trains it inside its training sample.
  *
- * The rotation is spent for nothing only if a candidate with another rotation wins (that build trains
- * its own), so such candidates are charged its seconds against the budget (measured_selection.ts);
- * with the automatic budget that keeps the selection's cost within the budget whatever wins. With a
+ * When a key without a rotation wins, the rotation served the selection alone, but that key's build
+ * trains none, so the whole run stays about as long as the heuristic's build plus the measuring. When
+ * a key with another rotation wins, its build trains that one too: such candidates are charged the
+ * rotation's seconds against the budget (measured_selection.ts), which keeps the whole run within the
+ * heuristic's build plus the budget whatever wins. With a
  * given budget, a rotation over a quarter of the build ({@link rotationShare}) is not trained ahead:
  * charged to every candidate with another rotation, it would leave the given seconds to the cheap
  * candidates only, where measuring the heuristic on a rotation of the sample's rows is cheaper
