@@ -290,7 +290,6 @@ export async function measuredSelection(
       if (budget === null) budget = selectionBudgetSeconds(null, heuristicCost);
       if (m.saturated) {
         unrankable = `the heuristic's sample search probed most of the sample's lists (${m.param}): the sample cannot rank candidates at this latency bound`;
-        o.log?.info(`selection: ${unrankable}; measuring no other candidate`);
       }
     }
     o.log?.info(
@@ -299,6 +298,7 @@ export async function measuredSelection(
           ` (train ${m.stepSeconds!.train.toFixed(1)}, add ${m.stepSeconds!.add.toFixed(1)}, tune ${m.stepSeconds!.tune.toFixed(1)}, measure ${m.stepSeconds!.measure.toFixed(1)} s)`
         : `selection: ${c.key}: ${m.status} (${m.note})`,
     );
+    if (unrankable !== null) o.log?.info(`selection: ${unrankable}; measuring no other candidate`);
   }
   const choice = chooseMeasured(
     out.map((m) => ({
