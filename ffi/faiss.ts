@@ -125,6 +125,15 @@ export function canTrainTransformsApart(): boolean {
   return capable("transformTraining");
 }
 
+/**
+ * True when the loaded library can copy trained transforms into another index
+ * ({@link Index.copyTransformsFrom}); says once that it cannot otherwise, so a caller can ask before
+ * training a rotation it could not hand on.
+ */
+export function canShareTransforms(): boolean {
+  return capable("sharedTransforms");
+}
+
 /** Calls a status-returning C function; a non-zero status becomes a FaissError with FAISS's message. */
 function call(name: SymbolName, ...args: unknown[]): void {
   callAs(name, name, ...args);

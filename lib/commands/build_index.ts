@@ -11,7 +11,7 @@
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { canTrainTransformsApart, GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
+import { canShareTransforms, canTrainTransformsApart, GpuResources, gpuSupport, hasCapability, Index, type Metric, nativeNonFiniteScan, numGpus } from "../../ffi/faiss.ts";
 import { faissLibrary } from "../../ffi/library.ts";
 import { releaseNow } from "../free_buffers.ts";
 import { changedInput, type EmbeddingsInput, type InputSnapshot, openEmbeddings, snapshotInputs } from "../io/input.ts";
@@ -372,11 +372,10 @@ async function buildLocked(
         indexKey = selection.chosenKey;
         if (rotation !== null && !usesRotationAhead(indexKey, rotation)) {
           log.info(`The ${rotation.spec} rotation trained for the selection is not ${indexKey}'s: the build trains its own`);
-          rotation.owner.free();
-          rotation = null;
         }
       }
-      return await buildChosen(s, budgets, data, embs, inputs, log, indexKey, selection, rotation);
+      const reusable = rotation !== null && usesRotationAhead(indexKey, rotation) ? rotation : null;
+      return await buildChosen(s, budgets, data, embs, inputs, log, indexKey, selection, reusable);
     } finally {
       rotation?.owner.free();
     }
@@ -426,9 +425,9 @@ async function selectIndexByMeasuring(
 ): Promise<{ report: SelectionReport; rotation: TrainedRotation | null }> {
   const list = candidateList(s, budgets, data);
   const { rows, queries } = selectionSample(data.count);
-  const ahead = s.useGpu || s.trainedIndexPath || !hasCapability("sharedTransforms") || !hasCapability("transformTraining")
-    ? null
-    : rotationAhead(list.heuristicKey, data.count, data.dimension, timeBudgetSeconds !== null);
+  const wanted = s.useGpu || s.trainedIndexPath ? null : rotationAhead(list.heuristicKey, data.count, data.dimension, timeBudgetSeconds !== null);
+  // asked only when a rotation would be trained ahead, so a missing capability is said when it matters
+  const ahead = wanted !== null && canTrainTransformsApart() && canShareTransforms() ? wanted : null;
   const options: MeasuredSelectionOptions = {
     n: data.count,
     metric: checkBuildOptions(s),
@@ -443,6 +442,7 @@ async function selectIndexByMeasuring(
   const unmeasured = selectionWithoutMeasuring(list, data.dimension, rows, queries, options);
   if (unmeasured !== null) return { report: unmeasured, rotation: null };
   const rotation = ahead === null ? null : await trainRotationAhead(list.heuristicKey!, ahead, s, data.dimension, embs, log);
+  // measured without it when the library could not train the rotation alone after all (said by the FFI)
   try {
     log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
     const sample = await embs.sample(rows + queries, s.trainSeed + 1);
@@ -458,7 +458,8 @@ async function selectIndexByMeasuring(
 /**
  * The heuristic key's OPQ rotation, trained on the rows and with the seed the build's own rotation
  * sample uses (createTrainedIndex), so the build of a key with that rotation copies it instead of
- * training the same one again. The caller owns the returned index.
+ * training the same one again; null when the library cannot train it alone. The caller owns the
+ * returned index.
  */
 async function trainRotationAhead(
   key: string,
@@ -467,14 +468,18 @@ async function trainRotationAhead(
   d: number,
   embs: EmbeddingCollection,
   log: BuildReporter,
-): Promise<TrainedRotation> {
+): Promise<TrainedRotation | null> {
   const start = performance.now();
   const owner = Index.factory(d, key, checkBuildOptions(s));
   try {
     const sample = await log.timed("-> Extract rotation training vectors", 2, () => embs.sample(ahead.rows, s.trainSeed));
-    await log.timed(`-> Training the ${ahead.spec} rotation with ${sample.rows} vectors of dim ${d}, for the selection and the build`, 2, () =>
+    const trained = await log.timed(`-> Training the ${ahead.spec} rotation with ${sample.rows} vectors of dim ${d}, for the selection and the build`, 2, () =>
       trainTransformsWithProgress(owner, sample.vectors, key, log));
     releaseNow(sample.vectors);
+    if (!trained) {
+      owner.free();
+      return null;
+    }
     return { ...ahead, owner, seconds: (performance.now() - start) / 1000 };
   } catch (e) {
     owner.free();
