@@ -13,6 +13,7 @@ import {
   heuristicSampleShare,
   autoBudgetOutlook,
   autoBudgetCanCompare,
+  budgetToMeasure,
   selectionSample,
   startCandidate,
   predictedCandidateSeconds,
@@ -164,6 +165,34 @@ describe("time budget", () => {
       { work: 1e10, buildSeconds: 10, otherSeconds: 1 },
       { work: 1e10, buildSeconds: 2, otherSeconds: 3 },
     ]), 5e9 * 6e-10 + 2);
+  });
+});
+
+describe("budgetToMeasure", () => {
+  const spent = [{ work: 1e10, buildSeconds: 20, otherSeconds: 1 }]; // 2e-9 s per multiply-add, 1 s of tuning
+  const seconds = (key: string, o: { rotationTrained?: boolean } = {}) => buildWork(sampleKey(key, 1_000_000, 50_000), 50_000, 64, 50_000, o) * 2e-9 + 1;
+  const roundedUp = (x: number) => Math.ceil((x * 1.15) / 10) * 10;
+  const heuristic = "OPQ32_96,IVF16384_HNSW32,PQ32x8";
+  test("null before anything was measured", () => {
+    assert.equal(budgetToMeasure([heuristic], 1_000_000, 50_000, 64, [], null, 0), null);
+  });
+  test("every key up to the target, the heuristic's rotation on the sample when none is trained ahead, with the margin, in tens of seconds", () => {
+    const keys = [heuristic, "IVF16384_HNSW32,SQ4", "IVF16384_HNSW32,PQ32x8"];
+    const want = roundedUp(keys.reduce((a, k) => a + seconds(k), 0));
+    assert.equal(budgetToMeasure(keys, 1_000_000, 50_000, 64, spent, null, 0), want);
+  });
+  test("a rotation trained ahead: the keys with it skip their rotation, a key with another one is charged it", () => {
+    const ahead = { spec: "OPQ32_96", rows: 32_768 };
+    const other = "OPQ16_64,IVF16384_HNSW32,PQ16x8";
+    assert.equal(
+      budgetToMeasure([heuristic, other], 1_000_000, 50_000, 64, spent, ahead, 500),
+      roundedUp(seconds(heuristic, { rotationTrained: true }) + seconds(other) + 500),
+    );
+    // the charge applies to the key it is for, not to the time a key after it starts
+    assert.equal(
+      budgetToMeasure([heuristic, other, "IVF16384_HNSW32,SQ4"], 1_000_000, 50_000, 64, spent, ahead, 500),
+      roundedUp(seconds(heuristic, { rotationTrained: true }) + seconds(other) + 500),
+    );
   });
 });
 

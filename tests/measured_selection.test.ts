@@ -79,6 +79,20 @@ describe("measuredSelection", () => {
     assert.equal(report.chosenKey, "IVF64,SQ8"); // SQ4 does not beat it by 0.01
   });
 
+  test("a candidate skipped for time comes with the budget that measures it, and that budget does", async () => {
+    const keys = ["IVF64,SQ8", "IVF64,SQ4", "IVF64,SQfp16"];
+    const options = { n, metric: "l2" as const, maxQueryTimeMs: 50, minNearestNeighbors: 10, maxIndexMemoryBytes: 1e9 };
+    const logs: string[] = [];
+    const tight = await measuredSelection(list(keys), base, queries, d, { ...options, timeBudgetSeconds: 1e-6, log: { ...silentReporter, info: (m) => logs.push(m) } });
+    assert.deepEqual(tight.candidates.map((c) => c.status), ["measured", "skipped", "skipped"]);
+    assert.equal(tight.budgetHint?.key, "IVF64,SQ4"); // the highest-ranked one skipped
+    assert.ok(tight.budgetHint!.seconds >= 10 && tight.budgetHint!.seconds % 10 === 0, `${tight.budgetHint!.seconds}`);
+    assert.ok(logs.some((l) => l.includes(`--selection_time_budget=${tight.budgetHint!.seconds} is predicted to measure it`)), logs.join("\n"));
+    const given = await measuredSelection(list(keys), base, queries, d, { ...options, timeBudgetSeconds: tight.budgetHint!.seconds });
+    assert.equal(given.candidates[1].status, "measured");
+    assert.equal(given.budgetHint, null); // nothing skipped for time
+  });
+
   test("a heuristic whose sample search probes most of the sample's lists is kept, and nothing else is measured", async () => {
     // the full data is 10× the sample: IVF64 becomes IVF6 on it, and a 50 ms bound lets the tuner probe all 6
     const report = await measuredSelection(list(["IVF64,PQ4x8", "IVF64,SQ8", "IVF64,SQ4"]), base, queries, d, {

@@ -312,6 +312,9 @@ function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: Me
         ? `${sel.vectors} vectors of dimension ${sel.dimension}; no candidate measured.`
         : `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s${rotationNote(sel)} (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}${sel.predictedBuildSeconds === null ? "" : `; the heuristic key's full training and adding predicted at ${sel.predictedBuildSeconds.toFixed(1)} s`}).`,
       `Why: ${sel.reason}.`,
+      ...(sel.budgetHint === null
+        ? []
+        : [`Skipped for time from ${sel.budgetHint.key} on: --selection_time_budget=${sel.budgetHint.seconds} is predicted to measure it and every candidate ranked before it.`]),
       `Built: ${first.index_key} with ${first.index_param || "no search parameter"}; ${first["size in bytes"]} bytes, ${first.avg_search_speed_ms.toFixed(3)} ms per query.`,
     ]
     : [`${first["nb vectors"]} vectors of dimension ${first["vectors dimension"]}; heuristic (Python-compatible) selection.`];

@@ -12,6 +12,7 @@ import {
   AUTO_BUDGET_FRACTION,
   autoBudgetCanCompare,
   autoBudgetOutlook,
+  budgetToMeasure,
   buildWork,
   chooseMeasured,
   fullBuildWork,
@@ -20,6 +21,7 @@ import {
   predictedFullBuildSeconds,
   predictedLatencyMs,
   REFINE_K_FACTOR,
+  rotationAhead,
   type RotationAhead,
   rotationSpec,
   saturatedSampleSearch,
@@ -93,6 +95,11 @@ export interface SelectionReport {
    * when none was trained.
    */
   rotation: { spec: string; rows: number; seconds: number; reusedByBuild: boolean } | null;
+  /**
+   * The highest-ranked candidate skipped for time, and the `--selection_time_budget` predicted to
+   * measure it (measured_choice.ts `budgetToMeasure`); null when nothing was skipped for time.
+   */
+  budgetHint: { key: string; seconds: number } | null;
   candidates: CandidateMeasurement[];
   dropped: DroppedCandidate[];
 }
@@ -177,6 +184,7 @@ export function selectionWithoutMeasuring(
     predictedBuildSeconds: null,
     seconds: 0,
     rotation: null,
+    budgetHint: null,
   });
 }
 
@@ -187,7 +195,7 @@ function selectionReport(
   sampleRows: number,
   queries: number,
   o: MeasuredSelectionOptions,
-  found: Pick<SelectionReport, "candidates" | "chosenKey" | "reason" | "budgetSeconds" | "predictedBuildSeconds" | "seconds" | "rotation">,
+  found: Pick<SelectionReport, "candidates" | "chosenKey" | "reason" | "budgetSeconds" | "predictedBuildSeconds" | "seconds" | "rotation" | "budgetHint">,
 ): SelectionReport {
   return {
     mode: "measured",
@@ -205,6 +213,7 @@ function selectionReport(
     predictedBuildSeconds: found.predictedBuildSeconds,
     seconds: found.seconds,
     rotation: found.rotation,
+    budgetHint: found.budgetHint,
     candidates: found.candidates,
     dropped: list.dropped,
   };
@@ -229,7 +238,14 @@ export async function measuredSelection(
   const start = clock();
   const s = base.length / d;
   const nq = queries.length / d;
-  const report = (candidates: CandidateMeasurement[], chosenKey: string, reason: string, budget: number | null, h: HeuristicSampleCost | null): SelectionReport =>
+  const report = (
+    candidates: CandidateMeasurement[],
+    chosenKey: string,
+    reason: string,
+    budget: number | null,
+    h: HeuristicSampleCost | null,
+    budgetHint: SelectionReport["budgetHint"] = null,
+  ): SelectionReport =>
     selectionReport(list, d, s, nq, o, {
       candidates,
       chosenKey,
@@ -238,6 +254,7 @@ export async function measuredSelection(
       predictedBuildSeconds: h === null ? null : predictedFullBuildSeconds(h),
       seconds: clock() - start,
       rotation: rotation && { spec: rotation.spec, rows: rotation.rows, seconds: rotation.seconds, reusedByBuild: usesRotationAhead(chosenKey, rotation) },
+      budgetHint,
     });
   const unmeasured = selectionWithoutMeasuring(list, d, s, nq, o);
   if (unmeasured !== null) return { ...unmeasured, seconds: clock() - start };
@@ -248,6 +265,8 @@ export async function measuredSelection(
   let heuristicCost: HeuristicSampleCost | null = null;
   // set once the heuristic's sample search saturates: nothing measured after it could be ranked against it
   let unrankable: string | null = null;
+  // the highest-ranked candidate the budget skipped (not one skipped after a saturated heuristic)
+  let firstSkippedForTime: number | null = null;
   for (const c of list.candidates) {
     if (unrankable !== null) {
       out.push({ ...c, status: "skipped", note: unrankable });
@@ -265,6 +284,7 @@ export async function measuredSelection(
       const cost = forfeit > 0
         ? `predicted ${measuring!.toFixed(1)} s + the ${forfeit.toFixed(1)} s of the ${rotation!.spec} rotation, spent for nothing if it won`
         : `predicted ${predicted!.toFixed(1)} s`;
+      firstSkippedForTime ??= out.length;
       out.push({ ...c, status: "skipped", note: `${cost}, ${left.toFixed(1)} s of the ${budget!.toFixed(1)} s time budget left` });
       o.log?.info(`selection: ${c.key}: skipped (${cost}, ${left.toFixed(1)} s of the budget left)`);
       continue;
@@ -313,7 +333,35 @@ export async function measuredSelection(
   );
   const chosenKey = choice?.key ?? list.heuristicKey ?? list.candidates[0]?.key;
   if (chosenKey === undefined) throw new RangeError("measured selection: no candidate to choose from");
-  return report(out, chosenKey, choice?.reason ?? "no candidate could be measured; keeping the heuristic key", budget, heuristicCost);
+  const hint = firstSkippedForTime === null ? null : budgetHint(list, out.slice(0, firstSkippedForTime + 1), d, s, o.n, spent, rotation);
+  if (hint !== null) {
+    o.log?.info(
+      `selection: ${hint.key} and the candidates ranked after it were skipped for time; ` +
+        `--selection_time_budget=${hint.seconds} is predicted to measure it and every candidate ranked before it`,
+    );
+  }
+  return report(out, chosenKey, choice?.reason ?? "no candidate could be measured; keeping the heuristic key", budget, heuristicCost, hint);
+}
+
+/**
+ * The budget a run of its own would need to measure the last of `upTo` (candidates in rank order,
+ * ending with the first one skipped for time): measured_choice.ts `budgetToMeasure`, with the
+ * rotation trained ahead only if a given budget would train it too. Keys FAISS rejected cost nothing.
+ */
+function budgetHint(
+  list: CandidateList,
+  upTo: CandidateMeasurement[],
+  d: number,
+  s: number,
+  n: number,
+  spent: SpentCandidate[],
+  rotation: TrainedRotation | null,
+): SelectionReport["budgetHint"] {
+  const target = upTo[upTo.length - 1];
+  const givenAhead = rotation !== null && rotationAhead(list.heuristicKey, n, d, true) !== null ? rotation : null;
+  const keys = upTo.filter((c) => c.status !== "rejected").map((c) => c.key);
+  const seconds = budgetToMeasure(keys, n, s, d, spent, givenAhead, rotation?.seconds ?? 0);
+  return seconds === null ? null : { key: target.key, seconds };
 }
 
 /** Exact top-10 row numbers of `queries` among `base`, by a flat index of the metric. */

@@ -516,6 +516,51 @@ export function predictedCandidateSeconds(work: number, spent: SpentCandidate[])
 }
 
 /**
+ * Slack added to {@link budgetToMeasure}'s prediction: the work model predicts a candidate's sample
+ * build within ~7–15 % (session 12–14 runs), and a budget that falls just short skips the very candidate
+ * it was raised for.
+ */
+export const BUDGET_HINT_MARGIN = 0.15;
+
+/**
+ * The `--selection_time_budget` (seconds, rounded up to 10) predicted to measure `keys[keys.length - 1]`
+ * in a run of its own, with every candidate ranked before it (`keys`, in rank order, the heuristic
+ * first), so that a user whose run skipped that candidate for time knows what to give. Such a run
+ * trains the heuristic's rotation ahead only by the given-budget rule (`givenAhead`: {@link rotationAhead}
+ * with `budgetGiven`; its seconds `aheadSeconds`), so every key is predicted anew from the work model at
+ * the rate measured so far ({@link predictedCandidateSeconds}), including the heuristic's own rotation on
+ * the sample when none is trained ahead; a key with another rotation is charged the one trained ahead as
+ * the run would charge it. Null before anything was measured.
+ *
+ * Session 14, Fashion-MNIST 60,000 × 784 at 20M, 1 ms: the automatic budget (29.4 s) skipped
+ * `OPQ192_768,IVF1024_HNSW32,PQ192x8`, ranked third; a run given 90 s measured it (88.6 s in all) and
+ * built it, +0.032 recall@10 over the heuristic.
+ *
+ * @example budgetToMeasure(["IVF1024,PQ16x8", "IVF1024,SQ8"], 1e6, 5e4, 64, spent, null, 0) // e.g. 40
+ */
+export function budgetToMeasure(
+  keys: string[],
+  n: number,
+  s: number,
+  d: number,
+  spent: SpentCandidate[],
+  givenAhead: RotationAhead | null,
+  aheadSeconds: number,
+): number | null {
+  let elapsed = 0;
+  let needed = 0;
+  for (const key of keys) {
+    const ahead = usesRotationAhead(key, givenAhead);
+    const measuring = predictedCandidateSeconds(buildWork(sampleKey(key, n, s), s, d, s, { rotationTrained: ahead }), spent);
+    if (measuring === null) return null;
+    const charge = givenAhead !== null && !ahead && rotationSpec(key) !== null ? aheadSeconds : 0;
+    needed = Math.max(needed, elapsed + measuring + charge);
+    elapsed += measuring;
+  }
+  return Math.ceil((needed * (1 + BUDGET_HINT_MARGIN)) / 10) * 10;
+}
+
+/**
  * Whether to start a candidate predicted to take `predictedSeconds`: always without a prediction
  * (the heuristic, measured first) or without a budget; otherwise only if it fits what is left.
  * A candidate that does not fit is skipped, and cheaper ones ranked after it are still tried.
