@@ -11,7 +11,8 @@
  * Cases: synthetic (100,000 × 64, 6M, 0.5 ms), synthetic1m (1,000,000 × 64, 50M, 1 ms), synthetic300k
  * (300,000 × 128, 20M, 1 ms: the shape of issue 15's SIFT example), fashion
  * (Fashion-MNIST 60,000 × 784 from Debian's dataset-fashion-mnist, 20M, 1 ms); `fashion:10M:0.3` sets
- * other bounds. `--budget=S` adds a third build measured with `--selection_time_budget=S`.
+ * other bounds. `--budget=S` adds a third build measured with `--selection_time_budget=S`; `--budget=hint`
+ * one with the budget the automatic run predicted for the first candidate it skipped for time.
  * Targets (not asserted: a bench reports): measured ≥ heuristic + 0.02 recall@10 on real data, never
  * worse; selection ≤ 25% of the build wall.
  */
@@ -113,14 +114,18 @@ function score(path: string, param: string, c: Case, gt: BigInt64Array): { recal
 const args = process.argv.slice(2);
 /** `--budget=S`: a third build, measured with `--selection_time_budget=S` beside the automatic budget. */
 const givenBudget = args.find((a) => a.startsWith("--budget="));
-const budgetSeconds = givenBudget === undefined ? null : Number(givenBudget.slice("--budget=".length));
-if (budgetSeconds !== null && !(budgetSeconds > 0)) throw new Error(`bench_selection: ${givenBudget}: expected seconds > 0`);
+// `--budget=hint`: the budget the automatic run's selection predicted for its first candidate skipped for time
+const hinted = givenBudget === "--budget=hint";
+const budgetSeconds = givenBudget === undefined || hinted ? null : Number(givenBudget.slice("--budget=".length));
+if (budgetSeconds !== null && !(budgetSeconds > 0)) throw new Error(`bench_selection: ${givenBudget}: expected seconds > 0 or "hint"`);
 const positional = args.filter((a) => !a.startsWith("--"));
 const wanted = positional.length ? positional : ["synthetic", "fashion"];
-const modes: Array<{ label: string; selection: "heuristic" | "measured"; budget: number | null }> = [
+/** `budget: "hint"` is resolved from the automatic run before, per case. */
+const modes: Array<{ label: string; selection: "heuristic" | "measured"; budget: number | null | "hint" }> = [
   { label: "heuristic", selection: "heuristic", budget: null },
   { label: "measured", selection: "measured", budget: null },
   ...(budgetSeconds === null ? [] : [{ label: `measured ${budgetSeconds} s`, selection: "measured" as const, budget: budgetSeconds }]),
+  ...(hinted ? [{ label: "measured hint", selection: "measured" as const, budget: "hint" as const }] : []),
 ];
 console.log(`bench_selection: cases ${wanted.join(", ")}; load average ${load()}`);
 for (const c of cases(wanted)) {
@@ -129,7 +134,13 @@ for (const c of cases(wanted)) {
   try {
     const rows: string[] = [];
     const results: Record<string, { key: string; recall: number; ms: number; wall: number; selection?: number }> = {};
-    for (const { label: mode, selection: selectionMode, budget } of modes) {
+    let hint: number | null = null;
+    for (const { label: mode, selection: selectionMode, budget: wantedBudget } of modes) {
+      if (wantedBudget === "hint" && hint === null) {
+        rows.push(`  ${mode.padEnd(14)} nothing skipped for time: no budget hinted`);
+        continue;
+      }
+      const budget = wantedBudget === "hint" ? hint : wantedBudget;
       const indexPath = join(dir, `${mode.replace(/\W+/g, "_")}.index`);
       const t0 = performance.now();
       const { index, infos, selection } = await buildIndex({ vectors: c.base, dim: c.d }, {
@@ -142,6 +153,7 @@ for (const c of cases(wanted)) {
       results[mode] = { key: infos.index_key, ...s, wall, selection: selection?.seconds };
       rows.push(`  ${mode.padEnd(14)} ${infos.index_key.padEnd(40)} ${infos.index_param.padEnd(28)} recall@10 ${s.recall.toFixed(3)}  ${s.ms.toFixed(3)} ms  size ${(infos["size in bytes"] / 2 ** 20).toFixed(1)}MB  wall ${wall.toFixed(1)} s`);
       if (selection) {
+        if (budget === null && selection.budgetHint) hint = selection.budgetHint.seconds;
         const chosen = selection.candidates.find((x) => x.key === selection.chosenKey)!;
         const budgetText = selection.budgetSeconds === null
           ? "no budget: nothing measured"
@@ -152,6 +164,7 @@ for (const c of cases(wanted)) {
         const rotationText = r === null ? "" : ` + ${r.seconds.toFixed(1)} s training the ${r.spec} rotation on ${r.rows} vectors, ${r.reusedByBuild ? "reused by the build" : "not reused (counted)"}`;
         // against the heuristic build of the same data, run first: the wall a user saves by not measuring
         rows.push(`    selection ${selection.seconds.toFixed(1)} s measuring${rotationText} = ${((100 * spent) / results.heuristic.wall).toFixed(0)}% of the heuristic build's wall (${budgetText}); ${selection.reason}`);
+        if (selection.budgetHint) rows.push(`    skipped for time from ${selection.budgetHint.key} on: --selection_time_budget=${selection.budgetHint.seconds} predicted to measure it`);
         rows.push(
           chosen.recall === undefined
             ? `    ${chosen.key} was not measured on the sample (full: recall@10 ${s.recall.toFixed(3)}, ${s.ms.toFixed(3)} ms)`
@@ -168,6 +181,7 @@ for (const c of cases(wanted)) {
     console.log(`${c.name}, metric ${c.metric}, max_index_memory_usage ${c.memory}, max_index_query_time_ms ${c.latencyMs}; load ${load()}`);
     for (const r of rows) console.log(r);
     for (const { label } of modes.slice(1)) {
+      if (results[label] === undefined) continue;
       const gain = results[label].recall - results.heuristic.recall;
       console.log(`  ${label} − heuristic recall@10: ${gain >= 0 ? "+" : ""}${gain.toFixed(3)}; wall ${(results[label].wall / results.heuristic.wall).toFixed(2)}× the heuristic build's`);
     }
