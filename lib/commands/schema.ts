@@ -168,7 +168,7 @@ export const BUILD_INDEX = [
   },
   {
     name: "selection_time_budget", type: "int?", default: null, min: 1,
-    help: "Seconds measured selection may spend; None = a quarter of the predicted full build",
+    help: "Seconds measured selection may spend; None = a quarter of the predicted full build (the log names the budget that would measure a candidate skipped for time)",
   },
   {
     name: "report_path", type: "string?", default: null,
