@@ -21,7 +21,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Index, withNumThreads } from "../ffi/faiss.ts";
-import { buildIndex } from "../lib/commands/build_index.ts";
+import { buildIndex, type BuildIndexResult } from "../lib/commands/build_index.ts";
 import { rRecallAtR } from "../lib/measure/recall.ts";
 import { clusteredData } from "../tests/helpers/data.ts";
 import { readIdxImages } from "./convert_fashion_mnist.ts";
@@ -140,10 +140,10 @@ for (const c of cases(wanted)) {
         rows.push(`  ${mode.padEnd(14)} nothing skipped for time: no budget hinted`);
         continue;
       }
-      const budget = wantedBudget === "hint" ? hint : wantedBudget;
+      const budget: number | null = wantedBudget === "hint" ? (hint as number | null) : wantedBudget;
       const indexPath = join(dir, `${mode.replace(/\W+/g, "_")}.index`);
       const t0 = performance.now();
-      const { index, infos, selection } = await buildIndex({ vectors: c.base, dim: c.d }, {
+      const { index, infos, selection }: BuildIndexResult = await buildIndex({ vectors: c.base, dim: c.d }, {
         indexPath, indexInfosPath: join(dir, `${mode}.json`), metricType: c.metric, maxIndexMemoryUsage: c.memory,
         maxIndexQueryTimeMs: c.latencyMs, selection: selectionMode, selectionTimeBudget: budget,
       });
@@ -164,6 +164,10 @@ for (const c of cases(wanted)) {
         const rotationText = r === null ? "" : ` + ${r.seconds.toFixed(1)} s training the ${r.spec} rotation on ${r.rows} vectors, ${r.reusedByBuild ? "reused by the build" : "not reused (counted)"}`;
         // against the heuristic build of the same data, run first: the wall a user saves by not measuring
         rows.push(`    selection ${selection.seconds.toFixed(1)} s measuring${rotationText} = ${((100 * spent) / results.heuristic.wall).toFixed(0)}% of the heuristic build's wall (${budgetText}); ${selection.reason}`);
+        if (selection.resampled) {
+          const r0 = selection.resampled;
+          rows.push(`    first round on ${r0.fromRows} rows (${r0.seconds.toFixed(1)} s): the heuristic probed ${Math.round(100 * r0.probedShare)}% of the lists; measured again on ${selection.sampleRows}`);
+        }
         if (selection.budgetHint) rows.push(`    skipped for time from ${selection.budgetHint.key} on: --selection_time_budget=${selection.budgetHint.seconds} predicted to measure it`);
         rows.push(
           chosen.recall === undefined

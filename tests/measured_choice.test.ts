@@ -14,6 +14,7 @@ import {
   autoBudgetOutlook,
   autoBudgetCanCompare,
   budgetToMeasure,
+  grownSampleRows,
   selectionSample,
   startCandidate,
   predictedCandidateSeconds,
@@ -193,6 +194,29 @@ describe("budgetToMeasure", () => {
       budgetToMeasure([heuristic, other, "IVF16384_HNSW32,SQ4"], 1_000_000, 50_000, 64, spent, ahead, 500),
       roundedUp(seconds(heuristic, { rotationTrained: true }) + seconds(other) + 500),
     );
+  });
+});
+
+describe("grownSampleRows", () => {
+  const free = () => 0;
+  test("rows × share / 0.25: the same nprobe over proportionally more lists probes a quarter of them", () => {
+    assert.equal(grownSampleRows(0.53, 10_000, 60_000, 500, free, null), 21_200);
+    assert.equal(grownSampleRows(1, 10_000, 60_000, 500, free, null), 40_000); // the tuner ran out of lists
+  });
+  test("not below the saturation share, nor for less than a quarter more rows", () => {
+    assert.equal(grownSampleRows(0.49, 10_000, 60_000, 500, free, null), null);
+    assert.equal(grownSampleRows(1, 10_000, 12_000, 500, free, null), null); // at most 11,500 rows there are
+  });
+  test("at most the data less the held-out queries, and at most MAX_SAMPLE_ROWS", () => {
+    assert.equal(grownSampleRows(1, 10_000, 30_000, 500, free, null), 29_500);
+    assert.equal(grownSampleRows(1, 100_000, 10_000_000, 500, free, null), 200_000);
+  });
+  test("only when measuring the heuristic and the cheapest other candidate again fits the budget left", () => {
+    const asked: number[] = [];
+    const cost = (rows: number) => (asked.push(rows), rows / 1000);
+    assert.equal(grownSampleRows(1, 10_000, 60_000, 500, cost, 40), 40_000);
+    assert.equal(grownSampleRows(1, 10_000, 60_000, 500, cost, 39.9), null);
+    assert.deepEqual(asked, [40_000, 40_000]);
   });
 });
 

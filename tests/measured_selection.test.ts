@@ -205,6 +205,33 @@ describe("build_index --selection=measured", () => {
     }
   });
 
+  test("a heuristic that saturates its sample is measured again on a larger one", async () => {
+    // 10,000 sampled 32-d PQ codes scan in far less than 1 ms: the heuristic probes every list of the first sample
+    const n = 60_000, dim = 32;
+    const logs: string[] = [];
+    const result = await buildIndex({ vectors: clusteredData(n, dim, 50, 3), dim }, {
+      saveOnDisk: false, indexPath: null, metricType: "l2", maxIndexMemoryUsage: "1536K", maxIndexQueryTimeMs: 1, nbCores: 1,
+      selection: "measured", selectionTimeBudget: 600, reporter: { ...silentReporter, info: (m) => logs.push(m) },
+    });
+    try {
+      const sel = result.selection!;
+      assert.equal(sel.resampled?.fromRows, 10_000);
+      assert.ok(sel.resampled!.probedShare >= 0.5, `${sel.resampled!.probedShare}`);
+      assert.ok(sel.sampleRows > 10_000 && sel.sampleRows <= n - sel.queries, `${sel.sampleRows}`);
+      assert.ok(logs.some((l) => l.endsWith(`measuring again on ${sel.sampleRows} sampled vectors`)), logs.join("\n"));
+      // measured again with as many vectors per list as the full index: more lists on more rows
+      // (whether the tuner then probes under half of them depends on this machine's timings)
+      const heuristic = sel.candidates.find((c) => c.heuristic)!;
+      assert.equal(heuristic.status, "measured");
+      const lists = (key: string) => Number(/IVF(\d+)/.exec(key)![1]);
+      assert.equal(lists(heuristic.sampleKey!), Math.round((lists(heuristic.key) * sel.sampleRows) / n));
+      assert.ok(lists(heuristic.sampleKey!) > Math.round((lists(heuristic.key) * 10_000) / n));
+      assert.ok(sel.seconds > sel.resampled!.seconds);
+    } finally {
+      result.index?.free();
+    }
+  });
+
   test("an OPQ heuristic: its rotation trains once, on the build's own rotation sample, and the build reuses it; the index is heuristic selection's", async () => {
     const n = 60_000, dim = 32;
     const vectors = clusteredData(n, dim, 50, 3);

@@ -44,12 +44,13 @@ import { TUNING_QUERIES, tuneIndexParameters } from "../measure/tune_parameters.
 import {
   measuredSelection,
   type MeasuredSelectionOptions,
+  resampleRows,
   type SelectionReport,
   selectionWithoutMeasuring,
   splitSample,
   type TrainedRotation,
 } from "../measure/measured_selection.ts";
-import { rotationAhead, type RotationAhead, selectionSample, usesRotationAhead } from "../plan/measured_choice.ts";
+import { probedListShare, rotationAhead, type RotationAhead, selectionSample, usesRotationAhead } from "../plan/measured_choice.ts";
 import { fastMetricsBudgetMs, formatSearchCount } from "../measure/latency_stats.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
@@ -311,6 +312,9 @@ function buildReportData(result: BuildIndexResult, s: BuildSettings, budgets: Me
       sel.candidates.every((c) => c.status === "skipped")
         ? `${sel.vectors} vectors of dimension ${sel.dimension}; no candidate measured.`
         : `${sel.vectors} vectors of dimension ${sel.dimension}; candidates measured on ${sel.sampleRows} sampled vectors with ${sel.queries} held-out queries in ${sel.seconds.toFixed(1)} s${rotationNote(sel)} (budget ${sel.budgetSeconds === null ? "none" : `${sel.budgetSeconds.toFixed(1)} s`}${sel.predictedBuildSeconds === null ? "" : `; the heuristic key's full training and adding predicted at ${sel.predictedBuildSeconds.toFixed(1)} s`}).`,
+      ...(sel.resampled === null
+        ? []
+        : [`First measured on ${sel.resampled.fromRows} sampled vectors (${sel.resampled.seconds.toFixed(1)} s), where the heuristic's search probed ${Math.round(100 * sel.resampled.probedShare)}% of the lists and could rank nothing; measured again on ${sel.sampleRows}.`]),
       `Why: ${sel.reason}.`,
       ...(sel.budgetHint === null
         ? []
@@ -448,10 +452,25 @@ async function selectIndexByMeasuring(
   // measured without it when the library could not train the rotation alone after all (said by the FFI)
   try {
     log.info(`Measuring up to ${list.candidates.length} candidates on ${rows} sampled vectors with ${queries} held-out queries`);
-    const sample = await embs.sample(rows + queries, s.trainSeed + 1);
-    const split = splitSample(sample.vectors, data.dimension, queries);
-    releaseNow(sample.vectors);
-    return { report: await measuredSelection(list, split.base, split.queries, data.dimension, options, rotation), rotation };
+    const measureOn = async (sampleRows: number, seed: number, o: MeasuredSelectionOptions) => {
+      const sample = await embs.sample(sampleRows + queries, seed);
+      const split = splitSample(sample.vectors, data.dimension, queries);
+      releaseNow(sample.vectors);
+      return await measuredSelection(list, split.base, split.queries, data.dimension, o, rotation);
+    };
+    const first = await measureOn(rows, s.trainSeed + 1, options);
+    const grown = resampleRows(first, list, data.count, data.dimension, rotation);
+    if (grown === null) return { report: first, rotation };
+    // a saturated heuristic ranks nothing: measure again where its search probes a quarter of the lists
+    const heuristic = first.candidates.find((c) => c.heuristic)!;
+    const probedShare = probedListShare(heuristic.sampleKey!, heuristic.param ?? "")!;
+    log.info(
+      `selection: the heuristic's search probed ${Math.round(100 * probedShare)}% of the sample's lists (${heuristic.param}); ` +
+        `measuring again on ${grown} sampled vectors`,
+    );
+    const again = await measureOn(grown, s.trainSeed + 2, { ...options, spentSeconds: first.seconds });
+    const report = { ...again, seconds: first.seconds + again.seconds, resampled: { fromRows: rows, probedShare, seconds: first.seconds } };
+    return { report, rotation };
   } catch (e) {
     rotation?.owner.free();
     throw e;

@@ -20,6 +20,8 @@ import {
   predictedCandidateSeconds,
   predictedFullBuildSeconds,
   predictedLatencyMs,
+  probedListShare,
+  grownSampleRows,
   REFINE_K_FACTOR,
   rotationAhead,
   type RotationAhead,
@@ -96,6 +98,12 @@ export interface SelectionReport {
    */
   rotation: { spec: string; rows: number; seconds: number; reusedByBuild: boolean } | null;
   /**
+   * The first round, when the heuristic's search saturated its sample and the candidates were measured
+   * again on a larger one (`resampleRows`): its rows, the share of lists the heuristic probed there, and
+   * its seconds (included in `seconds`). Null when there was one round.
+   */
+  resampled: { fromRows: number; probedShare: number; seconds: number } | null;
+  /**
    * The highest-ranked candidate skipped for time, and the `--selection_time_budget` predicted to
    * measure it (measured_choice.ts `budgetToMeasure`); null when nothing was skipped for time.
    */
@@ -115,6 +123,8 @@ export interface MeasuredSelectionOptions {
   timeBudgetSeconds: number | null;
   /** The rotation the caller trains before measuring (measured_choice.ts `rotationAhead`), null when none. */
   ahead?: RotationAhead | null;
+  /** Seconds an earlier round on a smaller sample spent (a saturated heuristic's, `resampleRows`), counted against the budget. */
+  spentSeconds?: number;
   log?: BuildReporter;
   /** Seconds since an arbitrary origin (tests pass a fake clock). */
   clock?: () => number;
@@ -213,6 +223,7 @@ function selectionReport(
     predictedBuildSeconds: found.predictedBuildSeconds,
     seconds: found.seconds,
     rotation: found.rotation,
+    resampled: null,
     budgetHint: found.budgetHint,
     candidates: found.candidates,
     dropped: list.dropped,
@@ -278,7 +289,7 @@ export async function measuredSelection(
     const forfeit = rotation !== null && ahead === null && rotationSpec(c.key) !== null ? rotation.seconds : 0;
     const measuring = predictedCandidateSeconds(work, spent);
     const predicted = measuring === null ? null : measuring + forfeit;
-    const elapsed = clock() - start;
+    const elapsed = clock() - start + (o.spentSeconds ?? 0);
     if (!startCandidate(elapsed, predicted, budget)) {
       const left = Math.max(0, budget! - elapsed);
       const cost = forfeit > 0
@@ -341,6 +352,39 @@ export async function measuredSelection(
     );
   }
   return report(out, chosenKey, choice?.reason ?? "no candidate could be measured; keeping the heuristic key", budget, heuristicCost, hint);
+}
+
+/**
+ * Rows of a larger sample to measure again on, when the heuristic's sample search saturated (it
+ * probed most of the sample's lists, so nothing could be ranked against it), or null
+ * (measured_choice.ts `grownSampleRows`). The cost of measuring the heuristic and the cheapest other
+ * candidate on the grown sample is predicted at the rate the heuristic's own measurement ran, and
+ * must fit the budget left; a candidate with another rotation than the one trained ahead is charged
+ * its seconds, as in the first round.
+ */
+export function resampleRows(
+  report: SelectionReport,
+  list: CandidateList,
+  n: number,
+  d: number,
+  rotation: RotationAhead & { seconds: number } | null,
+): number | null {
+  const h = report.candidates.find((c) => c.heuristic);
+  if (h?.status !== "measured" || !h.saturated || h.stepSeconds === undefined) return null;
+  const share = probedListShare(h.sampleKey!, h.param ?? "");
+  if (share === null) return null;
+  const s = report.sampleRows;
+  const work = (key: string, rows: number) =>
+    buildWork(sampleKey(key, n, rows), rows, d, rows, { rotationTrained: usesRotationAhead(key, rotation) });
+  const spent: SpentCandidate[] = [{ work: work(h.key, s), buildSeconds: h.stepSeconds.train + h.stepSeconds.add, otherSeconds: h.stepSeconds.tune + h.stepSeconds.measure }];
+  const seconds = (key: string, rows: number) =>
+    predictedCandidateSeconds(work(key, rows), spent)! +
+    (rotation !== null && !usesRotationAhead(key, rotation) && rotationSpec(key) !== null ? rotation.seconds : 0);
+  const others = list.candidates.filter((c) => !c.heuristic).map((c) => c.key);
+  if (others.length === 0) return null;
+  const cost = (rows: number) => seconds(h.key, rows) + Math.min(...others.map((k) => seconds(k, rows)));
+  const left = report.budgetSeconds === null ? null : report.budgetSeconds - report.seconds;
+  return grownSampleRows(share, s, n, report.queries, cost, left);
 }
 
 /**

@@ -169,6 +169,45 @@ export function saturatedSampleSearch(sampleKey: string, param: string): boolean
   return (probedListShare(sampleKey, param) ?? 0) >= SATURATED_PROBE_SHARE;
 }
 
+/**
+ * Share of its lists the heuristic's search should probe on a grown sample ({@link grownSampleRows}):
+ * half of {@link SATURATED_PROBE_SHARE}, so that the tuner, which probes a little more on a larger
+ * sample's coarser quantizer graph, stays clear of saturation.
+ */
+export const GROWN_PROBE_SHARE = 0.25;
+
+/**
+ * Rows of a larger sample on which a saturated heuristic ({@link saturatedSampleSearch}) would probe
+ * about {@link GROWN_PROBE_SHARE} of its lists, or null when growing cannot help or does not fit:
+ * - IVF keeps its vectors per list on the sample ({@link sampleKey}), so the same nprobe over more rows
+ *   is a smaller share of more lists: rows × share / {@link GROWN_PROBE_SHARE}. A share of 1 says only
+ *   that the tuner ran out of lists: the same formula grows the sample 4×.
+ * - At most {@link MAX_SAMPLE_ROWS} and the data's rows less the held-out queries (a sample that is
+ *   the whole data is the measurement itself, never saturated); null unless it grows by a quarter.
+ * - Measuring the heuristic and the cheapest other candidate again must fit what the budget has left:
+ *   `costSeconds(rows)` predicts both on the grown sample.
+ *
+ * Session 15: Fashion-MNIST at 10M, 1 ms probed 91 of 171 lists on 10,000 rows; 300,000 × 128 at 20M,
+ * 1 ms all 102 of 102 on 15,000; 100,000 × 64 at 6M, 0.5 ms saturated on 10,000.
+ *
+ * @example grownSampleRows(0.53, 10_000, 60_000, 500, () => 5, 16) // 21_200
+ * @example grownSampleRows(0.53, 10_000, 60_000, 500, () => 20, 16) === null // over the budget left
+ */
+export function grownSampleRows(
+  probedShare: number,
+  rows: number,
+  n: number,
+  queries: number,
+  costSeconds: (rows: number) => number,
+  secondsLeft: number | null,
+): number | null {
+  if (probedShare < SATURATED_PROBE_SHARE) return null;
+  const grown = Math.min(MAX_SAMPLE_ROWS, n - queries, Math.ceil((rows * probedShare) / GROWN_PROBE_SHARE));
+  if (grown < rows * 1.25) return null;
+  if (secondsLeft !== null && costSeconds(grown) > secondsLeft) return null;
+  return grown;
+}
+
 /** The full index's predicted latency from the sample's (inverse of {@link sampleLatencyBound}). */
 export function predictedLatencyMs(sampleMs: number, kind: SearchKind, n: number, s: number): number {
   switch (kind) {
