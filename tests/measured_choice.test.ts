@@ -182,6 +182,11 @@ describe("budgetToMeasure", () => {
     const want = roundedUp(keys.reduce((a, k) => a + seconds(k), 0));
     assert.equal(budgetToMeasure(keys, 1_000_000, 50_000, 64, spent, null, 0), want);
   });
+  test("after a grown sample, the heuristic's first round on the smaller sample counts first", () => {
+    const keys = [heuristic, "IVF16384_HNSW32,SQ4"];
+    const firstRound = buildWork(sampleKey(heuristic, 1_000_000, 10_000), 10_000, 64, 10_000) * 2e-9 + 1;
+    assert.equal(budgetToMeasure(keys, 1_000_000, 50_000, 64, spent, null, 0, 10_000), roundedUp(firstRound + seconds(keys[0]) + seconds(keys[1])));
+  });
   test("a rotation trained ahead: the keys with it skip their rotation, a key with another one is charged it", () => {
     const ahead = { spec: "OPQ32_96", rows: 32_768 };
     const other = "OPQ16_64,IVF16384_HNSW32,PQ16x8";

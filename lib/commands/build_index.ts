@@ -468,7 +468,7 @@ async function selectIndexByMeasuring(
       `selection: the heuristic's search probed ${Math.round(100 * probedShare)}% of the sample's lists (${heuristic.param}); ` +
         `measuring again on ${grown} sampled vectors`,
     );
-    const again = await measureOn(grown, s.trainSeed + 2, { ...options, spentSeconds: first.seconds });
+    const again = await measureOn(grown, s.trainSeed + 2, { ...options, spentSeconds: first.seconds, firstRoundRows: rows });
     const report = { ...again, seconds: first.seconds + again.seconds, resampled: { fromRows: rows, probedShare, seconds: first.seconds } };
     return { report, rotation };
   } catch (e) {

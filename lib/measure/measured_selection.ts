@@ -125,6 +125,8 @@ export interface MeasuredSelectionOptions {
   ahead?: RotationAhead | null;
   /** Seconds an earlier round on a smaller sample spent (a saturated heuristic's, `resampleRows`), counted against the budget. */
   spentSeconds?: number;
+  /** Rows of that earlier round's sample, for the budget hint. */
+  firstRoundRows?: number;
   log?: BuildReporter;
   /** Seconds since an arbitrary origin (tests pass a fake clock). */
   clock?: () => number;
@@ -344,7 +346,9 @@ export async function measuredSelection(
   );
   const chosenKey = choice?.key ?? list.heuristicKey ?? list.candidates[0]?.key;
   if (chosenKey === undefined) throw new RangeError("measured selection: no candidate to choose from");
-  const hint = firstSkippedForTime === null ? null : budgetHint(list, out.slice(0, firstSkippedForTime + 1), d, s, o.n, spent, rotation);
+  const hint = firstSkippedForTime === null
+    ? null
+    : budgetHint(list, out.slice(0, firstSkippedForTime + 1), d, s, o.n, spent, rotation, o.firstRoundRows ?? null);
   if (hint !== null) {
     o.log?.info(
       `selection: ${hint.key} and the candidates ranked after it were skipped for time; ` +
@@ -390,7 +394,8 @@ export function resampleRows(
 /**
  * The budget a run of its own would need to measure the last of `upTo` (candidates in rank order,
  * ending with the first one skipped for time): measured_choice.ts `budgetToMeasure`, with the
- * rotation trained ahead only if a given budget would train it too. Keys FAISS rejected cost nothing.
+ * rotation trained ahead only if a given budget would train it too, and the heuristic's first round
+ * when this one ran on a grown sample. Keys FAISS rejected cost nothing.
  */
 function budgetHint(
   list: CandidateList,
@@ -400,11 +405,12 @@ function budgetHint(
   n: number,
   spent: SpentCandidate[],
   rotation: TrainedRotation | null,
+  firstRoundRows: number | null,
 ): SelectionReport["budgetHint"] {
   const target = upTo[upTo.length - 1];
   const givenAhead = rotation !== null && rotationAhead(list.heuristicKey, n, d, true) !== null ? rotation : null;
   const keys = upTo.filter((c) => c.status !== "rejected").map((c) => c.key);
-  const seconds = budgetToMeasure(keys, n, s, d, spent, givenAhead, rotation?.seconds ?? 0);
+  const seconds = budgetToMeasure(keys, n, s, d, spent, givenAhead, rotation?.seconds ?? 0, firstRoundRows);
   return seconds === null ? null : { key: target.key, seconds };
 }
 

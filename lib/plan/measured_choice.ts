@@ -171,8 +171,9 @@ export function saturatedSampleSearch(sampleKey: string, param: string): boolean
 
 /**
  * Share of its lists the heuristic's search should probe on a grown sample ({@link grownSampleRows}):
- * half of {@link SATURATED_PROBE_SHARE}, so that the tuner, which probes a little more on a larger
- * sample's coarser quantizer graph, stays clear of saturation.
+ * half of {@link SATURATED_PROBE_SHARE}, a margin for the tuner's timings, which move by up to a third
+ * between runs here. (On the larger sample the tuner probes fewer lists, as its quantizer graph holds
+ * more centroids: Fashion-MNIST at 10M, 1 ms, 91 probes on 10,000 rows, 81 on 20,585, 74 on 24,562.)
  */
 export const GROWN_PROBE_SHARE = 0.25;
 
@@ -182,13 +183,13 @@ export const GROWN_PROBE_SHARE = 0.25;
  * - IVF keeps its vectors per list on the sample ({@link sampleKey}), so the same nprobe over more rows
  *   is a smaller share of more lists: rows × share / {@link GROWN_PROBE_SHARE}. A share of 1 says only
  *   that the tuner ran out of lists: the same formula grows the sample 4×.
- * - At most {@link MAX_SAMPLE_ROWS} and the data's rows less the held-out queries (a sample that is
- *   the whole data is the measurement itself, never saturated); null unless it grows by a quarter.
+ * - At most {@link MAX_SAMPLE_ROWS} and the data's rows less the held-out queries; null unless it
+ *   grows by a quarter.
  * - Measuring the heuristic and the cheapest other candidate again must fit what the budget has left:
  *   `costSeconds(rows)` predicts both on the grown sample.
  *
- * Session 15: Fashion-MNIST at 10M, 1 ms probed 91 of 171 lists on 10,000 rows; 300,000 × 128 at 20M,
- * 1 ms all 102 of 102 on 15,000; 100,000 × 64 at 6M, 0.5 ms saturated on 10,000.
+ * Saturated heuristics seen: Fashion-MNIST at 10M, 1 ms, 91 of 171 lists on 10,000 rows (session 15);
+ * 300,000 × 128 at 20M, 1 ms, all 102 of 102 on 15,000, and 100,000 × 64 at 6M, 0.5 ms (session 14).
  *
  * @example grownSampleRows(0.53, 10_000, 60_000, 500, () => 5, 16) // 21_200
  * @example grownSampleRows(0.53, 10_000, 60_000, 500, () => 20, 16) === null // over the budget left
@@ -569,7 +570,9 @@ export const BUDGET_HINT_MARGIN = 0.15;
  * with `budgetGiven`; its seconds `aheadSeconds`), so every key is predicted anew from the work model at
  * the rate measured so far ({@link predictedCandidateSeconds}), including the heuristic's own rotation on
  * the sample when none is trained ahead; a key with another rotation is charged the one trained ahead as
- * the run would charge it. Null before anything was measured.
+ * the run would charge it. When this run measured on a grown sample (`firstRoundRows`, the heuristic
+ * having saturated the first one), such a run would measure the heuristic on the first sample too.
+ * Null before anything was measured.
  *
  * Session 14, Fashion-MNIST 60,000 × 784 at 20M, 1 ms: the automatic budget (29.4 s) skipped
  * `OPQ192_768,IVF1024_HNSW32,PQ192x8`, ranked third; a run given 90 s measured it (88.6 s in all) and
@@ -585,9 +588,16 @@ export function budgetToMeasure(
   spent: SpentCandidate[],
   givenAhead: RotationAhead | null,
   aheadSeconds: number,
+  firstRoundRows: number | null = null,
 ): number | null {
   let elapsed = 0;
-  let needed = 0;
+  if (firstRoundRows !== null && keys.length > 0) {
+    const work = buildWork(sampleKey(keys[0], n, firstRoundRows), firstRoundRows, d, firstRoundRows, { rotationTrained: usesRotationAhead(keys[0], givenAhead) });
+    const first = predictedCandidateSeconds(work, spent);
+    if (first === null) return null;
+    elapsed = first;
+  }
+  let needed = elapsed;
   for (const key of keys) {
     const ahead = usesRotationAhead(key, givenAhead);
     const measuring = predictedCandidateSeconds(buildWork(sampleKey(key, n, s), s, d, s, { rotationTrained: ahead }), spent);
