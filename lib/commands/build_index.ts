@@ -468,7 +468,14 @@ async function selectIndexByMeasuring(
       `selection: the heuristic's search probed ${Math.round(100 * probedShare)}% of the sample's lists (${heuristic.param}); ` +
         `measuring again on ${grown} sampled vectors`,
     );
-    const again = await measureOn(grown, s.trainSeed + 2, { ...options, spentSeconds: first.seconds, firstRoundRows: rows });
+    // the first round's budget (the automatic one is set from the heuristic's first measurement), so the
+    // second round does not judge again from the shapes whether measuring pays: resampleRows did, from times
+    const again = await measureOn(grown, s.trainSeed + 2, {
+      ...options,
+      timeBudgetSeconds: first.budgetSeconds,
+      spentSeconds: first.seconds,
+      firstRoundRows: rows,
+    });
     const report = { ...again, seconds: first.seconds + again.seconds, resampled: { fromRows: rows, probedShare, seconds: first.seconds } };
     return { report, rotation };
   } catch (e) {
