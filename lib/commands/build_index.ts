@@ -50,7 +50,7 @@ import {
   splitSample,
   type TrainedRotation,
 } from "../measure/measured_selection.ts";
-import { probedListShare, rotationAhead, type RotationAhead, selectionSample, usesRotationAhead } from "../plan/measured_choice.ts";
+import { rotationAhead, type RotationAhead, selectionSample, usesRotationAhead } from "../plan/measured_choice.ts";
 import { fastMetricsBudgetMs, formatSearchCount } from "../measure/latency_stats.ts";
 import { factoryRejection, measuredIndexSizeBytes } from "../measure/key_check.ts";
 import { writeJsonPython } from "../output/python_json.ts";
@@ -462,15 +462,14 @@ async function selectIndexByMeasuring(
     const grown = resampleRows(first, list, data.count, data.dimension, rotation);
     if (grown === null) return { report: first, rotation };
     // a saturated heuristic ranks nothing: measure again where its search probes a quarter of the lists
-    const heuristic = first.candidates.find((c) => c.heuristic)!;
-    const probedShare = probedListShare(heuristic.sampleKey!, heuristic.param ?? "")!;
+    const { probedShare } = grown;
     log.info(
-      `selection: the heuristic's search probed ${Math.round(100 * probedShare)}% of the sample's lists (${heuristic.param}); ` +
-        `measuring again on ${grown} sampled vectors`,
+      `selection: the heuristic's search probed ${Math.round(100 * probedShare)}% of the sample's lists ` +
+        `(${first.candidates.find((c) => c.heuristic)!.param}); measuring again on ${grown.rows} sampled vectors`,
     );
     // the first round's budget (the automatic one is set from the heuristic's first measurement), so the
     // second round does not judge again from the shapes whether measuring pays: resampleRows did, from times
-    const again = await measureOn(grown, s.trainSeed + 2, {
+    const again = await measureOn(grown.rows, s.trainSeed + 2, {
       ...options,
       timeBudgetSeconds: first.budgetSeconds,
       spentSeconds: first.seconds,

@@ -13,7 +13,6 @@ import {
   autoBudgetCanCompare,
   autoBudgetOutlook,
   budgetToMeasure,
-  buildWork,
   chooseMeasured,
   fullBuildWork,
   type HeuristicSampleCost,
@@ -22,10 +21,11 @@ import {
   predictedLatencyMs,
   probedListShare,
   grownSampleRows,
+  rotationCharge,
+  sampleBuildWork,
   REFINE_K_FACTOR,
   rotationAhead,
   type RotationAhead,
-  rotationSpec,
   saturatedSampleSearch,
   usesRotationAhead,
   sampleKey,
@@ -286,9 +286,9 @@ export async function measuredSelection(
       continue;
     }
     const ahead = rotation !== null && usesRotationAhead(c.key, rotation) ? rotation : null;
-    const work = buildWork(sampleKey(c.key, o.n, s), s, d, s, { rotationTrained: ahead !== null });
+    const work = sampleBuildWork(c.key, o.n, s, d, rotation);
     // a key with another rotation would leave the one trained ahead spent for nothing if it won
-    const forfeit = rotation !== null && ahead === null && rotationSpec(c.key) !== null ? rotation.seconds : 0;
+    const forfeit = rotationCharge(c.key, rotation, rotation?.seconds ?? 0);
     const measuring = predictedCandidateSeconds(work, spent);
     const predicted = measuring === null ? null : measuring + forfeit;
     const elapsed = clock() - start + (o.spentSeconds ?? 0);
@@ -359,8 +359,8 @@ export async function measuredSelection(
 }
 
 /**
- * Rows of a larger sample to measure again on, when the heuristic's sample search saturated (it
- * probed most of the sample's lists, so nothing could be ranked against it), or null
+ * Rows of a larger sample to measure again on, with the share of lists the heuristic probed, when its
+ * sample search saturated (it probed most of the sample's lists, so nothing could be ranked against it), or null
  * (measured_choice.ts `grownSampleRows`). The cost of measuring the heuristic and the cheapest other
  * candidate on the grown sample is predicted at the rate the heuristic's own measurement ran, and
  * must fit the budget left; a candidate with another rotation than the one trained ahead is charged
@@ -372,23 +372,25 @@ export function resampleRows(
   n: number,
   d: number,
   rotation: RotationAhead & { seconds: number } | null,
-): number | null {
+): { rows: number; probedShare: number } | null {
   const h = report.candidates.find((c) => c.heuristic);
   if (h?.status !== "measured" || !h.saturated || h.stepSeconds === undefined) return null;
   const share = probedListShare(h.sampleKey!, h.param ?? "");
   if (share === null) return null;
   const s = report.sampleRows;
-  const work = (key: string, rows: number) =>
-    buildWork(sampleKey(key, n, rows), rows, d, rows, { rotationTrained: usesRotationAhead(key, rotation) });
-  const spent: SpentCandidate[] = [{ work: work(h.key, s), buildSeconds: h.stepSeconds.train + h.stepSeconds.add, otherSeconds: h.stepSeconds.tune + h.stepSeconds.measure }];
+  const spent: SpentCandidate[] = [{
+    work: sampleBuildWork(h.key, n, s, d, rotation),
+    buildSeconds: h.stepSeconds.train + h.stepSeconds.add,
+    otherSeconds: h.stepSeconds.tune + h.stepSeconds.measure,
+  }];
   const seconds = (key: string, rows: number) =>
-    predictedCandidateSeconds(work(key, rows), spent)! +
-    (rotation !== null && !usesRotationAhead(key, rotation) && rotationSpec(key) !== null ? rotation.seconds : 0);
+    predictedCandidateSeconds(sampleBuildWork(key, n, rows, d, rotation), spent)! + rotationCharge(key, rotation, rotation?.seconds ?? 0);
   const others = list.candidates.filter((c) => !c.heuristic).map((c) => c.key);
   if (others.length === 0) return null;
   const cost = (rows: number) => seconds(h.key, rows) + Math.min(...others.map((k) => seconds(k, rows)));
   const left = report.budgetSeconds === null ? null : report.budgetSeconds - report.seconds;
-  return grownSampleRows(share, s, n, report.queries, cost, left);
+  const rows = grownSampleRows(share, s, n, report.queries, cost, left);
+  return rows === null ? null : { rows, probedShare: share };
 }
 
 /**

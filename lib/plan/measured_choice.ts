@@ -325,6 +325,22 @@ export function usesRotationAhead(key: string, ahead: RotationAhead | null): boo
 }
 
 /**
+ * Multiply-adds of measuring `key` on a sample of `s` rows ({@link buildWork} of its {@link sampleKey}),
+ * without its rotation when it is measured on the one trained ahead.
+ */
+export function sampleBuildWork(key: string, n: number, s: number, d: number, ahead: RotationAhead | null): number {
+  return buildWork(sampleKey(key, n, s), s, d, s, { rotationTrained: usesRotationAhead(key, ahead) });
+}
+
+/**
+ * What a candidate is charged for the rotation trained ahead (`cost`, in seconds or work): all of it
+ * for a key with another rotation, whose win would leave that rotation spent for nothing; 0 otherwise.
+ */
+export function rotationCharge(key: string, ahead: RotationAhead | null, cost: number): number {
+  return ahead !== null && !usesRotationAhead(key, ahead) && rotationSpec(key) !== null ? cost : 0;
+}
+
+/**
  * Share of the heuristic key's full training and adding that its measurement on the sample costs:
  * the work ratio, known before anything runs (both sides run at the same machine rate). When it
  * exceeds {@link AUTO_BUDGET_FRACTION}, the automatic budget cannot even cover the baseline that every
@@ -363,10 +379,7 @@ export function autoBudgetOutlook(
   // a key measured on the rotation trained ahead does not train one on the sample; a key with another
   // rotation is charged the one trained ahead, spent for nothing if it wins
   const aheadWork = ahead === null ? 0 : full - fullBuildWork(heuristicKey, n, d, { rotationTrained: true });
-  const sampleWork = (key: string) =>
-    usesRotationAhead(key, ahead)
-      ? buildWork(sampleKey(key, n, s), s, d, s, { rotationTrained: true })
-      : buildWork(sampleKey(key, n, s), s, d) + (ahead !== null && rotationSpec(key) !== null ? aheadWork : 0);
+  const sampleWork = (key: string) => sampleBuildWork(key, n, s, d, ahead) + rotationCharge(key, ahead, aheadWork);
   let cheapest: AutoBudgetOutlook["cheapest"] = null;
   for (const key of otherKeys) {
     if (key === heuristicKey) continue;
@@ -590,21 +603,14 @@ export function budgetToMeasure(
   aheadSeconds: number,
   firstRoundRows: number | null = null,
 ): number | null {
-  let elapsed = 0;
-  if (firstRoundRows !== null && keys.length > 0) {
-    const work = buildWork(sampleKey(keys[0], n, firstRoundRows), firstRoundRows, d, firstRoundRows, { rotationTrained: usesRotationAhead(keys[0], givenAhead) });
-    const first = predictedCandidateSeconds(work, spent);
-    if (first === null) return null;
-    elapsed = first;
-  }
+  if (spent.length === 0) return null;
+  const measuring = (key: string, rows: number) => predictedCandidateSeconds(sampleBuildWork(key, n, rows, d, givenAhead), spent)!;
+  let elapsed = firstRoundRows !== null && keys.length > 0 ? measuring(keys[0], firstRoundRows) : 0;
   let needed = elapsed;
   for (const key of keys) {
-    const ahead = usesRotationAhead(key, givenAhead);
-    const measuring = predictedCandidateSeconds(buildWork(sampleKey(key, n, s), s, d, s, { rotationTrained: ahead }), spent);
-    if (measuring === null) return null;
-    const charge = givenAhead !== null && !ahead && rotationSpec(key) !== null ? aheadSeconds : 0;
-    needed = Math.max(needed, elapsed + measuring + charge);
-    elapsed += measuring;
+    const seconds = measuring(key, s);
+    needed = Math.max(needed, elapsed + seconds + rotationCharge(key, givenAhead, aheadSeconds));
+    elapsed += seconds;
   }
   return Math.ceil((needed * (1 + BUDGET_HINT_MARGIN)) / 10) * 10;
 }
